@@ -1,0 +1,32 @@
+# Two entry points (see README): `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+# The main job on sample_data/ with the embedded DuckDB (./reconcile.duckdb).
+demo: $(STAMP)
+	$(BIN)/reconcile ingest sample_data/
+	$(BIN)/reconcile query runs
+
+# The whole test suite, object-store servers included (started by the tests).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconcile connectors tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/noop_reingest.py
+
+clean:
+	rm -rf $(VENV) reconcile.duckdb reconcile.duckdb.wal *.egg-info

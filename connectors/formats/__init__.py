@@ -1,0 +1,1 @@
+"""Formats: one parser per input format, each producing a canonical Arrow table."""

@@ -1,0 +1,179 @@
+"""The parser contract and the unit of ingestion.
+
+Most formats are one object per unit. Some are directory-shaped (a Hugging Face
+checkpoint folder) or manifest-driven (billing exports): their parser groups the
+listed objects into units and sees a whole unit at once. A unit is what the ingest
+ledger records and what a re-delivery replaces.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+import pyarrow as pa
+
+from connectors.stores.base import ObjectInfo, Store
+from reconcile.errors import ParseError
+
+#: Largest object a whole-object parser reads into memory. Bigger objects are
+#: quarantined instead of taking the machine down.
+MAX_OBJECT_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A group of objects ingested, recorded and replaced together.
+
+    Attributes:
+        uri: identity in the ledger (the object's URI, or the folder's for a folder unit).
+        key: the unit's key in its store (object key, or folder prefix).
+        members: the objects that make up the unit, in key order.
+    """
+
+    uri: str
+    key: str
+    members: tuple[ObjectInfo, ...]
+
+    @property
+    def size(self) -> int:
+        """Total size of the members in bytes."""
+        return sum(member.size for member in self.members)
+
+    def fingerprint(self) -> str:
+        """A version identifier computed from the listing alone (no download).
+
+        One member: its etag. Several: a digest of every member's key, etag and size,
+        so any added, removed or re-delivered member changes the unit's fingerprint.
+        """
+        if len(self.members) == 1 and self.members[0].etag:
+            return self.members[0].etag
+        digest = hashlib.sha256()
+        for member in self.members:
+            digest.update(f"{member.key}\t{member.etag}\t{member.size}\n".encode())
+        return "sha256:" + digest.hexdigest()
+
+    def member(self, key: str) -> ObjectInfo:
+        """The member with ``key``."""
+        for info in self.members:
+            if info.key == key:
+                return info
+        raise KeyError(key)
+
+
+@dataclass
+class UnitReader:
+    """Reads the members of one unit from its store, hashing every byte read.
+
+    The digest becomes the ledger's ``sha256``: evidence of exactly what was loaded.
+    """
+
+    store: Store
+    unit: Unit
+    bytes_read: int = 0
+    _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def uri(self, key: str) -> str:
+        """URI of a member."""
+        return self.store.uri(key)
+
+    def read(self, key: str, *, limit: int = MAX_OBJECT_BYTES) -> bytes:
+        """The whole member ``key``.
+
+        Raises:
+            ParseError: the member is larger than ``limit``.
+        """
+        info = self.unit.member(key)
+        if info.size > limit:
+            raise ParseError(self.uri(key), f"object is {info.size} bytes, over the {limit}-byte limit")
+        data = self.store.read_bytes(key)
+        self._account(key, data)
+        return data
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from ``start`` (a ranged GET on object stores)."""
+        data = self.store.read_range(key, start, length)
+        self._account(key, data)
+        return data
+
+    def _account(self, key: str, data: bytes) -> None:
+        self.bytes_read += len(data)
+        self._digest.update(key.encode() + b"\0")
+        self._digest.update(hashlib.sha256(data).digest())
+
+    @property
+    def sha256(self) -> str:
+        """Digest over every (key, bytes) read so far."""
+        return self._digest.hexdigest()
+
+
+class Parser(Protocol):
+    """What every format implements.
+
+    ``units`` claims the listed objects this format understands and groups them;
+    ``parse_unit`` turns one unit into a table with exactly ``schema``, or raises
+    ``ParseError``. It never returns a partial table.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    table: ClassVar[str]
+    schema: ClassVar[pa.Schema]
+
+    def units(
+        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """Split ``objects`` into units of this format and the objects left over.
+
+        Args:
+            forced: the user named this format; claim every object it could mean.
+        """
+        ...
+
+    def parse_unit(self, reader: UnitReader) -> pa.Table:
+        """Parse one unit into the canonical table."""
+        ...
+
+
+class FileParser:
+    """Base for formats where each object is one unit.
+
+    Subclasses set ``patterns`` (shell globs on the object's file name) and implement
+    ``parse(data, source=...)``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    table: ClassVar[str]
+    schema: ClassVar[pa.Schema]
+    patterns: ClassVar[tuple[str, ...]] = ()
+
+    def claims(self, key: str) -> bool:
+        """Whether the object's file name matches one of ``patterns``."""
+        name = posixpath.basename(key)
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
+
+    def units(
+        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """One unit per claimed object (every object when ``forced``)."""
+        units, rest = [], []
+        for info in objects:
+            if forced or self.claims(info.key):
+                units.append(Unit(uri=store.uri(info.key), key=info.key, members=(info,)))
+            else:
+                rest.append(info)
+        return units, rest
+
+    def parse_unit(self, reader: UnitReader) -> pa.Table:
+        """Read the single member and parse it."""
+        (info,) = reader.unit.members
+        return self.parse(reader.read(info.key), source=reader.unit.uri)
+
+    def parse(self, data: bytes, *, source: str) -> pa.Table:
+        """Parse one object's bytes."""
+        raise NotImplementedError

@@ -1,0 +1,95 @@
+"""The one place stores and formats are named.
+
+``STORES`` maps URI schemes to store classes, ``PARSERS`` maps format names to parser
+classes. Cloud SDKs are imported inside the store modules, never here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from connectors.formats.base import Parser
+from connectors.formats.hf_checkpoint import HfCheckpointParser
+from connectors.stores.base import Store
+from reconcile.errors import ConfigError
+
+#: scheme -> "module:Class"; imported lazily so a missing cloud SDK only matters when used.
+STORES: dict[str, str] = {
+    "file": "connectors.stores.local:LocalStore",
+    "s3": "connectors.stores.s3:S3Store",
+}
+
+#: format name -> parser class, in detection order.
+PARSERS: dict[str, type[Parser]] = {
+    HfCheckpointParser.name: HfCheckpointParser,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved SOURCE argument: a store, the prefix to list, and its display URI.
+
+    ``exact_key`` is set when the source names a single object.
+    """
+
+    uri: str
+    store: Store
+    prefix: str
+    exact_key: str | None = None
+
+
+def store_class(scheme: str) -> type[Store]:
+    """The store class for ``scheme``.
+
+    Raises:
+        ConfigError: the scheme is unknown.
+    """
+    if scheme not in STORES:
+        known = ", ".join(f"{s}://" for s in sorted(STORES))
+        raise ConfigError(f"unsupported source scheme {scheme}://", hint=f"known: {known}")
+    module_name, _, class_name = STORES[scheme].partition(":")
+    cls: type[Store] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def get_parser(name: str) -> Parser:
+    """A parser instance by format name.
+
+    Raises:
+        ConfigError: the name is unknown (the message lists the known ones).
+    """
+    if name not in PARSERS:
+        raise ConfigError(f"unknown format {name!r}", hint=f"known: {', '.join(sorted(PARSERS))}")
+    return PARSERS[name]()
+
+
+def open_source(text: str, *, s3_endpoint_url: str | None = None) -> Source:
+    """Resolve a SOURCE argument (local path, ``file://``, ``s3://bucket/prefix``).
+
+    Raises:
+        ConfigError: unknown scheme or malformed URI.
+        StoreNotFoundError: a local path that does not exist.
+    """
+    parsed = urlparse(text)
+    scheme = parsed.scheme if len(parsed.scheme) > 1 else "file"  # "C:" is a drive
+    if scheme == "file":
+        path = Path(parsed.path if parsed.scheme == "file" else text).expanduser()
+        cls = store_class("file")
+        if path.is_file() and not path.is_symlink():
+            store = cls(path.parent)  # type: ignore[call-arg]
+            return Source(uri=path.resolve().as_uri(), store=store, prefix=path.name,
+                          exact_key=path.name)
+        store = cls(path)  # type: ignore[call-arg]
+        return Source(uri=path.resolve().as_uri(), store=store, prefix="")
+    cls = store_class(scheme)
+    if not parsed.netloc:
+        raise ConfigError(f"{text}: missing bucket name", hint=f"use {scheme}://BUCKET/PREFIX")
+    prefix = parsed.path.lstrip("/")
+    if scheme == "s3":
+        store = cls(parsed.netloc, endpoint_url=s3_endpoint_url)  # type: ignore[call-arg]
+    else:
+        store = cls(parsed.netloc)  # type: ignore[call-arg]
+    return Source(uri=text, store=store, prefix=prefix)

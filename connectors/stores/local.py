@@ -1,0 +1,103 @@
+"""Local folders as a store.
+
+The "etag" of a local file is its size and modification time in nanoseconds, so an
+unchanged file is recognised without reading it. Symbolic links are not followed:
+a source folder cannot lead the tool to files outside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from connectors.stores.base import ObjectInfo
+from reconcile.errors import StoreAccessError, StoreError, StoreNotFoundError
+
+
+class LocalStore:
+    """A folder on the local file system.
+
+    Args:
+        root: the folder; keys are paths relative to it.
+    """
+
+    scheme: ClassVar[str] = "file"
+    default_workers: ClassVar[int] = 1
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.exists():
+            raise StoreNotFoundError(f"{root}: no such file or folder")
+        if not self.root.is_dir():
+            raise StoreError(f"{root}: not a folder")
+
+    def uri(self, key: str) -> str:
+        """``file://`` URI of ``key``."""
+        return (self.root / key).as_uri()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise StoreAccessError(f"{key}: key escapes the source folder {self.root}")
+        return path
+
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Regular files under the root whose key starts with ``prefix``, in key order."""
+        yield from sorted(self._walk(prefix), key=lambda info: info.key)
+
+    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
+        # Start the walk at the deepest folder the prefix names, not at the root.
+        start = self.root
+        head, _, _ = prefix.rpartition("/")
+        if head:
+            start = self.root / head
+            if not start.is_dir():
+                return
+        try:
+            for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+                dirnames.sort()
+                base = Path(dirpath)
+                for name in filenames:
+                    path = base / name
+                    key = path.relative_to(self.root).as_posix()
+                    if not key.startswith(prefix):
+                        continue
+                    try:
+                        stat = path.lstat()
+                    except FileNotFoundError:
+                        continue  # removed while listing
+                    if not path.is_file() or path.is_symlink():
+                        continue
+                    yield ObjectInfo(
+                        key=key,
+                        size=stat.st_size,
+                        modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                        etag=f"{stat.st_size}-{stat.st_mtime_ns}",
+                    )
+        except PermissionError as exc:
+            raise StoreAccessError(f"{start}: permission denied") from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        """Contents of the file ``key``."""
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreNotFoundError(f"{self.uri(key)}: no such file") from exc
+        except PermissionError as exc:
+            raise StoreAccessError(f"{self.uri(key)}: permission denied") from exc
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from offset ``start``."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as handle:
+                handle.seek(start)
+                return handle.read(length)
+        except FileNotFoundError as exc:
+            raise StoreNotFoundError(f"{self.uri(key)}: no such file") from exc
+        except PermissionError as exc:
+            raise StoreAccessError(f"{self.uri(key)}: permission denied") from exc

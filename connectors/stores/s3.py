@@ -1,0 +1,167 @@
+"""Amazon S3 and S3-compatible stores (MinIO, Ceph, moto, ...), read-only.
+
+Credentials come from boto3's standard chain (environment, profile, SSO, instance
+role). The endpoint comes from ``endpoint_url`` or boto3's own ``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_S3`` settings. Only ListObjectsV2, GetObject and HeadObject are
+called: the tool never writes to a source bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+from typing import Any, ClassVar
+
+from connectors.stores.base import ObjectInfo
+from reconcile.errors import (
+    StoreAccessError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
+
+# Provider error codes -> our error classes (one table instead of scattered branches).
+_ERROR_CODES: dict[str, type[StoreError]] = {
+    "NoSuchBucket": StoreNotFoundError,
+    "NoSuchKey": StoreNotFoundError,
+    "NotFound": StoreNotFoundError,
+    "404": StoreNotFoundError,
+    "AccessDenied": StoreAccessError,
+    "AllAccessDisabled": StoreAccessError,
+    "InvalidAccessKeyId": StoreAccessError,
+    "SignatureDoesNotMatch": StoreAccessError,
+    "ExpiredToken": StoreAccessError,
+    "InvalidToken": StoreAccessError,
+    "403": StoreAccessError,
+    "SlowDown": StoreUnavailableError,
+    "ServiceUnavailable": StoreUnavailableError,
+    "InternalError": StoreUnavailableError,
+    "503": StoreUnavailableError,
+    "500": StoreUnavailableError,
+}
+
+#: Retries with exponential backoff and jitter for throttling and 5xx answers.
+RETRY_ATTEMPTS = 8
+
+
+class S3Store:
+    """One S3 bucket.
+
+    Args:
+        bucket: bucket name.
+        endpoint_url: an S3-compatible endpoint; None uses boto3's configuration.
+        profile: a named profile of the AWS config files; None uses the default chain.
+        client: a ready boto3 S3 client (tests, or callers with their own session).
+    """
+
+    scheme: ClassVar[str] = "s3"
+    default_workers: ClassVar[int] = 8
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        client: Any = None,
+    ) -> None:
+        self.bucket = bucket
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+            region = session.region_name or "us-east-1"
+            client = session.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                config=Config(
+                    retries={"max_attempts": RETRY_ATTEMPTS, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=60,
+                ),
+            )
+        self._client = client
+
+    def uri(self, key: str) -> str:
+        """``s3://bucket/key``."""
+        return f"s3://{self.bucket}/{key}"
+
+    def _error(self, exc: Exception, key: str | None) -> StoreError:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
+
+        where = self.uri(key) if key is not None else f"s3://{self.bucket}"
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            message = error.get("Message") or code
+            cls = _ERROR_CODES.get(code, StoreError)
+            if code == "NoSuchBucket":
+                return cls(f"s3://{self.bucket}: no such bucket")
+            if cls is StoreNotFoundError:
+                return cls(f"{where}: not found")
+            return cls(f"{where}: {code}: {message}")
+        if isinstance(exc, NoCredentialsError):
+            return StoreAccessError(
+                f"{where}: no AWS credentials found",
+                hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            )
+        if isinstance(exc, EndpointConnectionError):
+            return StoreUnavailableError(f"{where}: cannot reach the S3 endpoint: {exc}")
+        if isinstance(exc, BotoCoreError):
+            return StoreUnavailableError(f"{where}: {exc}")
+        raise exc
+
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` via paginated ListObjectsV2 (S3 returns key order)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if key.endswith("/") and item["Size"] == 0:
+                        continue  # a "folder" marker written by consoles
+                    yield ObjectInfo(
+                        key=key,
+                        size=int(item["Size"]),
+                        modified_at=item["LastModified"].astimezone(UTC),
+                        etag=item.get("ETag", "").strip('"') or None,
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, None) from exc
+
+    def read_bytes(self, key: str) -> bytes:
+        """GetObject of the whole object."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            return bytes(response["Body"].read())
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, key) from exc
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """A ranged GetObject: only the bytes a header parser needs cross the network."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if length <= 0:
+            return b""
+        try:
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise self._error(exc, key) from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, key) from exc

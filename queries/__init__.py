@@ -1,0 +1,1 @@
+"""Plain SQL files run by ``reconcile query NAME``; installed as ``reconcile.sql``."""

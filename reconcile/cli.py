@@ -1,0 +1,249 @@
+"""The ``reconcile`` command line: parse flags, call the core, print.
+
+Exit codes (also in the README):
+  0 ok · 1 error · 2 usage · 3 finished, but some inputs were quarantined ·
+  4 a ``--fail-on`` condition was met.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconcile import __version__, output, queries, warehouse
+from reconcile import config as config_module
+from reconcile import ingest as ingest_module
+from reconcile.errors import ReconcileError
+
+EXIT_CODES = {
+    "ok": 0,
+    "error": 1,
+    "usage": 2,
+    "quarantined": 3,
+    "fail_on": 4,
+}
+
+
+class ReconcileGroup(click.Group):
+    """The one error boundary: a ``ReconcileError`` becomes ``Error: ...`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReconcileError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc.one_line()}", err=True)
+            ctx.exit(EXIT_CODES["error"])
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Eager callback: read the project file into click's default_map before other options."""
+    source = ctx.get_parameter_source(param.name or "config")
+    explicit = source in (click.core.ParameterSource.COMMANDLINE,
+                          click.core.ParameterSource.ENVIRONMENT)
+    path = Path(value) if value else config_module.DEFAULT_CONFIG
+    try:
+        data = config_module.load(path, required=explicit)
+    except ReconcileError as exc:
+        click.echo(f"Error: {exc.one_line()}", err=True)
+        ctx.exit(EXIT_CODES["error"])
+    ctx.default_map = {**(ctx.default_map or {}), **data}
+    return str(path)
+
+
+@click.group(cls=ReconcileGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="RECONCILE_CONFIG", is_eager=True,
+              callback=_load_config, expose_value=True, metavar="PATH",
+              help="Project file (env RECONCILE_CONFIG; default ./reconcile.toml when present).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="RECONCILE_DB",
+              default=config_module.DEFAULT_DB, show_default=True,
+              help="DuckDB warehouse file (env RECONCILE_DB).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="reconcile")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, db: Path, debug: bool) -> None:
+    """Rebuild how much compute went into each fine-tuned model, from the evidence you have.
+
+    reconcile pulls training logs (Hugging Face checkpoints, SageMaker, W&B, MLflow),
+    billing exports (AWS CUR, FOCUS, GCP, Azure) and GPU-hour data (Slurm, DCGM,
+    nvidia-smi) from local folders and object stores into one DuckDB file, estimates
+    each run's FLOPs by independent methods, cross-checks them, and tells for each
+    released model whether the EU AI Act's one-third rule makes you its provider.
+
+    \b
+    The pipeline:
+      ingest    load sources into the warehouse, exactly once      (available)
+      query     run a shipped or your own SQL file                  (available)
+      estimate  per-run FLOPs, matches, statuses                    (planned)
+      status    compliance status per model, --fail-on for CI       (planned)
+      report    the audit report: HTML, Markdown, JSON              (planned)
+      run       the scheduled batch job: all of the above           (planned)
+
+    Exit codes: 0 ok, 1 error, 2 usage, 3 some inputs quarantined, 4 --fail-on met.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update({"db": db, "debug": debug, "config": config_path})
+
+
+class _RichProgress(ingest_module.ProgressSink):
+    """A progress bar of units and bytes, drawn only on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
+            DownloadColumn(), TimeElapsedColumn(), transient=True,
+        )
+        self._task: Any = None
+        self._bytes = 0
+
+    def start(self, units: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task("ingest", total=units)
+
+    def advance(self, units: int, bytes_read: int) -> None:
+        self._progress.update(self._task, advance=units)
+        self._bytes += bytes_read
+
+    def finish(self) -> None:
+        self._progress.stop()
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--format", "format_name", metavar="NAME",
+              help="Parse every object as this format instead of detecting it.")
+@click.option("--dry-run", is_flag=True, help="List and compare only: download and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+@click.option("--retry-quarantined", is_flag=True,
+              help="Re-read quarantined objects even if they have not changed.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Units fetched and parsed in parallel (default: 1 for local folders, "
+                   "8 for object stores).")
+@click.option("--s3-endpoint-url", metavar="URL", envvar="RECONCILE_S3_ENDPOINT_URL",
+              help="S3-compatible endpoint (default: boto3's AWS_ENDPOINT_URL or AWS).")
+@click.pass_context
+def ingest(ctx: click.Context, sources: tuple[str, ...], format_name: str | None, dry_run: bool,
+           as_json: bool, retry_quarantined: bool, workers: int | None,
+           s3_endpoint_url: str | None) -> None:
+    """Load SOURCE... into the warehouse, exactly once.
+
+    SOURCE is a local folder or file, s3://BUCKET/PREFIX (any S3-compatible store),
+    and later gs:// and az://. Unchanged objects are skipped without downloading;
+    a changed object replaces exactly the rows it produced; an object that cannot be
+    parsed is quarantined with its error and the rest still load (exit code 3).
+    """
+    from connectors.registry import get_parser, open_source
+
+    if format_name:
+        get_parser(format_name)  # fail fast on an unknown name
+    resolved = [open_source(s, s3_endpoint_url=s3_endpoint_url) for s in sources]
+    db: Path = ctx.obj["db"]
+    if dry_run:
+        con = warehouse.open_for_read(db) if db.exists() else None
+        try:
+            planned, listed, ignored = ingest_module.plan(
+                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined)
+        finally:
+            if con is not None:
+                con.close()
+        summary = ingest_module.IngestSummary(dry_run=True, objects_listed=listed, ignored=ignored)
+        for item in planned:
+            key = {"skip": "unchanged", "still_quarantined": "quarantined"}.get(
+                item.action, "replaced" if item.replaces else "new")
+            summary.counts[key] += 1
+    else:
+        progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
+        con = warehouse.open_for_write(db)
+        try:
+            summary = ingest_module.ingest(
+                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined,
+                workers=workers, progress=progress)
+        finally:
+            con.close()
+    _print_summary(summary, as_json)
+    if summary.counts["quarantined"]:
+        ctx.exit(EXIT_CODES["quarantined"])
+
+
+def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
+    data = summary.as_dict()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    objects = data["objects"]
+    verb = "would load" if summary.dry_run else "loaded"
+    click.echo(
+        f"objects: {objects['new']} new, {objects['replaced']} replaced, "
+        f"{objects['unchanged']} unchanged, {objects['quarantined']} quarantined, "
+        f"{objects['ignored']} not recognised ({objects['listed']} listed)"
+        + ("  [dry run: nothing read or written]" if summary.dry_run else "")
+    )
+    if not summary.dry_run:
+        rows = ", ".join(f"{n} {t}" for t, n in data["rows"].items() if n) or "no rows"
+        click.echo(f"{verb}: {rows}; read {data['bytes_read']:,} bytes in {data['seconds']:.2f} s")
+    for item in summary.quarantined:
+        prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
+        click.echo(f"{prefix}: {item['error']}", err=True)
+
+
+@cli.command()
+@click.argument("name_or_file", metavar="NAME_OR_SQL_FILE", required=False)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Bind $KEY in the SQL to VALUE (repeatable; values are bound, never pasted).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--list", "list_queries", is_flag=True, help="List the shipped queries and exit.")
+@click.pass_context
+def query(ctx: click.Context, name_or_file: str | None, params: tuple[str, ...], fmt: str,
+          list_queries: bool) -> None:
+    """Run a shipped query (see --list) or your own .sql file, read-only.
+
+    Shipped queries live in queries/*.sql and can also be run from the duckdb CLI.
+    Parameters appear in the SQL as $name and are passed with --param name=value.
+    """
+    if list_queries:
+        for item in queries.available():
+            click.echo(f"{item.name:28} {item.description}")
+        return
+    if not name_or_file:
+        raise click.UsageError("missing NAME_OR_SQL_FILE (or --list)")
+    selected = queries.resolve(name_or_file)
+    bound = queries.parse_params(params)
+    con = warehouse.open_for_read(ctx.obj["db"])
+    try:
+        table = queries.run(con, selected, bound)
+    finally:
+        con.close()
+    if fmt == "json":
+        click.echo(output.to_json(table))
+    elif fmt == "csv":
+        click.echo(output.to_csv(table), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        header, cells = output.table_cells(table)
+        view = Table(*header, title=f"{selected.name} ({table.num_rows} rows)")
+        for row in cells:
+            view.add_row(*row)
+        # Off a terminal (pipes, CI logs) rich would squeeze columns into 80 characters.
+        Console(width=None if sys.stdout.isatty() else 250).print(view)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="reconcile")

@@ -1,0 +1,372 @@
+"""The ingest engine: exactly-once loading of source objects into the warehouse.
+
+For every source: list objects (no downloads), let the parsers group them into units,
+compare each unit's fingerprint (and the parser version) with the ledger, then fetch
+and parse only new or changed units, in parallel. Each loaded unit's rows, the removal
+of the rows its previous version produced, and its ledger row are written in the same
+DuckDB transaction, so a crash at any point leaves the database as if the unit had
+never been loaded. A unit that fails to parse is recorded in ``quarantine``; rows of
+an earlier good version stay until a good version replaces them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+
+from connectors.formats.base import Parser, Unit, UnitReader
+from connectors.registry import PARSERS, Source, get_parser
+from reconcile.errors import ParseError, StoreError
+from reconcile.schemas import FACT_TABLES
+from reconcile.warehouse import scalar
+
+Outcome = Literal["new", "replaced", "unchanged", "quarantined"]
+
+#: Units committed together; a crash loses at most one batch, which re-runs load.
+COMMIT_EVERY_UNITS = 256
+COMMIT_EVERY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    """A unit found in a source, with the parser that claimed it and what to do."""
+
+    source: Source
+    parser: Parser
+    unit: Unit
+    fingerprint: str
+    action: Literal["load", "skip", "still_quarantined"]
+    replaces: bool
+    previous_table: str | None
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest did (or, with ``dry_run``, would do)."""
+
+    dry_run: bool = False
+    objects_listed: int = 0
+    ignored: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    rows: Counter[str] = field(default_factory=Counter)
+    rows_deleted: Counter[str] = field(default_factory=Counter)
+    bytes_read: int = 0
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with every count present even when zero."""
+        return {
+            "dry_run": self.dry_run,
+            "objects": {
+                "listed": self.objects_listed,
+                "new": self.counts["new"],
+                "replaced": self.counts["replaced"],
+                "unchanged": self.counts["unchanged"],
+                "quarantined": self.counts["quarantined"],
+                "ignored": self.ignored,
+            },
+            "rows": {table: self.rows[table] for table in FACT_TABLES},
+            "rows_deleted": {table: self.rows_deleted[table] for table in FACT_TABLES},
+            "bytes_read": self.bytes_read,
+            "quarantine": self.quarantined,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class ProgressSink:
+    """Receives progress events; the CLI draws them, the default ignores them."""
+
+    def start(self, units: int) -> None:
+        """``units`` units are about to be fetched."""
+
+    def advance(self, units: int, bytes_read: int) -> None:
+        """One more unit done; ``bytes_read`` bytes were read for it."""
+
+    def finish(self) -> None:
+        """Nothing more will come."""
+
+
+def plan(
+    con: duckdb.DuckDBPyConnection | None,
+    sources: Sequence[Source],
+    *,
+    format_name: str | None = None,
+    retry_quarantined: bool = False,
+) -> tuple[list[PlannedUnit], int, int]:
+    """List every source and decide, per unit, whether it needs loading.
+
+    Returns:
+        (planned units, objects listed, objects no parser claimed).
+    """
+    ledger: dict[str, tuple[str, str, int]] = {}
+    quarantine: dict[str, tuple[str, str, int]] = {}
+    if con is not None:
+        for uri, fp, fmt, version, table in con.execute(
+            "SELECT uri, fingerprint, format, parser_version, target_table FROM ingest_ledger"
+        ).fetchall():
+            ledger[uri] = (fp, fmt, version, table)  # type: ignore[assignment]
+        for uri, fp, fmt, version in con.execute(
+            "SELECT uri, fingerprint, format, parser_version FROM quarantine"
+        ).fetchall():
+            quarantine[uri] = (fp, fmt, version)
+    parsers = [get_parser(format_name)] if format_name else [cls() for cls in PARSERS.values()]
+    planned: list[PlannedUnit] = []
+    listed = ignored = 0
+    seen: set[str] = set()
+    for source in sources:
+        objects = list(_list(source))
+        listed += len(objects)
+        rest: Sequence[Any] = objects
+        for parser in parsers:
+            units, rest = parser.units(source.store, rest, forced=format_name is not None)
+            for unit in units:
+                if unit.uri in seen:  # the same unit named by two overlapping sources
+                    continue
+                seen.add(unit.uri)
+                planned.append(_decide(source, parser, unit, ledger, quarantine, retry_quarantined))
+        ignored += len(rest)
+    return planned, listed, ignored
+
+
+def _list(source: Source) -> Iterator[Any]:
+    for info in source.store.list_objects(source.prefix):
+        if source.exact_key is None or info.key == source.exact_key:
+            yield info
+
+
+def _decide(
+    source: Source,
+    parser: Parser,
+    unit: Unit,
+    ledger: dict[str, Any],
+    quarantine: dict[str, Any],
+    retry_quarantined: bool,
+) -> PlannedUnit:
+    fingerprint = unit.fingerprint()
+    current = (fingerprint, parser.name, parser.version)
+    previous = ledger.get(unit.uri)
+    previous_table = previous[3] if previous else None
+    if previous and tuple(previous[:3]) == current:
+        action: Literal["load", "skip", "still_quarantined"] = "skip"
+    elif quarantine.get(unit.uri) == current and not retry_quarantined:
+        action = "still_quarantined"
+    else:
+        action = "load"
+    return PlannedUnit(source, parser, unit, fingerprint, action, previous is not None,
+                       previous_table)
+
+
+def _fetch(item: PlannedUnit) -> tuple[PlannedUnit, pa.Table | None, str | None, UnitReader]:
+    reader = UnitReader(item.source.store, item.unit)
+    try:
+        table = item.parser.parse_unit(reader)
+    except ParseError as exc:
+        return item, None, exc.one_line(), reader
+    except StoreError as exc:
+        # The object vanished or became unreadable between listing and reading:
+        # treat like a bad object (recorded, retried next run), not a crash of the run.
+        return item, None, exc.one_line(), reader
+    if table.schema != item.parser.schema:
+        raise TypeError(f"parser {item.parser.name} returned a non-canonical table for "
+                        f"{item.unit.uri}: {table.schema} != {item.parser.schema}")
+    return item, table, None, reader
+
+
+def _bounded(pool: ThreadPoolExecutor, items: Sequence[PlannedUnit], window: int,
+             fn: Callable[[PlannedUnit], Any]) -> Iterable[Any]:
+    """Map ``fn`` over ``items`` in order, with at most ``window`` in flight."""
+    pending: list[Future[Any]] = []
+    iterator = iter(items)
+    for item in iterator:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[Source],
+    *,
+    format_name: str | None = None,
+    retry_quarantined: bool = False,
+    workers: int | None = None,
+    progress: ProgressSink | None = None,
+) -> IngestSummary:
+    """Load every new or changed unit of ``sources`` into the warehouse, exactly once.
+
+    Args:
+        workers: units fetched and parsed in parallel; None takes the largest
+            ``default_workers`` of the sources' stores.
+    """
+    if workers is None:
+        workers = max((s.store.default_workers for s in sources), default=1)
+    started = time.monotonic()
+    progress = progress or ProgressSink()
+    planned, listed, ignored = plan(
+        con, sources, format_name=format_name, retry_quarantined=retry_quarantined
+    )
+    summary = IngestSummary(objects_listed=listed, ignored=ignored)
+    to_load = [p for p in planned if p.action == "load"]
+    for item in planned:
+        if item.action == "skip":
+            summary.counts["unchanged"] += 1
+        elif item.action == "still_quarantined":
+            summary.counts["quarantined"] += 1
+    if summary.counts["quarantined"]:
+        uris = [p.unit.uri for p in planned if p.action == "still_quarantined"]
+        rows = con.execute(
+            "SELECT uri, error FROM quarantine WHERE list_contains($uris, uri) ORDER BY uri",
+            {"uris": uris},
+        ).fetchall()
+        summary.quarantined += [{"uri": u, "error": e, "seen": "before"} for u, e in rows]
+
+    progress.start(len(to_load))
+    writer = _BatchWriter(con, summary)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for item, table, error, reader in _bounded(pool, to_load, 2 * workers, _fetch):
+                summary.bytes_read += reader.bytes_read
+                if error is not None:
+                    writer.quarantine(item, error)
+                    summary.counts["quarantined"] += 1
+                    summary.quarantined.append({"uri": item.unit.uri, "error": error, "seen": "now"})
+                else:
+                    assert table is not None
+                    writer.add(item, table, reader)
+                    summary.counts["replaced" if item.replaces else "new"] += 1
+                progress.advance(1, reader.bytes_read)
+                if writer.due():
+                    writer.flush()
+        writer.flush()
+    finally:
+        progress.finish()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+class _BatchWriter:
+    """Writes loaded and quarantined units in batches, one transaction per batch.
+
+    Within a batch every unit's old rows are deleted, its new rows inserted and its
+    ledger row written by set-based statements, all committed together: a crash loses
+    the whole batch (which the next run loads again) and never part of a unit.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
+        self.con = con
+        self.summary = summary
+        self.loaded: list[tuple[PlannedUnit, pa.Table, UnitReader]] = []
+        self.failed: list[tuple[PlannedUnit, str]] = []
+        self.started = time.monotonic()
+
+    def add(self, item: PlannedUnit, table: pa.Table, reader: UnitReader) -> None:
+        """Queue a parsed unit."""
+        self.loaded.append((item, table, reader))
+
+    def quarantine(self, item: PlannedUnit, error: str) -> None:
+        """Queue a unit that failed to parse."""
+        self.failed.append((item, error))
+
+    def due(self) -> bool:
+        """Whether the batch is big or old enough to commit."""
+        pending = len(self.loaded) + len(self.failed)
+        return pending >= COMMIT_EVERY_UNITS or (
+            pending > 0 and time.monotonic() - self.started >= COMMIT_EVERY_SECONDS)
+
+    def flush(self) -> None:
+        """Write the batch in one transaction."""
+        if not self.loaded and not self.failed:
+            return
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._write_loaded()
+            for item, error in self.failed:
+                _record_quarantine(con, item, error)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self.loaded, self.failed = [], []
+        self.started = time.monotonic()
+
+    def _write_loaded(self) -> None:
+        if not self.loaded:
+            return
+        con = self.con
+        # Remove the rows earlier versions produced (from whichever table they went to).
+        stale: dict[str, list[str]] = {}
+        for item, _, _ in self.loaded:
+            for name in {item.parser.table, item.previous_table} - {None}:
+                assert name in FACT_TABLES
+                stale.setdefault(str(name), []).append(item.unit.uri)
+        for name, uris in stale.items():
+            con.register("_stale", pa.table({"uri": pa.array(uris, pa.string())}))
+            try:
+                deleted = scalar(con, f"DELETE FROM {name} WHERE source_uri IN "
+                                      "(SELECT uri FROM _stale)")
+            finally:
+                con.unregister("_stale")
+            self.summary.rows_deleted[name] += int(str(deleted or 0))
+        # Insert the new rows, one bulk statement per target table.
+        by_table: dict[str, list[pa.Table]] = {}
+        for item, table, _ in self.loaded:
+            by_table.setdefault(item.parser.table, []).append(table)
+        for name, tables in by_table.items():
+            incoming = pa.concat_tables(tables)
+            if incoming.num_rows:
+                con.register("_incoming", incoming)
+                try:
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                finally:
+                    con.unregister("_incoming")
+            self.summary.rows[name] += incoming.num_rows
+        # Ledger rows, and the loaded units leave quarantine.
+        ledger = pa.table({
+            "uri": [i.unit.uri for i, _, _ in self.loaded],
+            "source_root": [i.source.uri for i, _, _ in self.loaded],
+            "format": [i.parser.name for i, _, _ in self.loaded],
+            "parser_version": pa.array([i.parser.version for i, _, _ in self.loaded], pa.int32()),
+            "fingerprint": [i.fingerprint for i, _, _ in self.loaded],
+            "size_bytes": pa.array([i.unit.size for i, _, _ in self.loaded], pa.int64()),
+            "sha256": [r.sha256 for _, _, r in self.loaded],
+            "members": [json.dumps([{"key": m.key, "etag": m.etag, "size": m.size}
+                                    for m in i.unit.members]) for i, _, _ in self.loaded],
+            "target_table": [i.parser.table for i, _, _ in self.loaded],
+            "row_count": pa.array([t.num_rows for _, t, _ in self.loaded], pa.int64()),
+            "modified_at": pa.array(
+                [max((m.modified_at for m in i.unit.members), default=None)
+                 for i, _, _ in self.loaded], pa.timestamp("us", tz="UTC")),
+        })
+        con.register("_ledger", ledger)
+        try:
+            con.execute(
+                "INSERT OR REPLACE INTO ingest_ledger SELECT uri, source_root, format, "
+                "parser_version, fingerprint, size_bytes, sha256, members::JSON, target_table, "
+                "row_count, modified_at, now() FROM _ledger")
+            con.execute("DELETE FROM quarantine WHERE uri IN (SELECT uri FROM _ledger)")
+        finally:
+            con.unregister("_ledger")
+
+
+def _record_quarantine(con: duckdb.DuckDBPyConnection, item: PlannedUnit, error: str) -> None:
+    con.execute(
+        "INSERT INTO quarantine VALUES ($uri, $root, $format, $version, $fp, $error, now(), now(), 1) "
+        "ON CONFLICT (uri) DO UPDATE SET source_root = excluded.source_root, "
+        "format = excluded.format, parser_version = excluded.parser_version, "
+        "fingerprint = excluded.fingerprint, error = excluded.error, "
+        "last_seen_at = excluded.last_seen_at, attempts = quarantine.attempts + 1",
+        {"uri": item.unit.uri, "root": item.source.uri, "format": item.parser.name,
+         "version": item.parser.version, "fp": item.fingerprint, "error": error},
+    )

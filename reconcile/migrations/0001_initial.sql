@@ -1,0 +1,183 @@
+-- 0001_initial: the canonical tables of the warehouse.
+-- Units live in column names; IDs are VARCHAR; money is DECIMAL(38,10);
+-- timestamps are UTC TIMESTAMPTZ. Fact tables carry source_uri/source_format so a
+-- re-delivered object replaces exactly the rows it produced.
+
+CREATE TABLE training_runs (
+    run_id                  VARCHAR NOT NULL,
+    platform                VARCHAR,
+    job_name                VARCHAR,
+    run_status              VARCHAR,
+    started_at              TIMESTAMPTZ,
+    ended_at                TIMESTAMPTZ,
+    time_basis              VARCHAR,
+    model_id                VARCHAR,
+    base_model              VARCHAR,
+    base_model_basis        VARCHAR,
+    parent_run_id           VARCHAR,
+    method                  VARCHAR,
+    objective               VARCHAR,
+    model_type              VARCHAR,
+    params_total            BIGINT,
+    params_trainable        BIGINT,
+    params_active           BIGINT,
+    params_basis            VARCHAR,
+    tokens                  BIGINT,
+    tokens_basis            VARCHAR,
+    epochs                  DOUBLE,
+    seq_len                 BIGINT,
+    per_device_batch        BIGINT,
+    global_batch            BIGINT,
+    steps                   BIGINT,
+    runtime_seconds         DOUBLE,
+    "precision"             VARCHAR,
+    gradient_checkpointing  BOOLEAN,
+    instance_type           VARCHAR,
+    instance_count          BIGINT,
+    accelerator             VARCHAR,
+    accelerator_count       BIGINT,
+    reported_flops          DOUBLE,
+    reported_flops_basis    VARCHAR,
+    tags                    MAP(VARCHAR, VARCHAR),
+    attributes              VARCHAR,
+    source_uri              VARCHAR NOT NULL,
+    source_format           VARCHAR NOT NULL
+);
+
+CREATE TABLE billing_lines (
+    line_id             VARCHAR NOT NULL,
+    provider            VARCHAR NOT NULL,
+    account_id          VARCHAR,
+    billing_period      VARCHAR,
+    usage_start_at      TIMESTAMPTZ,
+    usage_end_at        TIMESTAMPTZ,
+    service             VARCHAR,
+    usage_type          VARCHAR,
+    line_type           VARCHAR,
+    region              VARCHAR,
+    instance_type       VARCHAR,
+    sku_id              VARCHAR,
+    resource_id         VARCHAR,
+    usage_quantity      DOUBLE,
+    usage_unit          VARCHAR,
+    accelerator         VARCHAR,
+    accelerator_hours   DOUBLE,
+    cost_billed         DECIMAL(38, 10),
+    cost_effective      DECIMAL(38, 10),
+    cost_list           DECIMAL(38, 10),
+    currency            VARCHAR,
+    tags                MAP(VARCHAR, VARCHAR),
+    raw_hash            VARCHAR,
+    source_uri          VARCHAR NOT NULL,
+    source_format       VARCHAR NOT NULL
+);
+
+CREATE TABLE gpu_usage (
+    usage_id            VARCHAR NOT NULL,
+    source_kind         VARCHAR NOT NULL,
+    cluster             VARCHAR,
+    job_key             VARCHAR,
+    job_name            VARCHAR,
+    user_name           VARCHAR,
+    account             VARCHAR,
+    "partition"         VARCHAR,
+    job_state           VARCHAR,
+    host                VARCHAR,
+    gpu_uuid            VARCHAR,
+    accelerator         VARCHAR,
+    gpu_count           BIGINT,
+    started_at          TIMESTAMPTZ,
+    ended_at            TIMESTAMPTZ,
+    gpu_seconds         DOUBLE,
+    gpu_util_avg        DOUBLE,
+    tensor_active_avg   DOUBLE,
+    sm_active_avg       DOUBLE,
+    dram_active_avg     DOUBLE,
+    power_avg_watts     DOUBLE,
+    confidence          VARCHAR,
+    tags                MAP(VARCHAR, VARCHAR),
+    source_uri          VARCHAR NOT NULL,
+    source_format       VARCHAR NOT NULL
+);
+
+-- One row per method per run: architecture | hardware | billing | reported.
+CREATE TABLE run_estimates (
+    run_id          VARCHAR NOT NULL,
+    method          VARCHAR NOT NULL,
+    flops_low       DOUBLE,
+    flops_central   DOUBLE,
+    flops_high      DOUBLE,
+    assumptions     JSON,
+    evidence_uris   VARCHAR[],
+    computed_at     TIMESTAMPTZ NOT NULL
+);
+
+-- Links between a run and billing lines / GPU-usage rows.
+CREATE TABLE run_matches (
+    run_id          VARCHAR NOT NULL,
+    target_table    VARCHAR NOT NULL,   -- billing_lines | gpu_usage
+    target_id       VARCHAR NOT NULL,   -- line_id | usage_id
+    match_method    VARCHAR NOT NULL,   -- tag | resource_id | job_id | time_window
+    confidence      DOUBLE,
+    details         JSON,
+    computed_at     TIMESTAMPTZ NOT NULL
+);
+
+-- Which runs lie between a third-party base model and a released model.
+CREATE TABLE model_lineage (
+    model_id        VARCHAR NOT NULL,
+    run_id          VARCHAR,
+    parent_model_id VARCHAR,
+    base_model      VARCHAR,
+    relation        VARCHAR,            -- sft | dpo | continued | resumed | declared
+    lineage_source  VARCHAR NOT NULL,   -- log | registry
+    evidence        JSON,
+    computed_at     TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE compliance_status (
+    model_id            VARCHAR NOT NULL,
+    base_model          VARCHAR,
+    status              VARCHAR NOT NULL,  -- provider | review | below | insufficient_evidence
+    flops_low           DOUBLE,
+    flops_central       DOUBLE,
+    flops_high          DOUBLE,
+    flops_method        VARCHAR,
+    threshold_flops     DOUBLE,
+    threshold_basis     VARCHAR,
+    share_of_threshold  DOUBLE,
+    flags               VARCHAR[],
+    explanation         VARCHAR,
+    computed_at         TIMESTAMPTZ NOT NULL
+);
+
+-- One row per ingested unit (an object, or a directory-shaped unit such as a
+-- checkpoint folder). Written in the same transaction as the rows it produced.
+CREATE TABLE ingest_ledger (
+    uri             VARCHAR PRIMARY KEY,
+    source_root     VARCHAR NOT NULL,
+    format          VARCHAR NOT NULL,
+    parser_version  INTEGER NOT NULL,   -- a newer parser re-reads the unit
+    fingerprint     VARCHAR NOT NULL,   -- etag, or a digest of member etags
+    size_bytes      BIGINT NOT NULL,
+    sha256          VARCHAR NOT NULL,   -- of the bytes actually read
+    members         JSON NOT NULL,      -- [{key, etag, size}]
+    target_table    VARCHAR NOT NULL,
+    row_count       BIGINT NOT NULL,
+    modified_at     TIMESTAMPTZ,
+    loaded_at       TIMESTAMPTZ NOT NULL
+);
+
+-- Objects that failed to parse, with the error. Previously loaded rows of the same
+-- uri (an older, good version) stay loaded until a good version replaces them.
+CREATE TABLE quarantine (
+    uri             VARCHAR PRIMARY KEY,
+    source_root     VARCHAR NOT NULL,
+    format          VARCHAR NOT NULL,
+    parser_version  INTEGER NOT NULL,
+    fingerprint     VARCHAR NOT NULL,
+    error           VARCHAR NOT NULL,
+    first_seen_at   TIMESTAMPTZ NOT NULL,
+    last_seen_at    TIMESTAMPTZ NOT NULL,
+    attempts        BIGINT NOT NULL
+);

@@ -1,0 +1,1 @@
+"""Forward-only schema migrations: ``NNNN_name.sql`` files applied in order."""

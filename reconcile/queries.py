@@ -1,0 +1,114 @@
+"""Running the SQL files of ``queries/`` (or the user's own) with bound parameters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from reconcile.errors import QueryError
+
+_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?$")
+
+
+@dataclass(frozen=True)
+class QueryFile:
+    """A named SQL statement and where it came from."""
+
+    name: str
+    origin: str
+    sql: str
+
+    @property
+    def description(self) -> str:
+        """The first line of the file's leading comment."""
+        for line in self.sql.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("--"):
+                text = stripped.lstrip("-").strip()
+                if text:
+                    return text
+            elif stripped:
+                break
+        return ""
+
+
+def available() -> list[QueryFile]:
+    """The queries shipped with the tool (``queries/*.sql`` and ``queries/checks/*.sql``)."""
+    root = resources.files("reconcile.sql")
+    found = []
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            found.append(QueryFile(entry.name[:-4], f"queries/{entry.name}", entry.read_text("utf-8")))
+    checks = root / "checks"
+    if checks.is_dir():
+        for entry in sorted(checks.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".sql"):
+                found.append(QueryFile(f"checks/{entry.name[:-4]}", f"queries/checks/{entry.name}",
+                                       entry.read_text("utf-8")))
+    return found
+
+
+def resolve(name_or_file: str) -> QueryFile:
+    """A shipped query by name, or a ``.sql`` file by path.
+
+    Raises:
+        QueryError: neither a known name nor a readable ``.sql`` file.
+    """
+    path = Path(name_or_file)
+    if name_or_file.endswith(".sql"):
+        try:
+            return QueryFile(path.stem, str(path), path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise QueryError(f"{name_or_file}: no such SQL file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise QueryError(f"{name_or_file}: cannot read: {exc}") from exc
+    known = {q.name: q for q in available()}
+    if _NAME.match(name_or_file) and name_or_file in known:
+        return known[name_or_file]
+    raise QueryError(f"unknown query {name_or_file!r}", hint=f"known: {', '.join(sorted(known))}")
+
+
+def parse_params(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings into a dict (values stay strings; cast in SQL if needed).
+
+    Raises:
+        QueryError: a pair without ``=`` or with an invalid key.
+    """
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise QueryError(f"--param {pair!r}: expected KEY=VALUE with KEY a name")
+        params[key] = value
+    return params
+
+
+def run(con: duckdb.DuckDBPyConnection, query: QueryFile, params: dict[str, str]) -> pa.Table:
+    """Execute ``query`` with ``params`` bound as DuckDB named parameters.
+
+    Values are bound, never formatted into the SQL text.
+
+    Raises:
+        QueryError: a missing or unknown parameter, or a failing statement.
+    """
+    try:
+        relation = con.sql(query.sql, params=params or None)
+        if relation is None:
+            raise QueryError(f"{query.origin}: the statement returns no rows to show")
+        table = relation.to_arrow_table()
+    except duckdb.InvalidInputException as exc:
+        text = _first_line(exc)
+        hint = "pass parameters with --param KEY=VALUE" if "parameter" in text.lower() else None
+        raise QueryError(f"{query.origin}: {text}", hint=hint) from exc
+    except duckdb.Error as exc:
+        raise QueryError(f"{query.origin}: {_first_line(exc)}") from exc
+    return table
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,161 @@
+"""The DuckDB warehouse: opening it, and forward-only schema migrations.
+
+Migrations are the ``NNNN_name.sql`` files of ``reconcile.migrations``, applied in
+order, each in its own transaction together with its row in ``schema_migrations``
+(version, name, sha256 of the file, applied_at). A database newer than this tool is
+refused rather than written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from reconcile.errors import WarehouseError
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the migration's SQL text."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    """All migrations shipped with the package, in version order."""
+    found = []
+    for entry in resources.files("reconcile.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+def latest_version() -> int:
+    """The schema version this tool writes."""
+    return migrations()[-1].version
+
+
+def _setup(con: duckdb.DuckDBPyConnection) -> None:
+    # Timestamps are stored as instants; show and compare them in UTC.
+    con.execute("SET TimeZone = 'UTC'")
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc).splitlines()[0]
+        if "lock" in text.lower():
+            raise WarehouseError(
+                f"{path}: the database is in use by another process",
+                hint="wait for the running ingest to finish",
+            ) from exc
+        raise WarehouseError(f"{path}: cannot open the database: {text}") from exc
+    _setup(con)
+    return con
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+           ) -> object:
+    """The first column of the first row, with the result fully consumed.
+
+    DuckDB refuses new work on a connection while a result is only partly fetched.
+    """
+    rows = con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
+    return rows[0][0] if rows else None
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied migration, or 0 for an empty database."""
+    exists = scalar(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    )
+    if not exists:
+        return 0
+    return int(str(scalar(con, "SELECT coalesce(max(version), 0) FROM schema_migrations")))
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every pending migration; return the versions applied.
+
+    Raises:
+        WarehouseError: the database was written by a newer version of the tool.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " checksum VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    current = schema_version(con)
+    known = migrations()
+    if current > known[-1].version:
+        raise WarehouseError(
+            f"database schema version {current} is newer than this tool's ({known[-1].version})",
+            hint="upgrade reconcile",
+        )
+    applied = []
+    for migration in known:
+        if migration.version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES ($v, $n, $c, now())",
+                {"v": migration.version, "n": migration.name, "c": migration.checksum},
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied
+
+
+def open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path, read_only=False)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open an existing warehouse read-only.
+
+    Raises:
+        WarehouseError: the file does not exist or its schema is not current.
+    """
+    if not path.exists():
+        raise WarehouseError(
+            f"{path}: no such database", hint="run `reconcile ingest SOURCE` first or pass --db"
+        )
+    con = _connect(path, read_only=True)
+    version = schema_version(con)
+    if version != latest_version():
+        con.close()
+        raise WarehouseError(
+            f"{path}: schema version {version}, this tool needs {latest_version()}",
+            hint="run `reconcile ingest` (it migrates) or use the matching tool version",
+        )
+    return con

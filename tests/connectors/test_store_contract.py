@@ -1,0 +1,93 @@
+"""The store contract, run against every store: local folders and S3 on moto's server."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+
+import pytest
+
+from reconcile.errors import StoreNotFoundError
+
+
+def test_lists_in_key_order_with_sizes_and_times(make_store):
+    objects = {"b/2.json": b"{}", "a/1.json": b"[1, 2]", "a/0.txt": b"x" * 10, "c.csv": b""}
+    store = make_store(objects)
+    listed = list(store.list_objects())
+    assert [o.key for o in listed] == ["a/0.txt", "a/1.json", "b/2.json", "c.csv"]
+    assert {o.key: o.size for o in listed} == {k: len(v) for k, v in objects.items()}
+    assert all(o.modified_at.tzinfo is not None for o in listed)
+    assert all(o.modified_at.utcoffset() == UTC.utcoffset(None) for o in listed)
+    assert all(o.etag for o in listed)
+
+
+def test_prefix_selects_a_subtree(make_store):
+    store = make_store({"runs/a/x.json": b"1", "runs/ab/y.json": b"2", "runs2/z": b"3", "r": b"4"})
+    assert [o.key for o in store.list_objects("runs/")] == ["runs/a/x.json", "runs/ab/y.json"]
+    assert [o.key for o in store.list_objects("runs/a")] == ["runs/a/x.json", "runs/ab/y.json"]
+    assert [o.key for o in store.list_objects("runs")] == [
+        "runs/a/x.json", "runs/ab/y.json", "runs2/z"]
+    assert list(store.list_objects("nothing/")) == []
+
+
+def test_pages_past_one_thousand_keys(make_store):
+    objects = {f"p/{i:05d}.json": str(i).encode() for i in range(1005)}
+    store = make_store(objects)
+    keys = [o.key for o in store.list_objects("p/")]
+    assert len(keys) == 1005
+    assert keys == sorted(objects)
+
+
+def test_reads_whole_objects_and_ranges(make_store):
+    data = bytes(range(256)) * 4
+    store = make_store({"blob.bin": data})
+    assert store.read_bytes("blob.bin") == data
+    assert store.read_range("blob.bin", 8, 16) == data[8:24]
+    assert store.read_range("blob.bin", 1020, 100) == data[1020:]
+
+
+def test_etag_changes_when_content_changes(make_store):
+    store = make_store({"x.json": b'{"a": 1}', "y.json": b'{"a": 1}'})
+    before = {o.key: o.etag for o in store.list_objects()}
+    if make_store.kind == "s3":
+        # S3 ETags of single-part uploads are the MD5 of the content.
+        assert before["x.json"] == hashlib.md5(b'{"a": 1}').hexdigest()
+        store._client.put_object(Bucket=store.bucket, Key="x.json", Body=b'{"a": 22}')
+    else:
+        (store.root / "x.json").write_bytes(b'{"a": 22}')
+    after = {o.key: o.etag for o in store.list_objects()}
+    assert after["x.json"] != before["x.json"]
+    assert after["y.json"] == before["y.json"]
+
+
+def test_missing_object_is_a_store_not_found_error(make_store):
+    store = make_store({"present.json": b"{}"})
+    with pytest.raises(StoreNotFoundError, match="absent.json"):
+        store.read_bytes("absent.json")
+
+
+def test_missing_bucket_or_folder_is_a_clear_error(s3, tmp_path):
+    from connectors.stores.local import LocalStore
+    from connectors.stores.s3 import S3Store
+
+    with pytest.raises(StoreNotFoundError, match=r"s3://no-such-bucket-here: no such bucket"):
+        list(S3Store("no-such-bucket-here").list_objects())
+    with pytest.raises(StoreNotFoundError, match="no such file or folder"):
+        LocalStore(tmp_path / "absent")
+
+
+def test_local_store_does_not_follow_links_out_of_the_folder(tmp_path):
+    from connectors.stores.local import LocalStore
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_text("{}")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.json").write_text("{}")
+    (root / "link.json").symlink_to(outside / "secret.json")
+    (root / "linkdir").symlink_to(outside, target_is_directory=True)
+    store = LocalStore(root)
+    assert [o.key for o in store.list_objects()] == ["ok.json"]
+    with pytest.raises(Exception, match="escapes the source folder"):
+        store.read_bytes("../outside/secret.json")

@@ -1,0 +1,149 @@
+"""The command line: exit codes, one-line errors, queries with bound parameters."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from reconcile.cli import EXIT_CODES, cli
+
+
+@pytest.fixture
+def loaded_db(tmp_path, sample_data):
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(sample_data)])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def test_every_command_has_help():
+    def walk(command: click.Command, path: str) -> None:
+        assert command.help and command.help.strip(), f"{path} has no help text"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{path} {param.opts[0]} has no help text"
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(cli, "reconcile")
+
+
+def test_top_level_help_describes_the_whole_tool():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for word in ("ingest", "query", "estimate", "status", "report", "run", "Exit codes"):
+        assert word in result.output
+
+
+def test_exit_codes_table():
+    assert EXIT_CODES == {"ok": 0, "error": 1, "usage": 2, "quarantined": 3, "fail_on": 4}
+
+
+def test_usage_error_exits_2():
+    result = CliRunner().invoke(cli, ["ingest"])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(cli, ["no-such-command"])
+    assert result.exit_code == 2
+
+
+def test_unknown_scheme_is_one_error_line(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "ftp://x/y"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unsupported source scheme ftp:// (known: file://, s3://)\n"
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_unknown_format_lists_the_known_ones(tmp_path, sample_data):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest",
+                                      "--format", "nope", str(sample_data)])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unknown format 'nope' (known: hf_checkpoint)\n"
+
+
+def test_query_with_a_bound_parameter(loaded_db):
+    runs = json.loads(CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "runs",
+                                               "--format", "json"]).stdout)
+    sft = next(r for r in runs if r["job_name"] == "qwen7b-sft-20250304-1301")
+    assert sft["tokens"] == 402_653_184
+    assert sft["method"] == "lora"
+    assert sft["flags"] == []
+    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "run", "--format", "json",
+                                      "--param", f"run_id={sft['run_id']}"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["run_id"] == sft["run_id"]
+    assert row["steps"] == 1536
+    assert len(row["evidence_sha256"]) == 64
+
+
+def test_parameter_values_are_bound_not_pasted(loaded_db):
+    hostile = "x' OR '1'='1"
+    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "run", "--format", "json",
+                                      "--param", f"run_id={hostile}"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_missing_parameter_is_a_clear_error(loaded_db):
+    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "run"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: queries/run.sql: ")
+    assert "run_id" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_query_files_cannot_write(loaded_db, tmp_path):
+    sql = tmp_path / "drop.sql"
+    sql.write_text("DROP TABLE training_runs;")
+    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", str(sql)])
+    assert result.exit_code == 1
+    assert "read-only" in result.stderr
+    runs = json.loads(CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "runs",
+                                               "--format", "json"]).stdout)
+    assert len(runs) == 6
+
+
+def test_csv_output(loaded_db):
+    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "per_model_totals",
+                                      "--format", "csv"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("model_id,base_model,runs,tokens,flops,flops_low,flops_high,"
+                        "threshold_flops,threshold_basis,share_of_threshold,status")
+    assert "acme-mistral-7b-cpt,mistralai/Mistral-7B-v0.1,2,,,,,,,," in lines
+
+
+def test_query_on_missing_database(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.duckdb"), "query", "runs"])
+    assert result.exit_code == 1
+    assert "no such database" in result.stderr
+
+
+def test_config_file_and_environment_precedence(tmp_path, sample_data, monkeypatch):
+    config = tmp_path / "reconcile.toml"
+    from_file = tmp_path / "from-file.duckdb"
+    config.write_text(f'db = "{from_file}"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "ingest", str(sample_data)])
+    assert result.exit_code == 0, result.output
+    assert from_file.exists()
+    from_env = tmp_path / "from-env.duckdb"
+    monkeypatch.setenv("RECONCILE_DB", str(from_env))
+    result = CliRunner().invoke(cli, ["--config", str(config), "ingest", str(sample_data)])
+    assert result.exit_code == 0
+    assert from_env.exists()
+
+
+def test_invalid_config_names_the_key(tmp_path):
+    config = tmp_path / "reconcile.toml"
+    config.write_text('[ingest]\nworkerz = 3\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "query", "runs"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert "unknown key 'ingest.workerz'" in result.stderr
+    config.write_text('db = 5\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "query", "runs"])
+    assert "'db' must be str, got int" in result.stderr

@@ -1,0 +1,116 @@
+"""SIGKILL during ingest never leaves half-loaded units; re-running gives clean totals."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from reconcile import warehouse
+
+UNITS = 500
+
+
+def make_runs(root: Path, count: int) -> None:
+    """``count`` realistic run folders: a final state and a mid-run checkpoint each."""
+    rng = random.Random(7)
+    for index in range(count):
+        steps = rng.randrange(100, 2000)
+        history = [{"epoch": s / steps, "learning_rate": 2e-5, "loss": 2.0 - s / steps,
+                    "num_input_tokens_seen": s * 65536, "step": s} for s in range(10, steps, 10)]
+        final = history + [{"epoch": 1.0, "step": steps, "total_flos": steps * 4e14,
+                            "train_loss": 1.5, "train_runtime": steps * 1.5}]
+        run = root / f"team-{index % 7}" / f"job-{index:04d}"
+        (run / "checkpoint-50").mkdir(parents=True)
+        (run / "trainer_state.json").write_text(json.dumps(
+            {"global_step": steps, "epoch": 1.0, "log_history": final,
+             "num_input_tokens_seen": steps * 65536, "total_flos": steps * 4e14,
+             "train_batch_size": 8}))
+        (run / "checkpoint-50" / "trainer_state.json").write_text(json.dumps(
+            {"global_step": 50, "epoch": 50 / steps, "log_history": history[:5],
+             "num_input_tokens_seen": 50 * 65536, "total_flos": 50 * 4e14}))
+
+
+def consistent_totals(db: Path) -> tuple[int, int, int]:
+    """(ledger entries, runs, tokens), after checking no unit is half-loaded."""
+    probe = duckdb.connect(str(db), read_only=True)
+    version = warehouse.schema_version(probe)
+    probe.close()
+    if version == 0:  # killed before the first migration committed: an empty warehouse
+        return 0, 0, 0
+    con = warehouse.open_for_read(db)
+    try:
+        mismatched = con.execute(
+            "SELECT count(*) FROM ingest_ledger l LEFT JOIN "
+            "(SELECT source_uri, count(*) AS n FROM training_runs GROUP BY ALL) r "
+            "ON r.source_uri = l.uri WHERE coalesce(r.n, 0) <> l.row_count"
+        ).fetchall()[0][0]
+        orphans = con.execute(
+            "SELECT count(*) FROM training_runs r ANTI JOIN ingest_ledger l ON l.uri = r.source_uri"
+        ).fetchall()[0][0]
+        ledger, runs, tokens = con.execute(
+            "SELECT (SELECT count(*) FROM ingest_ledger), count(*), coalesce(sum(tokens), 0) "
+            "FROM training_runs"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert mismatched == 0
+    assert orphans == 0
+    return ledger, runs, tokens
+
+
+def ingest_cmd(db: Path, source: Path) -> list[str]:
+    return [sys.executable, "-m", "reconcile", "--db", str(db), "ingest", "--workers", "2",
+            str(source)]
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun_gives_clean_totals(tmp_path):
+    source = tmp_path / "bucket"
+    make_runs(source, UNITS)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    clean_db = tmp_path / "clean.duckdb"
+    started = time.monotonic()
+    subprocess.run(ingest_cmd(clean_db, source), check=True, env=env, capture_output=True)
+    duration = time.monotonic() - started
+    clean = consistent_totals(clean_db)
+    assert clean[0] == clean[1] == UNITS
+
+    # Kill at random points of a run (startup, listing, parsing, mid-commit, ...), let
+    # the next run continue from whatever the killed one left, and check after each kill
+    # that no unit is half-loaded.
+    db = tmp_path / "killed.duckdb"
+    rng = random.Random(1234)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while kills < 6 and time.monotonic() < deadline:
+        process = subprocess.Popen(ingest_cmd(db, source), env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.95) * duration)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+        else:
+            assert process.returncode == 0
+            # Finished before the kill: start again from an empty warehouse.
+            consistent_totals(db)
+            db.unlink()
+            db.with_name(db.name + ".wal").unlink(missing_ok=True)
+            continue
+        if db.exists():
+            ledger, runs, _ = consistent_totals(db)
+            assert ledger == runs <= UNITS
+    assert kills >= 3
+
+    subprocess.run(ingest_cmd(db, source), check=True, env=env, capture_output=True)
+    assert consistent_totals(db) == clean

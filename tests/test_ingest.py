@@ -1,0 +1,185 @@
+"""Exactly-once ingest from local folders: skip, replace, quarantine, never double."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connectors.registry import open_source
+from reconcile import ingest, warehouse
+from reconcile.cli import cli
+
+SFT = "aws/acme-ml-artifacts/sagemaker/qwen7b-sft-20250304-1301/output"
+
+
+def totals(db: Path) -> dict:
+    con = warehouse.open_for_read(db)
+    try:
+        rows = con.execute(
+            "SELECT count(*), sum(steps), sum(tokens), sum(reported_flops) FROM training_runs"
+        ).fetchall()[0]
+        ledger = con.execute("SELECT count(*), sum(row_count) FROM ingest_ledger").fetchall()[0]
+        orphans = con.execute(
+            "SELECT count(*) FROM training_runs r ANTI JOIN ingest_ledger l ON l.uri = r.source_uri"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    return {"runs": rows[0], "steps": rows[1], "tokens": rows[2], "flops": rows[3],
+            "ledger": ledger[0], "ledger_rows": ledger[1], "orphans": orphans}
+
+
+def run_ingest(db: Path, *sources: str) -> ingest.IngestSummary:
+    con = warehouse.open_for_write(db)
+    try:
+        return ingest.ingest(con, [open_source(s) for s in sources])
+    finally:
+        con.close()
+
+
+def test_second_run_is_a_no_op(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    first = run_ingest(db, str(sample_copy))
+    assert first.counts["new"] == 6
+    assert first.rows["training_runs"] == 6
+    before = totals(db)
+    second = run_ingest(db, str(sample_copy))
+    assert second.counts["unchanged"] == 6
+    assert second.counts["new"] == second.counts["replaced"] == 0
+    assert second.bytes_read == 0
+    assert totals(db) == before
+    assert before == {"runs": 6, "steps": 1536 + 200 + 2300 + 69000 + 66000 + 71500,
+                      "tokens": 402_653_184 + 2_411_724_800,
+                      "flops": pytest.approx(1.577595174912e19 + 1.08527616e20 + 1.234610159616e22
+                                             + 1.180931457024e22 + 1.279342411776e22),
+                      "ledger": 6, "ledger_rows": 6, "orphans": 0}
+
+
+def test_changed_object_replaces_only_its_rows(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    run_ingest(db, str(sample_copy))
+    con = warehouse.open_for_read(db)
+    loaded_before = dict(con.execute("SELECT uri, loaded_at FROM ingest_ledger").fetchall())
+    con.close()
+    state_path = sample_copy / SFT / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    state["num_input_tokens_seen"] = 500_000_000
+    state_path.write_text(json.dumps(state))
+    summary = run_ingest(db, str(sample_copy))
+    assert (summary.counts["replaced"], summary.counts["unchanged"]) == (1, 5)
+    assert summary.rows_deleted["training_runs"] == 1
+    after = totals(db)
+    assert after["runs"] == 6
+    assert after["tokens"] == 500_000_000 + 2_411_724_800
+    con = warehouse.open_for_read(db)
+    loaded_after = dict(con.execute("SELECT uri, loaded_at FROM ingest_ledger").fetchall())
+    con.close()
+    changed = [uri for uri in loaded_after if loaded_after[uri] != loaded_before[uri]]
+    assert changed == [(sample_copy / SFT).resolve().as_uri()]
+
+
+def test_new_checkpoint_in_a_run_folder_replaces_the_run_row(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    run_ingest(db, str(sample_copy))
+    extra = sample_copy / SFT / "checkpoint-1536"
+    extra.mkdir()
+    (extra / "trainer_state.json").write_bytes((sample_copy / SFT / "trainer_state.json").read_bytes())
+    summary = run_ingest(db, str(sample_copy))
+    assert summary.counts["replaced"] == 1
+    assert totals(db)["runs"] == 6
+
+
+def test_overlapping_sources_do_not_double_count(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    run_ingest(db, str(sample_copy), str(sample_copy / "aws"))
+    assert totals(db)["runs"] == 6
+    run_ingest(db, str(sample_copy / "aws"))
+    assert totals(db)["runs"] == 6
+
+
+BAD_FILES = {
+    "truncated": b'{"global_step": 10, "epoch": 1.0, "log_history": [{"loss": 1.0, ',
+    "not-a-state": b'{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}',
+    "empty": b"",
+    "binary": bytes(range(256)) * 16,
+}
+
+
+def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
+    for name, content in BAD_FILES.items():
+        folder = sample_copy / "broken" / name
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_bytes(content)
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(sample_copy)])
+    assert result.exit_code == 3, result.output
+    lines = [line for line in result.stderr.splitlines() if line]
+    assert len(lines) == 4
+    for name, reason in [("truncated", "invalid JSON"), ("not-a-state", "missing key 'global_step'"),
+                         ("empty", "empty file"), ("binary", "not UTF-8 text")]:
+        (line,) = [x for x in lines if f"/broken/{name}/trainer_state.json" in x]
+        assert line.startswith("quarantined: file://")
+        assert reason in line
+    assert totals(db)["runs"] == 6
+    con = warehouse.open_for_read(db)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] == 4
+    con.close()
+
+    # Unchanged bad objects are not re-read, but still reported (exit 3 again).
+    again = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(sample_copy)])
+    assert again.exit_code == 3
+    summary = json.loads(again.stdout)
+    assert summary["objects"]["quarantined"] == 4
+    assert summary["objects"]["unchanged"] == 6
+    assert summary["bytes_read"] == 0
+
+    # A fixed object loads and leaves quarantine.
+    (sample_copy / "broken" / "truncated" / "trainer_state.json").write_text(
+        json.dumps({"global_step": 10, "epoch": 1.0, "log_history": []}))
+    fixed = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(sample_copy)])
+    assert json.loads(fixed.stdout)["objects"]["new"] == 1
+    assert totals(db)["runs"] == 7
+    con = warehouse.open_for_read(db)
+    assert con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] == 3
+    con.close()
+
+
+def test_a_good_object_turned_bad_keeps_its_last_good_rows(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    run_ingest(db, str(sample_copy))
+    (sample_copy / SFT / "trainer_state.json").write_text("{ truncated")
+    summary = run_ingest(db, str(sample_copy))
+    assert summary.counts["quarantined"] == 1
+    after = totals(db)
+    assert after["runs"] == 6
+    assert after["tokens"] == 402_653_184 + 2_411_724_800
+
+
+def test_dry_run_reads_and_writes_nothing(tmp_path, sample_copy):
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--dry-run", "--json",
+                                      str(sample_copy)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["dry_run"] is True
+    assert summary["objects"]["new"] == 6
+    assert summary["bytes_read"] == 0
+    assert not db.exists()
+
+
+def test_forced_format_treats_any_json_as_a_trainer_state(tmp_path):
+    source = tmp_path / "exports"
+    source.mkdir()
+    (source / "state-job-7.json").write_text(json.dumps(
+        {"global_step": 42, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 1000}))
+    (source / "notes.txt").write_text("not json")
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--format", "hf_checkpoint",
+                                      "--json", str(source)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["objects"]["new"] == 1
+    assert summary["objects"]["ignored"] == 1
+    assert totals(db)["tokens"] == 1000
