@@ -27,22 +27,51 @@ def make_runs(root: Path, count: int) -> int:
     files = 0
     for index in range(count):
         steps = rng.randrange(200, 3000)
-        history = [{"epoch": s / steps, "grad_norm": 0.9, "learning_rate": 2e-5,
-                    "loss": 2.0 - s / steps, "num_input_tokens_seen": s * 131072, "step": s}
-                   for s in range(10, steps, 10)]
-        summary = {"epoch": 1.0, "step": steps, "total_flos": steps * 8e14, "train_loss": 1.4,
-                   "train_runtime": steps * 2.0}
+        history = [
+            {
+                "epoch": s / steps,
+                "grad_norm": 0.9,
+                "learning_rate": 2e-5,
+                "loss": 2.0 - s / steps,
+                "num_input_tokens_seen": s * 131072,
+                "step": s,
+            }
+            for s in range(10, steps, 10)
+        ]
+        summary = {
+            "epoch": 1.0,
+            "step": steps,
+            "total_flos": steps * 8e14,
+            "train_loss": 1.4,
+            "train_runtime": steps * 2.0,
+        }
         run = root / f"team-{index % 13}" / f"job-{index:05d}" / "output"
         (run / "checkpoint-100").mkdir(parents=True)
-        (run / "trainer_state.json").write_text(json.dumps(
-            {"global_step": steps, "epoch": 1.0, "log_history": history + [summary],
-             "num_input_tokens_seen": steps * 131072, "total_flos": steps * 8e14,
-             "train_batch_size": 4}))
-        (run / "checkpoint-100" / "trainer_state.json").write_text(json.dumps(
-            {"global_step": 100, "epoch": 100 / steps, "log_history": history[:10],
-             "total_flos": 100 * 8e14}))
-        (run / "adapter_config.json").write_text(json.dumps(
-            {"base_model_name_or_path": "Qwen/Qwen2.5-7B", "peft_type": "LORA", "r": 16}))
+        (run / "trainer_state.json").write_text(
+            json.dumps(
+                {
+                    "global_step": steps,
+                    "epoch": 1.0,
+                    "log_history": history + [summary],
+                    "num_input_tokens_seen": steps * 131072,
+                    "total_flos": steps * 8e14,
+                    "train_batch_size": 4,
+                }
+            )
+        )
+        (run / "checkpoint-100" / "trainer_state.json").write_text(
+            json.dumps(
+                {
+                    "global_step": 100,
+                    "epoch": 100 / steps,
+                    "log_history": history[:10],
+                    "total_flos": 100 * 8e14,
+                }
+            )
+        )
+        (run / "adapter_config.json").write_text(
+            json.dumps({"base_model_name_or_path": "Qwen/Qwen2.5-7B", "peft_type": "LORA", "r": 16})
+        )
         files += 3
     return files
 
@@ -61,8 +90,10 @@ def duckdb_baseline(root: Path, db: Path) -> float:
 
     started = time.perf_counter()
     con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE states AS SELECT * FROM read_json_auto($glob, union_by_name=true)",
-                {"glob": str(root / "**" / "trainer_state.json")})
+    con.execute(
+        "CREATE TABLE states AS SELECT * FROM read_json_auto($glob, union_by_name=true)",
+        {"glob": str(root / "**" / "trainer_state.json")},
+    )
     con.close()
     return time.perf_counter() - started
 
@@ -97,23 +128,40 @@ def main() -> None:
             server.start()
             host, port = server.get_host_and_port()
             endpoint = f"http://{host}:{port}"
-            env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
-            client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                  aws_access_key_id="bench", aws_secret_access_key="bench")
+            env.update(
+                {
+                    "AWS_ENDPOINT_URL": endpoint,
+                    "AWS_ACCESS_KEY_ID": "bench",
+                    "AWS_SECRET_ACCESS_KEY": "bench",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+            )
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+            )
             client.create_bucket(Bucket="bench")
             for path in root.rglob("*.json"):
-                client.put_object(Bucket="bench", Key=path.relative_to(root).as_posix(),
-                                  Body=path.read_bytes())
+                client.put_object(
+                    Bucket="bench", Key=path.relative_to(root).as_posix(), Body=path.read_bytes()
+                )
             db = tmp_path / "s3.duckdb"
             first, _ = timed(cli + ["--db", str(db), "ingest", "--json", "s3://bench/"], env)
             noop, out = timed(cli + ["--db", str(db), "ingest", "--json", "s3://bench/"], env)
             assert json.loads(out)["objects"]["unchanged"] == args.runs
             results.append(("s3 (moto, loopback)", first, noop, base))
             server.stop()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"{args.runs} runs = {files} objects (trainer states + adapter configs)")
-    print(f"{'store':22} {'first ingest s':>15} {'no-op re-ingest s':>18} {'duckdb read_json s':>19} {'ratio':>6}")
+    print(
+        f"{'store':22} {'first ingest s':>15} {'no-op re-ingest s':>18} "
+        f"{'duckdb read_json s':>19} {'ratio':>6}"
+    )
     for store, first, noop, base in results:
         print(f"{store:22} {first:15.2f} {noop:18.2f} {base:19.2f} {first / base:6.2f}")
 

@@ -80,8 +80,9 @@ def open_source(text: str, *, s3_endpoint_url: str | None = None) -> Source:
         cls = store_class("file")
         if path.is_file() and not path.is_symlink():
             store = cls(path.parent)  # type: ignore[call-arg]
-            return Source(uri=path.resolve().as_uri(), store=store, prefix=path.name,
-                          exact_key=path.name)
+            return Source(
+                uri=path.resolve().as_uri(), store=store, prefix=path.name, exact_key=path.name
+            )
         store = cls(path)  # type: ignore[call-arg]
         return Source(uri=path.resolve().as_uri(), store=store, prefix="")
     cls = store_class(scheme)

@@ -44,8 +44,10 @@ class ReconcileGroup(click.Group):
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Eager callback: read the project file into click's default_map before other options."""
     source = ctx.get_parameter_source(param.name or "config")
-    explicit = source in (click.core.ParameterSource.COMMANDLINE,
-                          click.core.ParameterSource.ENVIRONMENT)
+    explicit = source in (
+        click.core.ParameterSource.COMMANDLINE,
+        click.core.ParameterSource.ENVIRONMENT,
+    )
     path = Path(value) if value else config_module.DEFAULT_CONFIG
     try:
         data = config_module.load(path, required=explicit)
@@ -57,12 +59,24 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 @click.group(cls=ReconcileGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", envvar="RECONCILE_CONFIG", is_eager=True,
-              callback=_load_config, expose_value=True, metavar="PATH",
-              help="Project file (env RECONCILE_CONFIG; default ./reconcile.toml when present).")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="RECONCILE_DB",
-              default=config_module.DEFAULT_DB, show_default=True,
-              help="DuckDB warehouse file (env RECONCILE_DB).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="RECONCILE_CONFIG",
+    is_eager=True,
+    callback=_load_config,
+    expose_value=True,
+    metavar="PATH",
+    help="Project file (env RECONCILE_CONFIG; default ./reconcile.toml when present).",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="RECONCILE_DB",
+    default=config_module.DEFAULT_DB,
+    show_default=True,
+    help="DuckDB warehouse file (env RECONCILE_DB).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(__version__, prog_name="reconcile")
 @click.pass_context
@@ -104,8 +118,13 @@ class _RichProgress(ingest_module.ProgressSink):
         )
 
         self._progress = Progress(
-            TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
-            DownloadColumn(), TimeElapsedColumn(), transient=True,
+            TextColumn("ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("objects"),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            transient=True,
         )
         self._task: Any = None
         self._bytes = 0
@@ -124,21 +143,43 @@ class _RichProgress(ingest_module.ProgressSink):
 
 @cli.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("--format", "format_name", metavar="NAME",
-              help="Parse every object as this format instead of detecting it.")
+@click.option(
+    "--format",
+    "format_name",
+    metavar="NAME",
+    help="Parse every object as this format instead of detecting it.",
+)
 @click.option("--dry-run", is_flag=True, help="List and compare only: download and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
-@click.option("--retry-quarantined", is_flag=True,
-              help="Re-read quarantined objects even if they have not changed.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Units fetched and parsed in parallel (default: 1 for local folders, "
-                   "8 for object stores).")
-@click.option("--s3-endpoint-url", metavar="URL", envvar="RECONCILE_S3_ENDPOINT_URL",
-              help="S3-compatible endpoint (default: boto3's AWS_ENDPOINT_URL or AWS).")
+@click.option(
+    "--retry-quarantined",
+    is_flag=True,
+    help="Re-read quarantined objects even if they have not changed.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Units fetched and parsed in parallel (default: 1 for local folders, "
+    "8 for object stores).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    envvar="RECONCILE_S3_ENDPOINT_URL",
+    help="S3-compatible endpoint (default: boto3's AWS_ENDPOINT_URL or AWS).",
+)
 @click.pass_context
-def ingest(ctx: click.Context, sources: tuple[str, ...], format_name: str | None, dry_run: bool,
-           as_json: bool, retry_quarantined: bool, workers: int | None,
-           s3_endpoint_url: str | None) -> None:
+def ingest(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    format_name: str | None,
+    dry_run: bool,
+    as_json: bool,
+    retry_quarantined: bool,
+    workers: int | None,
+    s3_endpoint_url: str | None,
+) -> None:
     """Load SOURCE... into the warehouse, exactly once.
 
     SOURCE is a local folder or file, s3://BUCKET/PREFIX (any S3-compatible store),
@@ -156,22 +197,29 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], format_name: str | None
         con = warehouse.open_for_read(db) if db.exists() else None
         try:
             planned, listed, ignored = ingest_module.plan(
-                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined)
+                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined
+            )
         finally:
             if con is not None:
                 con.close()
         summary = ingest_module.IngestSummary(dry_run=True, objects_listed=listed, ignored=ignored)
         for item in planned:
             key = {"skip": "unchanged", "still_quarantined": "quarantined"}.get(
-                item.action, "replaced" if item.replaces else "new")
+                item.action, "replaced" if item.replaces else "new"
+            )
             summary.counts[key] += 1
     else:
         progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
         con = warehouse.open_for_write(db)
         try:
             summary = ingest_module.ingest(
-                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined,
-                workers=workers, progress=progress)
+                con,
+                resolved,
+                format_name=format_name,
+                retry_quarantined=retry_quarantined,
+                workers=workers,
+                progress=progress,
+            )
         finally:
             con.close()
     _print_summary(summary, as_json)
@@ -202,14 +250,30 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name_or_file", metavar="NAME_OR_SQL_FILE", required=False)
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Bind $KEY in the SQL to VALUE (repeatable; values are bound, never pasted).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Bind $KEY in the SQL to VALUE (repeatable; values are bound, never pasted).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--list", "list_queries", is_flag=True, help="List the shipped queries and exit.")
 @click.pass_context
-def query(ctx: click.Context, name_or_file: str | None, params: tuple[str, ...], fmt: str,
-          list_queries: bool) -> None:
+def query(
+    ctx: click.Context,
+    name_or_file: str | None,
+    params: tuple[str, ...],
+    fmt: str,
+    list_queries: bool,
+) -> None:
     """Run a shipped query (see --list) or your own .sql file, read-only.
 
     Shipped queries live in queries/*.sql and can also be run from the duckdb CLI.

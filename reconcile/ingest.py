@@ -22,7 +22,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from connectors.formats.base import Parser, Unit, UnitReader
+from connectors.formats.base import Parsed, Parser, Unit, UnitReader
 from connectors.registry import PARSERS, Source, get_parser
 from reconcile.errors import ParseError, StoreError
 from reconcile.schemas import FACT_TABLES
@@ -161,28 +161,38 @@ def _decide(
         action = "still_quarantined"
     else:
         action = "load"
-    return PlannedUnit(source, parser, unit, fingerprint, action, previous is not None,
-                       previous_table)
+    return PlannedUnit(
+        source, parser, unit, fingerprint, action, previous is not None, previous_table
+    )
 
 
-def _fetch(item: PlannedUnit) -> tuple[PlannedUnit, pa.Table | None, str | None, UnitReader]:
+def _fetch(item: PlannedUnit) -> tuple[PlannedUnit, Parsed | None, str | None, UnitReader]:
     reader = UnitReader(item.source.store, item.unit)
     try:
-        table = item.parser.parse_unit(reader)
+        parsed = item.parser.parse_unit(reader)
     except ParseError as exc:
+        reader.close()
         return item, None, exc.one_line(), reader
     except StoreError as exc:
         # The object vanished or became unreadable between listing and reading:
         # treat like a bad object (recorded, retried next run), not a crash of the run.
+        reader.close()
         return item, None, exc.one_line(), reader
-    if table.schema != item.parser.schema:
-        raise TypeError(f"parser {item.parser.name} returned a non-canonical table for "
-                        f"{item.unit.uri}: {table.schema} != {item.parser.schema}")
-    return item, table, None, reader
+    if parsed.schema != item.parser.schema:
+        reader.close()
+        raise TypeError(
+            f"parser {item.parser.name} returned a non-canonical table for "
+            f"{item.unit.uri}: {parsed.schema} != {item.parser.schema}"
+        )
+    return item, parsed, None, reader
 
 
-def _bounded(pool: ThreadPoolExecutor, items: Sequence[PlannedUnit], window: int,
-             fn: Callable[[PlannedUnit], Any]) -> Iterable[Any]:
+def _bounded(
+    pool: ThreadPoolExecutor,
+    items: Sequence[PlannedUnit],
+    window: int,
+    fn: Callable[[PlannedUnit], Any],
+) -> Iterable[Any]:
     """Map ``fn`` over ``items`` in order, with at most ``window`` in flight."""
     pending: list[Future[Any]] = []
     iterator = iter(items)
@@ -240,7 +250,21 @@ def ingest(
                 if error is not None:
                     writer.quarantine(item, error)
                     summary.counts["quarantined"] += 1
-                    summary.quarantined.append({"uri": item.unit.uri, "error": error, "seen": "now"})
+                    summary.quarantined.append(
+                        {"uri": item.unit.uri, "error": error, "seen": "now"}
+                    )
+                elif isinstance(table, pa.RecordBatchReader):
+                    # A large unit streams in its own transaction, after the pending batch.
+                    writer.flush()
+                    stream_error = writer.load_stream(item, table, reader)
+                    if stream_error is None:
+                        summary.counts["replaced" if item.replaces else "new"] += 1
+                    else:
+                        writer.quarantine(item, stream_error)
+                        summary.counts["quarantined"] += 1
+                        summary.quarantined.append(
+                            {"uri": item.unit.uri, "error": stream_error, "seen": "now"}
+                        )
                 else:
                     assert table is not None
                     writer.add(item, table, reader)
@@ -282,7 +306,8 @@ class _BatchWriter:
         """Whether the batch is big or old enough to commit."""
         pending = len(self.loaded) + len(self.failed)
         return pending >= COMMIT_EVERY_UNITS or (
-            pending > 0 and time.monotonic() - self.started >= COMMIT_EVERY_SECONDS)
+            pending > 0 and time.monotonic() - self.started >= COMMIT_EVERY_SECONDS
+        )
 
     def flush(self) -> None:
         """Write the batch in one transaction."""
@@ -298,27 +323,49 @@ class _BatchWriter:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            for _, _, reader in self.loaded:
+                reader.close()
         self.loaded, self.failed = [], []
         self.started = time.monotonic()
+
+    def load_stream(
+        self, item: PlannedUnit, stream: pa.RecordBatchReader, reader: UnitReader
+    ) -> str | None:
+        """Load one streamed unit in its own transaction; return an error text if the
+        stream failed part-way (the transaction is then rolled back: nothing half-loaded).
+        """
+        con = self.con
+        table_name = item.parser.table
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._delete_stale([item])
+            con.register("_stream", stream)
+            try:
+                inserted = scalar(con, f"INSERT INTO {table_name} BY NAME SELECT * FROM _stream")
+            finally:
+                con.unregister("_stream")
+            rows = int(str(inserted or 0))
+            self._write_ledger([(item, rows, reader)])
+            con.execute("COMMIT")
+        except (ParseError, duckdb.Error, pa.ArrowException) as exc:
+            # Raised while the stream was being read: a bad row deep in a large file.
+            con.execute("ROLLBACK")
+            text = exc.one_line() if isinstance(exc, ParseError) else " ".join(str(exc).split())
+            return text if item.unit.uri in text else f"{item.unit.uri}: {text}"
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            reader.close()
+        self.summary.rows[table_name] += rows
+        return None
 
     def _write_loaded(self) -> None:
         if not self.loaded:
             return
         con = self.con
-        # Remove the rows earlier versions produced (from whichever table they went to).
-        stale: dict[str, list[str]] = {}
-        for item, _, _ in self.loaded:
-            for name in {item.parser.table, item.previous_table} - {None}:
-                assert name in FACT_TABLES
-                stale.setdefault(str(name), []).append(item.unit.uri)
-        for name, uris in stale.items():
-            con.register("_stale", pa.table({"uri": pa.array(uris, pa.string())}))
-            try:
-                deleted = scalar(con, f"DELETE FROM {name} WHERE source_uri IN "
-                                      "(SELECT uri FROM _stale)")
-            finally:
-                con.unregister("_stale")
-            self.summary.rows_deleted[name] += int(str(deleted or 0))
+        self._delete_stale([item for item, _, _ in self.loaded])
         # Insert the new rows, one bulk statement per target table.
         by_table: dict[str, list[pa.Table]] = {}
         for item, table, _ in self.loaded:
@@ -332,41 +379,79 @@ class _BatchWriter:
                 finally:
                     con.unregister("_incoming")
             self.summary.rows[name] += incoming.num_rows
-        # Ledger rows, and the loaded units leave quarantine.
-        ledger = pa.table({
-            "uri": [i.unit.uri for i, _, _ in self.loaded],
-            "source_root": [i.source.uri for i, _, _ in self.loaded],
-            "format": [i.parser.name for i, _, _ in self.loaded],
-            "parser_version": pa.array([i.parser.version for i, _, _ in self.loaded], pa.int32()),
-            "fingerprint": [i.fingerprint for i, _, _ in self.loaded],
-            "size_bytes": pa.array([i.unit.size for i, _, _ in self.loaded], pa.int64()),
-            "sha256": [r.sha256 for _, _, r in self.loaded],
-            "members": [json.dumps([{"key": m.key, "etag": m.etag, "size": m.size}
-                                    for m in i.unit.members]) for i, _, _ in self.loaded],
-            "target_table": [i.parser.table for i, _, _ in self.loaded],
-            "row_count": pa.array([t.num_rows for _, t, _ in self.loaded], pa.int64()),
-            "modified_at": pa.array(
-                [max((m.modified_at for m in i.unit.members), default=None)
-                 for i, _, _ in self.loaded], pa.timestamp("us", tz="UTC")),
-        })
-        con.register("_ledger", ledger)
+        self._write_ledger([(item, table.num_rows, reader) for item, table, reader in self.loaded])
+
+    def _delete_stale(self, items: list[PlannedUnit]) -> None:
+        """Remove the rows earlier versions of ``items`` produced, wherever they went."""
+        stale: dict[str, list[str]] = {}
+        for item in items:
+            for name in {item.parser.table, item.previous_table} - {None}:
+                assert name in FACT_TABLES
+                stale.setdefault(str(name), []).append(item.unit.uri)
+        for name, uris in stale.items():
+            self.con.register("_stale", pa.table({"uri": pa.array(uris, pa.string())}))
+            try:
+                deleted = scalar(
+                    self.con, f"DELETE FROM {name} WHERE source_uri IN (SELECT uri FROM _stale)"
+                )
+            finally:
+                self.con.unregister("_stale")
+            self.summary.rows_deleted[name] += int(str(deleted or 0))
+
+    def _write_ledger(self, done: list[tuple[PlannedUnit, int, UnitReader]]) -> None:
+        """Ledger rows for loaded units; they also leave quarantine."""
+        ledger = pa.table(
+            {
+                "uri": [i.unit.uri for i, _, _ in done],
+                "source_root": [i.source.uri for i, _, _ in done],
+                "format": [i.parser.name for i, _, _ in done],
+                "parser_version": pa.array([i.parser.version for i, _, _ in done], pa.int32()),
+                "fingerprint": [i.fingerprint for i, _, _ in done],
+                "size_bytes": pa.array([i.unit.size for i, _, _ in done], pa.int64()),
+                "sha256": [r.sha256 for _, _, r in done],
+                "members": [
+                    json.dumps(
+                        [{"key": m.key, "etag": m.etag, "size": m.size} for m in i.unit.members]
+                    )
+                    for i, _, _ in done
+                ],
+                "target_table": [i.parser.table for i, _, _ in done],
+                "row_count": pa.array([rows for _, rows, _ in done], pa.int64()),
+                "modified_at": pa.array(
+                    [
+                        max((m.modified_at for m in i.unit.members), default=None)
+                        for i, _, _ in done
+                    ],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+            }
+        )
+        self.con.register("_ledger", ledger)
         try:
-            con.execute(
+            self.con.execute(
                 "INSERT OR REPLACE INTO ingest_ledger SELECT uri, source_root, format, "
                 "parser_version, fingerprint, size_bytes, sha256, members::JSON, target_table, "
-                "row_count, modified_at, now() FROM _ledger")
-            con.execute("DELETE FROM quarantine WHERE uri IN (SELECT uri FROM _ledger)")
+                "row_count, modified_at, now() FROM _ledger"
+            )
+            self.con.execute("DELETE FROM quarantine WHERE uri IN (SELECT uri FROM _ledger)")
         finally:
-            con.unregister("_ledger")
+            self.con.unregister("_ledger")
 
 
 def _record_quarantine(con: duckdb.DuckDBPyConnection, item: PlannedUnit, error: str) -> None:
     con.execute(
-        "INSERT INTO quarantine VALUES ($uri, $root, $format, $version, $fp, $error, now(), now(), 1) "
+        "INSERT INTO quarantine VALUES "
+        "($uri, $root, $format, $version, $fp, $error, now(), now(), 1) "
         "ON CONFLICT (uri) DO UPDATE SET source_root = excluded.source_root, "
         "format = excluded.format, parser_version = excluded.parser_version, "
         "fingerprint = excluded.fingerprint, error = excluded.error, "
         "last_seen_at = excluded.last_seen_at, attempts = quarantine.attempts + 1",
-        {"uri": item.unit.uri, "root": item.source.uri, "format": item.parser.name,
-         "version": item.parser.version, "fp": item.fingerprint, "error": error},
+        {
+            "uri": item.unit.uri,
+            "root": item.source.uri,
+            "format": item.parser.name,
+            "version": item.parser.version,
+            "fp": item.fingerprint,
+            "error": error,
+        },
     )

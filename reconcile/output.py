@@ -50,7 +50,9 @@ def _cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}" if (abs(value) >= 1e6 or (value and abs(value) < 1e-3)) else repr(value)
+        return (
+            f"{value:.6g}" if (abs(value) >= 1e6 or (value and abs(value) < 1e-3)) else repr(value)
+        )
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
@@ -62,10 +64,14 @@ def to_csv(table: pa.Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.column_names)
     for row in rows(table):
-        writer.writerow([
-            "" if v is None else (json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
-            for v in row.values()
-        ])
+        writer.writerow(
+            [
+                ""
+                if v is None
+                else (json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
+                for v in row.values()
+            ]
+        )
     return buffer.getvalue()
 
 

@@ -43,13 +43,20 @@ def available() -> list[QueryFile]:
     found = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".sql"):
-            found.append(QueryFile(entry.name[:-4], f"queries/{entry.name}", entry.read_text("utf-8")))
+            found.append(
+                QueryFile(entry.name[:-4], f"queries/{entry.name}", entry.read_text("utf-8"))
+            )
     checks = root / "checks"
     if checks.is_dir():
         for entry in sorted(checks.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".sql"):
-                found.append(QueryFile(f"checks/{entry.name[:-4]}", f"queries/checks/{entry.name}",
-                                       entry.read_text("utf-8")))
+                found.append(
+                    QueryFile(
+                        f"checks/{entry.name[:-4]}",
+                        f"queries/checks/{entry.name}",
+                        entry.read_text("utf-8"),
+                    )
+                )
     return found
 
 

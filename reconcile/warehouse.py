@@ -71,8 +71,9 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
-           ) -> object:
+def scalar(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> object:
     """The first column of the first row, with the result fully consumed.
 
     DuckDB refuses new work on a connection while a result is only partly fetched.

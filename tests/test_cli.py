@@ -58,21 +58,36 @@ def test_unknown_scheme_is_one_error_line(tmp_path):
 
 
 def test_unknown_format_lists_the_known_ones(tmp_path, sample_data):
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest",
-                                      "--format", "nope", str(sample_data)])
+    result = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "--format", "nope", str(sample_data)]
+    )
     assert result.exit_code == 1
     assert result.stderr == "Error: unknown format 'nope' (known: hf_checkpoint)\n"
 
 
 def test_query_with_a_bound_parameter(loaded_db):
-    runs = json.loads(CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "runs",
-                                               "--format", "json"]).stdout)
+    runs = json.loads(
+        CliRunner()
+        .invoke(cli, ["--db", str(loaded_db), "query", "runs", "--format", "json"])
+        .stdout
+    )
     sft = next(r for r in runs if r["job_name"] == "qwen7b-sft-20250304-1301")
     assert sft["tokens"] == 402_653_184
     assert sft["method"] == "lora"
     assert sft["flags"] == []
-    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "run", "--format", "json",
-                                      "--param", f"run_id={sft['run_id']}"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(loaded_db),
+            "query",
+            "run",
+            "--format",
+            "json",
+            "--param",
+            f"run_id={sft['run_id']}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["run_id"] == sft["run_id"]
@@ -82,8 +97,19 @@ def test_query_with_a_bound_parameter(loaded_db):
 
 def test_parameter_values_are_bound_not_pasted(loaded_db):
     hostile = "x' OR '1'='1"
-    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "run", "--format", "json",
-                                      "--param", f"run_id={hostile}"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(loaded_db),
+            "query",
+            "run",
+            "--format",
+            "json",
+            "--param",
+            f"run_id={hostile}",
+        ],
+    )
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []
 
@@ -102,18 +128,24 @@ def test_query_files_cannot_write(loaded_db, tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", str(sql)])
     assert result.exit_code == 1
     assert "read-only" in result.stderr
-    runs = json.loads(CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "runs",
-                                               "--format", "json"]).stdout)
+    runs = json.loads(
+        CliRunner()
+        .invoke(cli, ["--db", str(loaded_db), "query", "runs", "--format", "json"])
+        .stdout
+    )
     assert len(runs) == 6
 
 
 def test_csv_output(loaded_db):
-    result = CliRunner().invoke(cli, ["--db", str(loaded_db), "query", "per_model_totals",
-                                      "--format", "csv"])
+    result = CliRunner().invoke(
+        cli, ["--db", str(loaded_db), "query", "per_model_totals", "--format", "csv"]
+    )
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == ("model_id,base_model,runs,tokens,flops,flops_low,flops_high,"
-                        "threshold_flops,threshold_basis,share_of_threshold,status")
+    assert lines[0] == (
+        "model_id,base_model,runs,tokens,flops,flops_low,flops_high,"
+        "threshold_flops,threshold_basis,share_of_threshold,status"
+    )
     assert "acme-mistral-7b-cpt,mistralai/Mistral-7B-v0.1,2,,,,,,,," in lines
 
 
@@ -139,11 +171,11 @@ def test_config_file_and_environment_precedence(tmp_path, sample_data, monkeypat
 
 def test_invalid_config_names_the_key(tmp_path):
     config = tmp_path / "reconcile.toml"
-    config.write_text('[ingest]\nworkerz = 3\n')
+    config.write_text("[ingest]\nworkerz = 3\n")
     result = CliRunner().invoke(cli, ["--config", str(config), "query", "runs"])
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
     assert "unknown key 'ingest.workerz'" in result.stderr
-    config.write_text('db = 5\n')
+    config.write_text("db = 5\n")
     result = CliRunner().invoke(cli, ["--config", str(config), "query", "runs"])
     assert "'db' must be str, got int" in result.stderr

@@ -24,19 +24,50 @@ def make_runs(root: Path, count: int) -> None:
     rng = random.Random(7)
     for index in range(count):
         steps = rng.randrange(100, 2000)
-        history = [{"epoch": s / steps, "learning_rate": 2e-5, "loss": 2.0 - s / steps,
-                    "num_input_tokens_seen": s * 65536, "step": s} for s in range(10, steps, 10)]
-        final = history + [{"epoch": 1.0, "step": steps, "total_flos": steps * 4e14,
-                            "train_loss": 1.5, "train_runtime": steps * 1.5}]
+        history = [
+            {
+                "epoch": s / steps,
+                "learning_rate": 2e-5,
+                "loss": 2.0 - s / steps,
+                "num_input_tokens_seen": s * 65536,
+                "step": s,
+            }
+            for s in range(10, steps, 10)
+        ]
+        final = history + [
+            {
+                "epoch": 1.0,
+                "step": steps,
+                "total_flos": steps * 4e14,
+                "train_loss": 1.5,
+                "train_runtime": steps * 1.5,
+            }
+        ]
         run = root / f"team-{index % 7}" / f"job-{index:04d}"
         (run / "checkpoint-50").mkdir(parents=True)
-        (run / "trainer_state.json").write_text(json.dumps(
-            {"global_step": steps, "epoch": 1.0, "log_history": final,
-             "num_input_tokens_seen": steps * 65536, "total_flos": steps * 4e14,
-             "train_batch_size": 8}))
-        (run / "checkpoint-50" / "trainer_state.json").write_text(json.dumps(
-            {"global_step": 50, "epoch": 50 / steps, "log_history": history[:5],
-             "num_input_tokens_seen": 50 * 65536, "total_flos": 50 * 4e14}))
+        (run / "trainer_state.json").write_text(
+            json.dumps(
+                {
+                    "global_step": steps,
+                    "epoch": 1.0,
+                    "log_history": final,
+                    "num_input_tokens_seen": steps * 65536,
+                    "total_flos": steps * 4e14,
+                    "train_batch_size": 8,
+                }
+            )
+        )
+        (run / "checkpoint-50" / "trainer_state.json").write_text(
+            json.dumps(
+                {
+                    "global_step": 50,
+                    "epoch": 50 / steps,
+                    "log_history": history[:5],
+                    "num_input_tokens_seen": 50 * 65536,
+                    "total_flos": 50 * 4e14,
+                }
+            )
+        )
 
 
 def consistent_totals(db: Path) -> tuple[int, int, int]:
@@ -68,8 +99,17 @@ def consistent_totals(db: Path) -> tuple[int, int, int]:
 
 
 def ingest_cmd(db: Path, source: Path) -> list[str]:
-    return [sys.executable, "-m", "reconcile", "--db", str(db), "ingest", "--workers", "2",
-            str(source)]
+    return [
+        sys.executable,
+        "-m",
+        "reconcile",
+        "--db",
+        str(db),
+        "ingest",
+        "--workers",
+        "2",
+        str(source),
+    ]
 
 
 @pytest.mark.slow
@@ -93,8 +133,9 @@ def test_sigkill_at_random_points_then_rerun_gives_clean_totals(tmp_path):
     kills = 0
     deadline = time.monotonic() + 120
     while kills < 6 and time.monotonic() < deadline:
-        process = subprocess.Popen(ingest_cmd(db, source), env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ingest_cmd(db, source), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, 0.95) * duration)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)

@@ -27,8 +27,15 @@ def totals(db: Path) -> dict:
         ).fetchall()[0][0]
     finally:
         con.close()
-    return {"runs": rows[0], "steps": rows[1], "tokens": rows[2], "flops": rows[3],
-            "ledger": ledger[0], "ledger_rows": ledger[1], "orphans": orphans}
+    return {
+        "runs": rows[0],
+        "steps": rows[1],
+        "tokens": rows[2],
+        "flops": rows[3],
+        "ledger": ledger[0],
+        "ledger_rows": ledger[1],
+        "orphans": orphans,
+    }
 
 
 def run_ingest(db: Path, *sources: str) -> ingest.IngestSummary:
@@ -50,11 +57,21 @@ def test_second_run_is_a_no_op(tmp_path, sample_copy):
     assert second.counts["new"] == second.counts["replaced"] == 0
     assert second.bytes_read == 0
     assert totals(db) == before
-    assert before == {"runs": 6, "steps": 1536 + 200 + 2300 + 69000 + 66000 + 71500,
-                      "tokens": 402_653_184 + 2_411_724_800,
-                      "flops": pytest.approx(1.577595174912e19 + 1.08527616e20 + 1.234610159616e22
-                                             + 1.180931457024e22 + 1.279342411776e22),
-                      "ledger": 6, "ledger_rows": 6, "orphans": 0}
+    assert before == {
+        "runs": 6,
+        "steps": 1536 + 200 + 2300 + 69000 + 66000 + 71500,
+        "tokens": 402_653_184 + 2_411_724_800,
+        "flops": pytest.approx(
+            1.577595174912e19
+            + 1.08527616e20
+            + 1.234610159616e22
+            + 1.180931457024e22
+            + 1.279342411776e22
+        ),
+        "ledger": 6,
+        "ledger_rows": 6,
+        "orphans": 0,
+    }
 
 
 def test_changed_object_replaces_only_its_rows(tmp_path, sample_copy):
@@ -85,7 +102,9 @@ def test_new_checkpoint_in_a_run_folder_replaces_the_run_row(tmp_path, sample_co
     run_ingest(db, str(sample_copy))
     extra = sample_copy / SFT / "checkpoint-1536"
     extra.mkdir()
-    (extra / "trainer_state.json").write_bytes((sample_copy / SFT / "trainer_state.json").read_bytes())
+    (extra / "trainer_state.json").write_bytes(
+        (sample_copy / SFT / "trainer_state.json").read_bytes()
+    )
     summary = run_ingest(db, str(sample_copy))
     assert summary.counts["replaced"] == 1
     assert totals(db)["runs"] == 6
@@ -117,8 +136,12 @@ def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
     assert result.exit_code == 3, result.output
     lines = [line for line in result.stderr.splitlines() if line]
     assert len(lines) == 4
-    for name, reason in [("truncated", "invalid JSON"), ("not-a-state", "missing key 'global_step'"),
-                         ("empty", "empty file"), ("binary", "not UTF-8 text")]:
+    for name, reason in [
+        ("truncated", "invalid JSON"),
+        ("not-a-state", "missing key 'global_step'"),
+        ("empty", "empty file"),
+        ("binary", "not UTF-8 text"),
+    ]:
         (line,) = [x for x in lines if f"/broken/{name}/trainer_state.json" in x]
         assert line.startswith("quarantined: file://")
         assert reason in line
@@ -137,7 +160,8 @@ def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
 
     # A fixed object loads and leaves quarantine.
     (sample_copy / "broken" / "truncated" / "trainer_state.json").write_text(
-        json.dumps({"global_step": 10, "epoch": 1.0, "log_history": []}))
+        json.dumps({"global_step": 10, "epoch": 1.0, "log_history": []})
+    )
     fixed = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(sample_copy)])
     assert json.loads(fixed.stdout)["objects"]["new"] == 1
     assert totals(db)["runs"] == 7
@@ -159,8 +183,9 @@ def test_a_good_object_turned_bad_keeps_its_last_good_rows(tmp_path, sample_copy
 
 def test_dry_run_reads_and_writes_nothing(tmp_path, sample_copy):
     db = tmp_path / "w.duckdb"
-    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--dry-run", "--json",
-                                      str(sample_copy)])
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "ingest", "--dry-run", "--json", str(sample_copy)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["dry_run"] is True
@@ -172,12 +197,16 @@ def test_dry_run_reads_and_writes_nothing(tmp_path, sample_copy):
 def test_forced_format_treats_any_json_as_a_trainer_state(tmp_path):
     source = tmp_path / "exports"
     source.mkdir()
-    (source / "state-job-7.json").write_text(json.dumps(
-        {"global_step": 42, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 1000}))
+    (source / "state-job-7.json").write_text(
+        json.dumps(
+            {"global_step": 42, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 1000}
+        )
+    )
     (source / "notes.txt").write_text("not json")
     db = tmp_path / "w.duckdb"
-    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--format", "hf_checkpoint",
-                                      "--json", str(source)])
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "ingest", "--format", "hf_checkpoint", "--json", str(source)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["objects"]["new"] == 1

@@ -14,15 +14,20 @@ from connectors.stores.s3 import S3Store
 from reconcile import ingest, warehouse
 from reconcile.cli import cli
 
-SFT_STATE = "acme/aws/acme-ml-artifacts/sagemaker/qwen7b-sft-20250304-1301/output/trainer_state.json"
+SFT_STATE = (
+    "acme/aws/acme-ml-artifacts/sagemaker/qwen7b-sft-20250304-1301/output/trainer_state.json"
+)
 
 
 def upload(client: Any, bucket: str, folder: Path, prefix: str) -> int:
     count = 0
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            client.put_object(Bucket=bucket, Key=prefix + path.relative_to(folder).as_posix(),
-                              Body=path.read_bytes())
+            client.put_object(
+                Bucket=bucket,
+                Key=prefix + path.relative_to(folder).as_posix(),
+                Body=path.read_bytes(),
+            )
             count += 1
     return count
 
@@ -96,8 +101,9 @@ def test_safetensors_headers_are_read_with_ranged_gets(s3, bucket, tmp_path, mot
 
     local = tmp_path / "run"
     local.mkdir()
-    (local / "trainer_state.json").write_text(json.dumps(
-        {"global_step": 5, "epoch": 1.0, "log_history": []}))
+    (local / "trainer_state.json").write_text(
+        json.dumps({"global_step": 5, "epoch": 1.0, "log_history": []})
+    )
     (local / "config.json").write_text(json.dumps({"model_type": "llama"}))
     save_file({"w": np.zeros((1000, 1000), np.float32)}, str(local / "model.safetensors"))
     upload(s3, bucket, local, "run/")
@@ -113,7 +119,8 @@ def test_safetensors_headers_are_read_with_ranged_gets(s3, bucket, tmp_path, mot
 
 
 def test_missing_bucket_is_one_clear_error(s3, tmp_path):
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest",
-                                      "s3://no-such-bucket-anywhere/x/"])
+    result = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "s3://no-such-bucket-anywhere/x/"]
+    )
     assert result.exit_code == 1
     assert result.stderr == "Error: s3://no-such-bucket-anywhere: no such bucket\n"

@@ -10,14 +10,25 @@ from reconcile import warehouse
 from reconcile.errors import WarehouseError
 from reconcile.schemas import FACT_TABLES
 
-CANONICAL = ["training_runs", "billing_lines", "gpu_usage", "run_estimates", "run_matches",
-             "model_lineage", "compliance_status", "ingest_ledger", "quarantine"]
+CANONICAL = [
+    "training_runs",
+    "billing_lines",
+    "gpu_usage",
+    "run_estimates",
+    "run_matches",
+    "model_lineage",
+    "compliance_status",
+    "ingest_ledger",
+    "quarantine",
+]
 
 
 def test_migrations_create_every_table_and_are_recorded(tmp_path):
     db = tmp_path / "w.duckdb"
     con = warehouse.open_for_write(db)
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     assert set(CANONICAL) <= tables
     rows = con.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
     assert [(v, n) for v, n, _ in rows] == [(m.version, m.name) for m in warehouse.migrations()]
@@ -47,9 +58,12 @@ def test_ddl_matches_the_canonical_arrow_schema(tmp_path, table):
 
 def test_money_ids_and_timestamps_have_the_promised_types(tmp_path):
     con = warehouse.open_for_write(tmp_path / "w.duckdb")
-    types = dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = 'billing_lines'").fetchall())
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'billing_lines'"
+        ).fetchall()
+    )
     con.close()
     assert types["cost_billed"] == "DECIMAL(38,10)"
     assert types["account_id"] == "VARCHAR"

@@ -11,14 +11,23 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import posixpath
+import re
+import shutil
+import tempfile
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from pathlib import Path
+from typing import ClassVar, Protocol, TypeAlias
 
 import pyarrow as pa
 
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
+
+#: What a parser returns: a table, or for large inputs a stream of record batches that
+#: the engine inserts without holding the whole unit in memory.
+Parsed: TypeAlias = pa.Table | pa.RecordBatchReader
 
 #: Largest object a whole-object parser reads into memory. Bigger objects are
 #: quarantined instead of taking the machine down.
@@ -76,6 +85,7 @@ class UnitReader:
     unit: Unit
     bytes_read: int = 0
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    _tmpdir: Path | None = None
 
     def uri(self, key: str) -> str:
         """URI of a member."""
@@ -89,7 +99,9 @@ class UnitReader:
         """
         info = self.unit.member(key)
         if info.size > limit:
-            raise ParseError(self.uri(key), f"object is {info.size} bytes, over the {limit}-byte limit")
+            raise ParseError(
+                self.uri(key), f"object is {info.size} bytes, over the {limit}-byte limit"
+            )
         data = self.store.read_bytes(key)
         self._account(key, data)
         return data
@@ -100,6 +112,38 @@ class UnitReader:
         self._account(key, data)
         return data
 
+    def path(self, key: str) -> Path:
+        """A local file with the member's bytes, for readers that want a path (DuckDB,
+        pyarrow). Local stores give the file itself; others stream it into a private
+        temporary folder, removed by ``close()``. Memory stays bounded either way.
+        """
+        local = self.store.local_path(key)
+        digest = hashlib.sha256()
+        if local is not None:
+            with local.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    self.bytes_read += len(chunk)
+            self._digest.update(key.encode() + b"\0" + digest.digest())
+            return local
+        if self._tmpdir is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="reconcile-"))
+        # The key is untrusted: the file name is derived from its hash, keeping only a
+        # short, safe suffix so readers can still recognise ".parquet" or ".csv.gz".
+        suffix = "".join(re.findall(r"\.[A-Za-z0-9]{1,8}", posixpath.basename(key))[-2:])
+        target = self._tmpdir / (hashlib.sha256(key.encode()).hexdigest()[:16] + suffix)
+        with target.open("wb") as handle:
+            self.store.copy_to(key, _HashingWriter(handle, digest))
+        self.bytes_read += target.stat().st_size
+        self._digest.update(key.encode() + b"\0" + digest.digest())
+        return target
+
+    def close(self) -> None:
+        """Remove temporary copies made by ``path()``."""
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
     def _account(self, key: str, data: bytes) -> None:
         self.bytes_read += len(data)
         self._digest.update(key.encode() + b"\0")
@@ -109,6 +153,18 @@ class UnitReader:
     def sha256(self) -> str:
         """Digest over every (key, bytes) read so far."""
         return self._digest.hexdigest()
+
+
+class _HashingWriter:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self, handle: typing.BinaryIO, digest: hashlib._Hash) -> None:
+        self._handle = handle
+        self._digest = digest
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._handle.write(data)
 
 
 class Parser(Protocol):
@@ -134,8 +190,8 @@ class Parser(Protocol):
         """
         ...
 
-    def parse_unit(self, reader: UnitReader) -> pa.Table:
-        """Parse one unit into the canonical table."""
+    def parse_unit(self, reader: UnitReader) -> Parsed:
+        """Parse one unit into the canonical table (or a stream of its batches)."""
         ...
 
 

@@ -48,8 +48,21 @@ _SIDECARS = frozenset(
     {"config.json", "adapter_config.json", "README.md", "train_results.json", "all_results.json"}
 )
 # Folder names that say nothing about the job; the job name is the nearest other one.
-_GENERIC_DIRS = frozenset({"", "output", "outputs", "model", "models", "final", "checkpoints",
-                           "results", "artifacts", "opt", "ml"})
+_GENERIC_DIRS = frozenset(
+    {
+        "",
+        "output",
+        "outputs",
+        "model",
+        "models",
+        "final",
+        "checkpoints",
+        "results",
+        "artifacts",
+        "opt",
+        "ml",
+    }
+)
 # A Hub repository id ("org/name"); local paths and bare names are not resolvable ids.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRL_OBJECTIVE_TAGS = ("dpo", "orpo", "kto", "cpo", "ppo", "grpo", "rloo", "sft", "reward-trainer")
@@ -103,7 +116,9 @@ def _validate_state(state: Any, uri: str) -> dict[str, Any]:
         if key not in state:
             raise ParseError(uri, f"not a Hugging Face trainer state: missing key {key!r}")
         if not isinstance(state[key], kind) or isinstance(state[key], bool):
-            raise ParseError(uri, f"{key!r} should be {kind.__name__}, got {type(state[key]).__name__}")
+            raise ParseError(
+                uri, f"{key!r} should be {kind.__name__}, got {type(state[key]).__name__}"
+            )
     if state["global_step"] < 0:
         raise ParseError(uri, "'global_step' is negative")
     for index, entry in enumerate(state["log_history"]):
@@ -196,7 +211,9 @@ class HfCheckpointParser:
         units = []
         for run_dir, state_dirs in sorted(run_dirs.items()):
             members = [
-                i for folder in sorted(state_dirs | {run_dir}) for i in by_dir.get(folder, [])
+                i
+                for folder in sorted(state_dirs | {run_dir})
+                for i in by_dir.get(folder, [])
                 if _is_member(i.key)
             ]
             members.sort()
@@ -205,7 +222,11 @@ class HfCheckpointParser:
         rest = [i for i in objects if i.key not in claimed]
         if forced:
             # The user said these are trainer states: every other JSON file is one.
-            extra = [i for i in rest if i.key.endswith(".json") and posixpath.basename(i.key) not in _SIDECARS]
+            extra = [
+                i
+                for i in rest
+                if i.key.endswith(".json") and posixpath.basename(i.key) not in _SIDECARS
+            ]
             units += [Unit(uri=store.uri(i.key), key=i.key, members=(i,)) for i in extra]
             rest = [i for i in rest if i not in extra]
         return units, rest
@@ -216,11 +237,16 @@ class HfCheckpointParser:
         state_keys = [m.key for m in unit.members if _is_state(m.key)]
         if not state_keys:  # a forced single file under another name
             state_keys = [unit.members[0].key]
-        states = {key: _validate_state(_load_json(reader, key), reader.uri(key)) for key in state_keys}
+        states = {
+            key: _validate_state(_load_json(reader, key), reader.uri(key)) for key in state_keys
+        }
         # Latest checkpoint wins; on a tie the root state (written by save_state) wins.
         chosen_key = max(
-            states, key=lambda k: (states[k]["global_step"], not _CHECKPOINT_DIR.match(
-                posixpath.basename(posixpath.dirname(k))))
+            states,
+            key=lambda k: (
+                states[k]["global_step"],
+                not _CHECKPOINT_DIR.match(posixpath.basename(posixpath.dirname(k))),
+            ),
         )
         state = states[chosen_key]
         state_uri = reader.uri(chosen_key)
@@ -236,8 +262,11 @@ class HfCheckpointParser:
 
         config = self._optional_json(reader, sidecar("config.json"))
         adapter = self._optional_json(reader, sidecar("adapter_config.json"))
-        results = self._optional_json(reader, sidecar("train_results.json")) or \
-            self._optional_json(reader, sidecar("all_results.json")) or {}
+        results = (
+            self._optional_json(reader, sidecar("train_results.json"))
+            or self._optional_json(reader, sidecar("all_results.json"))
+            or {}
+        )
         card_key = sidecar("README.md")
         card: dict[str, Any] = {}
         if card_key:
@@ -260,8 +289,11 @@ class HfCheckpointParser:
             total_flos = _number(summary.get("total_flos"), state_uri, "log_history total_flos")
         if total_flos == 0.0:
             attributes["total_flos_zero"] = True  # not computed (e.g. TRL DPO), not zero work
-        runtime = _number((summary or {}).get("train_runtime", results.get("train_runtime")),
-                          state_uri, "train_runtime")
+        runtime = _number(
+            (summary or {}).get("train_runtime", results.get("train_runtime")),
+            state_uri,
+            "train_runtime",
+        )
 
         base_model, basis, candidates = self._base_model(adapter, card, config)
         if candidates:
@@ -274,15 +306,24 @@ class HfCheckpointParser:
                 if quant.get("load_in_4bit") or quant.get("load_in_8bit"):
                     method = "qlora"
             attributes["adapter"] = {
-                k: adapter[k] for k in ("r", "lora_alpha", "target_modules", "use_dora",
-                                        "use_rslora", "modules_to_save") if k in adapter
+                k: adapter[k]
+                for k in (
+                    "r",
+                    "lora_alpha",
+                    "target_modules",
+                    "use_dora",
+                    "use_rslora",
+                    "modules_to_save",
+                )
+                if k in adapter
             }
         elif config is not None:
             method = "full"
         objective = self._objective(history, card)
 
-        params_total, params_trainable, params_basis = self._params(reader, chosen_dir, run_dir,
-                                                                    adapter is not None)
+        params_total, params_trainable, params_basis = self._params(
+            reader, chosen_dir, run_dir, adapter is not None
+        )
         if method == "full" and params_trainable is None:
             params_trainable = params_total
 
@@ -292,11 +333,16 @@ class HfCheckpointParser:
         if config:
             precision = config.get("torch_dtype") or config.get("dtype")
         should_stop = (
-            state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
-            .get("should_training_stop") if isinstance(state.get("stateful_callbacks"), dict) else None
+            state.get("stateful_callbacks", {})
+            .get("TrainerControl", {})
+            .get("args", {})
+            .get("should_training_stop")
+            if isinstance(state.get("stateful_callbacks"), dict)
+            else None
         )
-        run_status = "completed" if summary is not None else (
-            "stopped" if should_stop else "incomplete")
+        run_status = (
+            "completed" if summary is not None else ("stopped" if should_stop else "incomplete")
+        )
 
         row = {
             "run_id": self._run_id(unit.uri, _job_name(run_dir)),
@@ -315,7 +361,9 @@ class HfCheckpointParser:
             "tokens": tokens,
             "tokens_basis": "logged" if tokens is not None else None,
             "epochs": _number(state.get("epoch"), state_uri, "epoch"),
-            "per_device_batch": _count(state.get("train_batch_size"), state_uri, "train_batch_size"),
+            "per_device_batch": _count(
+                state.get("train_batch_size"), state_uri, "train_batch_size"
+            ),
             "steps": state["global_step"],
             "runtime_seconds": runtime,
             "precision": str(precision) if precision else None,
@@ -343,24 +391,32 @@ class HfCheckpointParser:
         return value
 
     @staticmethod
-    def _tokens(state: dict[str, Any], history: list[dict[str, Any]],
-                uri: str) -> tuple[int | None, str | None]:
+    def _tokens(
+        state: dict[str, Any], history: list[dict[str, Any]], uri: str
+    ) -> tuple[int | None, str | None]:
         seen = _count(state.get("num_input_tokens_seen"), uri, "num_input_tokens_seen")
         if seen:
             return seen, "num_input_tokens_seen"
-        logged = [_count(e.get("num_input_tokens_seen"), uri, "log_history num_input_tokens_seen")
-                  for e in history if e.get("num_input_tokens_seen") is not None]
+        logged = [
+            _count(e.get("num_input_tokens_seen"), uri, "log_history num_input_tokens_seen")
+            for e in history
+            if e.get("num_input_tokens_seen") is not None
+        ]
         if any(logged):
             return max(v for v in logged if v is not None), "log_history.num_input_tokens_seen"
-        trl = [_number(e.get("num_tokens"), uri, "log_history num_tokens")
-               for e in history if e.get("num_tokens") is not None]
+        trl = [
+            _number(e.get("num_tokens"), uri, "log_history num_tokens")
+            for e in history
+            if e.get("num_tokens") is not None
+        ]
         if any(trl):
             return int(max(v for v in trl if v is not None)), "log_history.num_tokens (TRL)"
         return None, None
 
     @staticmethod
-    def _base_model(adapter: dict[str, Any] | None, card: dict[str, Any],
-                    config: dict[str, Any] | None) -> tuple[str | None, str | None, list[str]]:
+    def _base_model(
+        adapter: dict[str, Any] | None, card: dict[str, Any], config: dict[str, Any] | None
+    ) -> tuple[str | None, str | None, list[str]]:
         candidates: list[tuple[str, str]] = []
         if adapter and isinstance(adapter.get("base_model_name_or_path"), str):
             candidates.append((adapter["base_model_name_or_path"], "adapter_config"))
@@ -379,8 +435,11 @@ class HfCheckpointParser:
     def _objective(history: list[dict[str, Any]], card: dict[str, Any]) -> str | None:
         if any(any(k.startswith("rewards/") for k in e) for e in history):
             return "dpo"
-        tags = [t.lower() for t in card.get("tags", []) if isinstance(t, str)] \
-            if isinstance(card.get("tags"), list) else []
+        tags = (
+            [t.lower() for t in card.get("tags", []) if isinstance(t, str)]
+            if isinstance(card.get("tags"), list)
+            else []
+        )
         for tag in _TRL_OBJECTIVE_TAGS:
             if tag in tags:
                 return "reward" if tag == "reward-trainer" else tag
@@ -397,12 +456,16 @@ class HfCheckpointParser:
         return None
 
     @staticmethod
-    def _params(reader: UnitReader, chosen_dir: str, run_dir: str,
-                has_adapter: bool) -> tuple[int | None, int | None, str | None]:
+    def _params(
+        reader: UnitReader, chosen_dir: str, run_dir: str, has_adapter: bool
+    ) -> tuple[int | None, int | None, str | None]:
         """Exact counts from safetensors headers in the chosen folder (else the run folder)."""
         for folder in (chosen_dir, run_dir):
-            files = [m for m in reader.unit.members
-                     if posixpath.dirname(m.key) == folder and m.key.endswith(".safetensors")]
+            files = [
+                m
+                for m in reader.unit.members
+                if posixpath.dirname(m.key) == folder and m.key.endswith(".safetensors")
+            ]
             if not files:
                 continue
             adapters = [m for m in files if posixpath.basename(m.key).startswith("adapter_model")]

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
+
+
+class ByteSink(Protocol):
+    """Anything bytes can be written to (a binary file, a hashing wrapper)."""
+
+    def write(self, data: bytes, /) -> int:
+        """Write ``data``; return the number of bytes written."""
+        ...
 
 
 @dataclass(frozen=True, order=True)
@@ -53,4 +62,12 @@ class Store(Protocol):
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes from offset ``start`` (fewer at the end of the object)."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's path on this machine, if it already is a local file."""
+        ...
+
+    def copy_to(self, key: str, handle: ByteSink) -> None:
+        """Stream the object into ``handle`` in chunks (bounded memory)."""
         ...

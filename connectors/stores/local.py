@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from connectors.stores.base import ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo
 from reconcile.errors import StoreAccessError, StoreError, StoreNotFoundError
 
 
@@ -101,3 +101,20 @@ class LocalStore:
             raise StoreNotFoundError(f"{self.uri(key)}: no such file") from exc
         except PermissionError as exc:
             raise StoreAccessError(f"{self.uri(key)}: permission denied") from exc
+
+    def local_path(self, key: str) -> Path | None:
+        """The file itself: parsers read it in place."""
+        path = self._path(key)
+        if not path.is_file():
+            raise StoreNotFoundError(f"{self.uri(key)}: no such file")
+        return path
+
+    def copy_to(self, key: str, handle: ByteSink) -> None:
+        """Copy the file into ``handle``."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    handle.write(chunk)
+        except FileNotFoundError as exc:
+            raise StoreNotFoundError(f"{self.uri(key)}: no such file") from exc

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo
 from reconcile.errors import (
     StoreAccessError,
     StoreError,
@@ -164,4 +165,19 @@ class S3Store:
                 return b""
             raise self._error(exc, key) from exc
         except BotoCoreError as exc:
+            raise self._error(exc, key) from exc
+
+    def local_path(self, key: str) -> Path | None:
+        """Objects in S3 are never local."""
+        return None
+
+    def copy_to(self, key: str, handle: ByteSink) -> None:
+        """Stream GetObject into ``handle`` in 1 MiB chunks."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            for chunk in response["Body"].iter_chunks(1 << 20):
+                handle.write(chunk)
+        except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, key) from exc

@@ -39,8 +39,13 @@ def sample_rows(sample_data: Path) -> dict[str, dict]:
 def test_one_row_per_run_not_per_checkpoint(sample_rows):
     # Six runs; the SFT run has three mid-run checkpoints plus its final state.
     assert sorted(sample_rows) == [
-        "llama31-8b-legal-fullft-20250411", "qwen7b-dpo-20250318-0922",
-        "qwen7b-sft-20250304-1301", "run1", "run2", "run3"]
+        "llama31-8b-legal-fullft-20250411",
+        "qwen7b-dpo-20250318-0922",
+        "qwen7b-sft-20250304-1301",
+        "run1",
+        "run2",
+        "run3",
+    ]
 
 
 def test_lora_sft_run_takes_the_final_state(sample_rows):
@@ -99,10 +104,21 @@ def test_old_schema_without_batch_size_or_tokens(sample_rows):
 def _state(step: int, *, final: bool) -> dict:
     history = [{"epoch": step / 100, "loss": 1.0, "step": step}]
     if final:
-        history.append({"epoch": step / 100, "step": step, "total_flos": 1e15,
-                        "train_runtime": 10.0, "train_loss": 1.0})
-    return {"global_step": step, "epoch": step / 100, "log_history": history,
-            "total_flos": 1e15 * step / 100}
+        history.append(
+            {
+                "epoch": step / 100,
+                "step": step,
+                "total_flos": 1e15,
+                "train_runtime": 10.0,
+                "train_loss": 1.0,
+            }
+        )
+    return {
+        "global_step": step,
+        "epoch": step / 100,
+        "log_history": history,
+        "total_flos": 1e15 * step / 100,
+    }
 
 
 def test_without_a_root_state_the_latest_checkpoint_wins(tmp_path):
@@ -124,11 +140,16 @@ def test_safetensors_headers_give_exact_parameter_counts(tmp_path):
     run = tmp_path / "lora-run"
     run.mkdir()
     (run / "trainer_state.json").write_text(json.dumps(_state(10, final=True)))
-    (run / "adapter_config.json").write_text(json.dumps(
-        {"base_model_name_or_path": "Qwen/Qwen2.5-0.5B", "peft_type": "LORA", "r": 8}))
-    save_file({"a.lora_A.weight": np.zeros((8, 896), np.float32),
-               "a.lora_B.weight": np.zeros((896, 8), np.float32)},
-              str(run / "adapter_model.safetensors"))
+    (run / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "Qwen/Qwen2.5-0.5B", "peft_type": "LORA", "r": 8})
+    )
+    save_file(
+        {
+            "a.lora_A.weight": np.zeros((8, 896), np.float32),
+            "a.lora_B.weight": np.zeros((896, 8), np.float32),
+        },
+        str(run / "adapter_model.safetensors"),
+    )
     full = tmp_path / "full-run"
     full.mkdir()
     (full / "trainer_state.json").write_text(json.dumps(_state(10, final=True)))
@@ -151,7 +172,10 @@ def test_safetensors_headers_give_exact_parameter_counts(tmp_path):
         (b"", "empty file"),
         (bytes(range(256)) * 8, "not UTF-8 text"),
         (b'{"global_step": "10", "log_history": []}', "'global_step' should be int"),
-        (b'{"global_step": 10, "log_history": [], "total_flos": "NaN"}', "'total_flos' should be a number"),
+        (
+            b'{"global_step": 10, "log_history": [], "total_flos": "NaN"}',
+            "'total_flos' should be a number",
+        ),
     ],
 )
 def test_bad_state_files_raise_parse_error_naming_the_file(tmp_path, content, message):

@@ -26,7 +26,10 @@ def test_prefix_selects_a_subtree(make_store):
     assert [o.key for o in store.list_objects("runs/")] == ["runs/a/x.json", "runs/ab/y.json"]
     assert [o.key for o in store.list_objects("runs/a")] == ["runs/a/x.json", "runs/ab/y.json"]
     assert [o.key for o in store.list_objects("runs")] == [
-        "runs/a/x.json", "runs/ab/y.json", "runs2/z"]
+        "runs/a/x.json",
+        "runs/ab/y.json",
+        "runs2/z",
+    ]
     assert list(store.list_objects("nothing/")) == []
 
 
@@ -62,7 +65,7 @@ def test_etag_changes_when_content_changes(make_store):
 
 def test_missing_object_is_a_store_not_found_error(make_store):
     store = make_store({"present.json": b"{}"})
-    with pytest.raises(StoreNotFoundError, match="absent.json"):
+    with pytest.raises(StoreNotFoundError, match=r"absent\.json"):
         store.read_bytes("absent.json")
 
 
@@ -91,3 +94,25 @@ def test_local_store_does_not_follow_links_out_of_the_folder(tmp_path):
     assert [o.key for o in store.list_objects()] == ["ok.json"]
     with pytest.raises(Exception, match="escapes the source folder"):
         store.read_bytes("../outside/secret.json")
+
+
+def test_unit_reader_gives_a_local_path_and_cleans_up(make_store):
+    import hashlib
+
+    from connectors.formats.base import Unit, UnitReader
+
+    data = b"line_id,cost\n" + b"x,1.5\n" * 50_000
+    store = make_store({"exports/2025-03/part-0001.csv.gz": data})
+    (info,) = list(store.list_objects())
+    reader = UnitReader(store, Unit(uri=store.uri(info.key), key=info.key, members=(info,)))
+    path = reader.path(info.key)
+    assert path.read_bytes() == data
+    assert path.name.endswith(".csv.gz")
+    assert reader.bytes_read == len(data)
+    expected = hashlib.sha256(info.key.encode() + b"\0" + hashlib.sha256(data).digest())
+    assert reader.sha256 == expected.hexdigest()
+    reader.close()
+    if make_store.kind == "local":
+        assert path.exists()  # the source file itself, read in place
+    else:
+        assert not path.exists()  # the temporary copy is gone
