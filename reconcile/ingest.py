@@ -17,13 +17,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import duckdb
 import pyarrow as pa
 
-from connectors.formats.base import Parsed, Parser, Unit, UnitReader
+from connectors.formats.base import Parsed, Parser, Sample, Sniffer, Unit, UnitReader
 from connectors.registry import PARSERS, Source, get_parser
+from connectors.stores.base import ObjectInfo
 from reconcile.errors import ParseError, StoreError
 from reconcile.schemas import FACT_TABLES
 from reconcile.warehouse import scalar
@@ -101,8 +102,12 @@ def plan(
     *,
     format_name: str | None = None,
     retry_quarantined: bool = False,
+    workers: int = 8,
 ) -> tuple[list[PlannedUnit], int, int]:
     """List every source and decide, per unit, whether it needs loading.
+
+    Objects are claimed by name first (each parser's ``units``), then by content
+    (``sniff``) for objects no name claimed.
 
     Returns:
         (planned units, objects listed, objects no parser claimed).
@@ -126,15 +131,70 @@ def plan(
         objects = list(_list(source))
         listed += len(objects)
         rest: Sequence[Any] = objects
+        claimed: list[tuple[Parser, Unit]] = []
         for parser in parsers:
             units, rest = parser.units(source.store, rest, forced=format_name is not None)
-            for unit in units:
-                if unit.uri in seen:  # the same unit named by two overlapping sources
-                    continue
-                seen.add(unit.uri)
-                planned.append(_decide(source, parser, unit, ledger, quarantine, retry_quarantined))
+            claimed += [(parser, unit) for unit in units]
+        if rest and format_name is None:
+            sniffed, rest = _sniff(source, rest, parsers, ledger, quarantine, workers)
+            claimed += sniffed
+        for parser, unit in claimed:
+            if unit.uri in seen:  # the same unit named by two overlapping sources
+                continue
+            seen.add(unit.uri)
+            planned.append(_decide(source, parser, unit, ledger, quarantine, retry_quarantined))
         ignored += len(rest)
     return planned, listed, ignored
+
+
+def _sniff(
+    source: Source,
+    objects: Sequence[ObjectInfo],
+    parsers: Sequence[Parser],
+    ledger: dict[str, Any],
+    quarantine: dict[str, Any],
+    workers: int,
+) -> tuple[list[tuple[Parser, Unit]], list[ObjectInfo]]:
+    """Offer objects no parser claimed by name to the content-sniffing parsers.
+
+    An object already recorded unchanged (in the ledger or quarantine) keeps the format
+    it was recorded with, without being sampled again: a no-op run stays listing-only.
+    """
+    sniffers = [cast(Sniffer, p) for p in parsers if getattr(p, "sniff_suffixes", ())]
+    if not sniffers:
+        return [], list(objects)
+    by_name = {p.name: p for p in sniffers}
+    suffixes = tuple(s for p in sniffers for s in p.sniff_suffixes)
+    claimed: list[tuple[Parser, Unit]] = []
+    to_sample: list[ObjectInfo] = []
+    rest: list[ObjectInfo] = []
+    for info in objects:
+        if not info.key.lower().endswith(suffixes):
+            rest.append(info)
+            continue
+        uri = source.store.uri(info.key)
+        known = ledger.get(uri) or quarantine.get(uri)
+        if known and known[0] == info.etag and known[1] in by_name:
+            sniffer = by_name[known[1]]
+            claimed.append((cast(Parser, sniffer), sniffer.unit_for(source.store, info)))
+        else:
+            to_sample.append(info)
+
+    def detect(info: ObjectInfo) -> Sniffer | None:
+        sample = Sample(source.store, info)
+        for sniffer in sniffers:
+            if sniffer.sniff(sample):
+                return sniffer
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for info, found in zip(to_sample, pool.map(detect, to_sample), strict=True):
+            if found is None:
+                rest.append(info)
+            else:
+                claimed.append((cast(Parser, found), found.unit_for(source.store, info)))
+    rest.sort()
+    return claimed, rest
 
 
 def _list(source: Source) -> Iterator[Any]:
@@ -224,7 +284,7 @@ def ingest(
     started = time.monotonic()
     progress = progress or ProgressSink()
     planned, listed, ignored = plan(
-        con, sources, format_name=format_name, retry_quarantined=retry_quarantined
+        con, sources, format_name=format_name, retry_quarantined=retry_quarantined, workers=workers
     )
     summary = IngestSummary(objects_listed=listed, ignored=ignored)
     to_load = [p for p in planned if p.action == "load"]

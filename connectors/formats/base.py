@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import posixpath
 import re
 import shutil
+import struct
 import tempfile
 import typing
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +158,66 @@ class UnitReader:
         return self._digest.hexdigest()
 
 
+class Sample:
+    """The start of an object, for content sniffing: one ranged read, made lazily.
+
+    ``text()`` decompresses a gzip head; ``parquet_schema()`` reads only a Parquet
+    file's footer (two more ranged reads).
+    """
+
+    HEAD_BYTES = 64 * 1024
+
+    def __init__(self, store: Store, info: ObjectInfo) -> None:
+        self.store = store
+        self.info = info
+        self.key = info.key
+        self._head: bytes | None = None
+
+    @property
+    def head(self) -> bytes:
+        """The first bytes of the object, as stored."""
+        if self._head is None:
+            self._head = self.store.read_range(self.key, 0, min(self.HEAD_BYTES, self.info.size))
+        return self._head
+
+    def text(self) -> str:
+        """The head as text: gzip-decompressed when compressed, BOM removed."""
+        raw = self.head
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, self.HEAD_BYTES * 4)
+            except zlib.error:
+                return ""
+        return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+    def first_line(self) -> str:
+        """The first non-empty line of ``text()``."""
+        for line in self.text().splitlines():
+            if line.strip():
+                return line.strip()
+        return ""
+
+    def is_parquet(self) -> bool:
+        """Whether the object starts with Parquet's magic bytes."""
+        return self.head[:4] == b"PAR1"
+
+    def parquet_schema(self) -> pa.Schema | None:
+        """The Arrow schema of a Parquet object, from its footer alone."""
+        if not self.is_parquet() or self.info.size < 12:
+            return None
+        import pyarrow.parquet as pq
+
+        tail = self.store.read_range(self.key, self.info.size - 8, 8)
+        (length,) = struct.unpack("<I", tail[:4])
+        if tail[4:] != b"PAR1" or length + 12 > self.info.size:
+            return None
+        footer = self.store.read_range(self.key, self.info.size - 8 - length, length)
+        try:
+            return pq.read_schema(io.BytesIO(b"PAR1" + footer + tail))
+        except (pa.ArrowException, OSError):
+            return None
+
+
 class _HashingWriter:
     """A write-only file object that hashes what passes through it."""
 
@@ -195,6 +258,27 @@ class Parser(Protocol):
         ...
 
 
+class Sniffer(Protocol):
+    """A single-object format that can also recognise objects by their content.
+
+    Objects no parser claimed by name, whose name ends with one of the
+    ``sniff_suffixes`` of some parser, are sampled (one ranged read) and offered to
+    each sniffing parser in registry order; the first that says yes gets them.
+    Objects already in the ledger unchanged are never sampled again.
+    """
+
+    name: ClassVar[str]
+    sniff_suffixes: ClassVar[tuple[str, ...]]
+
+    def sniff(self, sample: Sample) -> bool:
+        """Whether ``sample`` is an object of this format."""
+        ...
+
+    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
+        """The single-object unit of ``info``."""
+        ...
+
+
 class FileParser:
     """Base for formats where each object is one unit.
 
@@ -207,6 +291,16 @@ class FileParser:
     table: ClassVar[str]
     schema: ClassVar[pa.Schema]
     patterns: ClassVar[tuple[str, ...]] = ()
+    #: Name endings worth sampling for ``sniff`` (lowercase); empty: never sniffed.
+    sniff_suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def sniff(self, sample: Sample) -> bool:
+        """Recognise an object by content; formats that can, override this."""
+        return False
+
+    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
+        """The single-object unit of ``info``."""
+        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
 
     def claims(self, key: str) -> bool:
         """Whether the object's file name matches one of ``patterns``."""
@@ -220,7 +314,7 @@ class FileParser:
         units, rest = [], []
         for info in objects:
             if forced or self.claims(info.key):
-                units.append(Unit(uri=store.uri(info.key), key=info.key, members=(info,)))
+                units.append(self.unit_for(store, info))
             else:
                 rest.append(info)
         return units, rest
