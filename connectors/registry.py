@@ -7,8 +7,10 @@ classes. Cloud SDKs are imported inside the store modules, never here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from connectors.formats.base import Parser
@@ -55,15 +57,31 @@ def store_class(scheme: str) -> type[Store]:
     return cls
 
 
-def get_parser(name: str) -> Parser:
-    """A parser instance by format name.
+def get_parser(name: str, options: Mapping[str, Any] | None = None) -> Parser:
+    """A parser instance by format name, configured with its ``[formats.NAME]`` options.
 
     Raises:
-        ConfigError: the name is unknown (the message lists the known ones).
+        ConfigError: the name is unknown (the message lists the known ones), or an
+            option is invalid.
     """
     if name not in PARSERS:
         raise ConfigError(f"unknown format {name!r}", hint=f"known: {', '.join(sorted(PARSERS))}")
-    return PARSERS[name]()
+    return PARSERS[name](options)  # type: ignore[call-arg]
+
+
+def all_parsers(options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Parser]:
+    """One instance of every parser, in detection order.
+
+    Raises:
+        ConfigError: options for an unknown format, or an invalid option.
+    """
+    options = options or {}
+    for name in options:
+        if name not in PARSERS:
+            raise ConfigError(
+                f"unknown key 'formats.{name}'", hint=f"known formats: {', '.join(sorted(PARSERS))}"
+            )
+    return [get_parser(name, options.get(name)) for name in PARSERS]
 
 
 def open_source(text: str, *, s3_endpoint_url: str | None = None) -> Source:

@@ -55,6 +55,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
         click.echo(f"Error: {exc.one_line()}", err=True)
         ctx.exit(EXIT_CODES["error"])
     ctx.default_map = {**(ctx.default_map or {}), **data}
+    ctx.meta["reconcile.config"] = data
     return str(path)
 
 
@@ -187,10 +188,14 @@ def ingest(
     a changed object replaces exactly the rows it produced; an object that cannot be
     parsed is quarantined with its error and the rest still load (exit code 3).
     """
-    from connectors.registry import get_parser, open_source
+    from connectors.registry import all_parsers, get_parser, open_source
 
+    format_options = ctx.meta.get("reconcile.config", {}).get("formats", {})
+    # Fail fast on an unknown format name or invalid format options.
     if format_name:
-        get_parser(format_name)  # fail fast on an unknown name
+        get_parser(format_name, format_options.get(format_name))
+    else:
+        all_parsers(format_options)
     resolved = [open_source(s, s3_endpoint_url=s3_endpoint_url) for s in sources]
     db: Path = ctx.obj["db"]
     if dry_run:
@@ -219,6 +224,7 @@ def ingest(
                 retry_quarantined=retry_quarantined,
                 workers=workers,
                 progress=progress,
+                format_options=format_options,
             )
         finally:
             con.close()

@@ -17,10 +17,15 @@ from reconcile.errors import ConfigError
 DEFAULT_CONFIG = Path("reconcile.toml")
 DEFAULT_DB = Path("reconcile.duckdb")
 
+#: Marks a table whose keys are checked elsewhere (e.g. by the parser they configure).
+FREE_FORM = object()
+
 #: Known keys and their types: top level, then one table per command.
 SCHEMA: dict[str, Any] = {
     "db": str,
     "ingest": {"workers": int, "s3_endpoint_url": str, "format": str},
+    # [formats.NAME]: options of one input format, validated by that format's parser.
+    "formats": FREE_FORM,
 }
 
 
@@ -31,6 +36,10 @@ def _check(table: dict[str, Any], schema: dict[str, Any], where: str, path: Path
             known = ", ".join(f"{where}{k}" for k in sorted(schema))
             raise ConfigError(f"{path}: unknown key {dotted!r}", hint=f"known: {known}")
         expected = schema[key]
+        if expected is FREE_FORM:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: {dotted!r} must be a table ([{dotted}])")
+            continue
         if isinstance(expected, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: {dotted!r} must be a table ([{dotted}])")

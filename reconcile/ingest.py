@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import Parsed, Parser, Sample, Sniffer, Unit, UnitReader
-from connectors.registry import PARSERS, Source, get_parser
+from connectors.registry import Source, all_parsers, get_parser
 from connectors.stores.base import ObjectInfo
 from reconcile.errors import ParseError, StoreError
 from reconcile.schemas import FACT_TABLES
@@ -103,6 +103,7 @@ def plan(
     format_name: str | None = None,
     retry_quarantined: bool = False,
     workers: int = 8,
+    format_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[PlannedUnit], int, int]:
     """List every source and decide, per unit, whether it needs loading.
 
@@ -123,7 +124,11 @@ def plan(
             "SELECT uri, fingerprint, format, parser_version FROM quarantine"
         ).fetchall():
             quarantine[uri] = (fp, fmt, version)
-    parsers = [get_parser(format_name)] if format_name else [cls() for cls in PARSERS.values()]
+    parsers = (
+        [get_parser(format_name, (format_options or {}).get(format_name))]
+        if format_name
+        else all_parsers(format_options)
+    )
     planned: list[PlannedUnit] = []
     listed = ignored = 0
     seen: set[str] = set()
@@ -272,6 +277,7 @@ def ingest(
     retry_quarantined: bool = False,
     workers: int | None = None,
     progress: ProgressSink | None = None,
+    format_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> IngestSummary:
     """Load every new or changed unit of ``sources`` into the warehouse, exactly once.
 
@@ -284,7 +290,12 @@ def ingest(
     started = time.monotonic()
     progress = progress or ProgressSink()
     planned, listed, ignored = plan(
-        con, sources, format_name=format_name, retry_quarantined=retry_quarantined, workers=workers
+        con,
+        sources,
+        format_name=format_name,
+        retry_quarantined=retry_quarantined,
+        workers=workers,
+        format_options=format_options,
     )
     summary = IngestSummary(objects_listed=listed, ignored=ignored)
     to_load = [p for p in planned if p.action == "load"]

@@ -179,3 +179,15 @@ def test_invalid_config_names_the_key(tmp_path):
     config.write_text("db = 5\n")
     result = CliRunner().invoke(cli, ["--config", str(config), "query", "runs"])
     assert "'db' must be str, got int" in result.stderr
+
+
+def test_options_for_an_unknown_format_are_an_error(tmp_path, sample_data):
+    config = tmp_path / "reconcile.toml"
+    config.write_text("[formats.hf_checkpiont]\nx = 1\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "ingest", str(sample_data)])
+    assert result.exit_code == 1
+    assert "unknown key 'formats.hf_checkpiont'" in result.stderr
+    config.write_text("[formats.hf_checkpoint]\nx = 1\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "ingest", str(sample_data)])
+    assert result.exit_code == 1
+    assert "unknown key 'formats.hf_checkpoint.x'" in result.stderr

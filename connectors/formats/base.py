@@ -18,15 +18,15 @@ import struct
 import tempfile
 import typing
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 import pyarrow as pa
 
 from connectors.stores.base import ObjectInfo, Store
-from reconcile.errors import ParseError
+from reconcile.errors import ConfigError, ParseError
 
 #: What a parser returns: a table, or for large inputs a stream of record batches that
 #: the engine inserts without holding the whole unit in memory.
@@ -230,6 +230,14 @@ class _HashingWriter:
         return self._handle.write(data)
 
 
+def reject_options(name: str, options: Mapping[str, Any], known: Sequence[str]) -> None:
+    """Raise ConfigError for any key of ``options`` not in ``known``."""
+    for key in options:
+        if key not in known:
+            hint = f"known: {', '.join(known)}" if known else "this format takes no options"
+            raise ConfigError(f"unknown key 'formats.{name}.{key}'", hint=hint)
+
+
 class Parser(Protocol):
     """What every format implements.
 
@@ -291,6 +299,20 @@ class FileParser:
     table: ClassVar[str]
     schema: ClassVar[pa.Schema]
     patterns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        """Args:
+        options: this format's table of the config file (``[formats.NAME]``); a
+            format that takes options validates them here and raises ConfigError
+            naming the key, one that takes none rejects any.
+        """
+        self.options: dict[str, Any] = dict(options or {})
+        self.check_options()
+
+    def check_options(self) -> None:
+        """Reject options this format does not know (override to accept some)."""
+        reject_options(self.name, self.options, known=())
+
     #: Name endings worth sampling for ``sniff`` (lowercase); empty: never sniffed.
     sniff_suffixes: ClassVar[tuple[str, ...]] = ()
 

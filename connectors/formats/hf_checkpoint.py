@@ -31,13 +31,13 @@ import posixpath
 import re
 import struct
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import yaml
 
-from connectors.formats.base import Unit, UnitReader
+from connectors.formats.base import Unit, UnitReader, reject_options
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -195,6 +195,9 @@ class HfCheckpointParser:
     version: ClassVar[int] = 1
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        reject_options(self.name, options or {}, known=())
 
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
