@@ -96,6 +96,28 @@ def sample_copy(tmp_path: Path) -> Path:
     return target
 
 
+#: The six Hugging Face run folders of the sample organisation (relative to sample_data/).
+HF_RUN_FOLDERS = (
+    "aws/acme-ml-artifacts/sagemaker/qwen7b-sft-20250304-1301/output",
+    "aws/acme-ml-artifacts/sagemaker/qwen7b-dpo-20250318-0922/output",
+    "gcp/acme-training-eu/legal-llama/llama31-8b-legal-fullft-20250411",
+    "onprem/hpc-lustre/mistral-cpt/run1",
+    "onprem/hpc-lustre/mistral-cpt/run2",
+    "onprem/hpc-lustre/mistral-cpt/run3",
+)
+
+
+@pytest.fixture
+def hf_runs_copy(tmp_path: Path) -> Path:
+    """A private copy of only the six checkpoint run folders of sample_data/ (same layout),
+    so ingest tests do not depend on the other formats' sample files.
+    """
+    target = tmp_path / "hf_runs"
+    for folder in HF_RUN_FOLDERS:
+        shutil.copytree(SAMPLE_DATA / folder, target / folder)
+    return target
+
+
 StoreFactory = Callable[[dict[str, bytes]], Any]
 
 

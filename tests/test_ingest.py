@@ -46,13 +46,13 @@ def run_ingest(db: Path, *sources: str) -> ingest.IngestSummary:
         con.close()
 
 
-def test_second_run_is_a_no_op(tmp_path, sample_copy):
+def test_second_run_is_a_no_op(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    first = run_ingest(db, str(sample_copy))
+    first = run_ingest(db, str(hf_runs_copy))
     assert first.counts["new"] == 6
     assert first.rows["training_runs"] == 6
     before = totals(db)
-    second = run_ingest(db, str(sample_copy))
+    second = run_ingest(db, str(hf_runs_copy))
     assert second.counts["unchanged"] == 6
     assert second.counts["new"] == second.counts["replaced"] == 0
     assert second.bytes_read == 0
@@ -74,17 +74,17 @@ def test_second_run_is_a_no_op(tmp_path, sample_copy):
     }
 
 
-def test_changed_object_replaces_only_its_rows(tmp_path, sample_copy):
+def test_changed_object_replaces_only_its_rows(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    run_ingest(db, str(sample_copy))
+    run_ingest(db, str(hf_runs_copy))
     con = warehouse.open_for_read(db)
     loaded_before = dict(con.execute("SELECT uri, loaded_at FROM ingest_ledger").fetchall())
     con.close()
-    state_path = sample_copy / SFT / "trainer_state.json"
+    state_path = hf_runs_copy / SFT / "trainer_state.json"
     state = json.loads(state_path.read_text())
     state["num_input_tokens_seen"] = 500_000_000
     state_path.write_text(json.dumps(state))
-    summary = run_ingest(db, str(sample_copy))
+    summary = run_ingest(db, str(hf_runs_copy))
     assert (summary.counts["replaced"], summary.counts["unchanged"]) == (1, 5)
     assert summary.rows_deleted["training_runs"] == 1
     after = totals(db)
@@ -94,27 +94,27 @@ def test_changed_object_replaces_only_its_rows(tmp_path, sample_copy):
     loaded_after = dict(con.execute("SELECT uri, loaded_at FROM ingest_ledger").fetchall())
     con.close()
     changed = [uri for uri in loaded_after if loaded_after[uri] != loaded_before[uri]]
-    assert changed == [(sample_copy / SFT).resolve().as_uri()]
+    assert changed == [(hf_runs_copy / SFT).resolve().as_uri()]
 
 
-def test_new_checkpoint_in_a_run_folder_replaces_the_run_row(tmp_path, sample_copy):
+def test_new_checkpoint_in_a_run_folder_replaces_the_run_row(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    run_ingest(db, str(sample_copy))
-    extra = sample_copy / SFT / "checkpoint-1536"
+    run_ingest(db, str(hf_runs_copy))
+    extra = hf_runs_copy / SFT / "checkpoint-1536"
     extra.mkdir()
     (extra / "trainer_state.json").write_bytes(
-        (sample_copy / SFT / "trainer_state.json").read_bytes()
+        (hf_runs_copy / SFT / "trainer_state.json").read_bytes()
     )
-    summary = run_ingest(db, str(sample_copy))
+    summary = run_ingest(db, str(hf_runs_copy))
     assert summary.counts["replaced"] == 1
     assert totals(db)["runs"] == 6
 
 
-def test_overlapping_sources_do_not_double_count(tmp_path, sample_copy):
+def test_overlapping_sources_do_not_double_count(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    run_ingest(db, str(sample_copy), str(sample_copy / "aws"))
+    run_ingest(db, str(hf_runs_copy), str(hf_runs_copy / "aws"))
     assert totals(db)["runs"] == 6
-    run_ingest(db, str(sample_copy / "aws"))
+    run_ingest(db, str(hf_runs_copy / "aws"))
     assert totals(db)["runs"] == 6
 
 
@@ -126,13 +126,13 @@ BAD_FILES = {
 }
 
 
-def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
+def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, hf_runs_copy):
     for name, content in BAD_FILES.items():
-        folder = sample_copy / "broken" / name
+        folder = hf_runs_copy / "broken" / name
         folder.mkdir(parents=True)
         (folder / "trainer_state.json").write_bytes(content)
     db = tmp_path / "w.duckdb"
-    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(sample_copy)])
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(hf_runs_copy)])
     assert result.exit_code == 3, result.output
     lines = [line for line in result.stderr.splitlines() if line]
     assert len(lines) == 4
@@ -151,7 +151,7 @@ def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
     con.close()
 
     # Unchanged bad objects are not re-read, but still reported (exit 3 again).
-    again = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(sample_copy)])
+    again = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(hf_runs_copy)])
     assert again.exit_code == 3
     summary = json.loads(again.stdout)
     assert summary["objects"]["quarantined"] == 4
@@ -159,10 +159,10 @@ def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
     assert summary["bytes_read"] == 0
 
     # A fixed object loads and leaves quarantine.
-    (sample_copy / "broken" / "truncated" / "trainer_state.json").write_text(
+    (hf_runs_copy / "broken" / "truncated" / "trainer_state.json").write_text(
         json.dumps({"global_step": 10, "epoch": 1.0, "log_history": []})
     )
-    fixed = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(sample_copy)])
+    fixed = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", str(hf_runs_copy)])
     assert json.loads(fixed.stdout)["objects"]["new"] == 1
     assert totals(db)["runs"] == 7
     con = warehouse.open_for_read(db)
@@ -170,21 +170,21 @@ def test_bad_inputs_are_quarantined_and_the_rest_load(tmp_path, sample_copy):
     con.close()
 
 
-def test_a_good_object_turned_bad_keeps_its_last_good_rows(tmp_path, sample_copy):
+def test_a_good_object_turned_bad_keeps_its_last_good_rows(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    run_ingest(db, str(sample_copy))
-    (sample_copy / SFT / "trainer_state.json").write_text("{ truncated")
-    summary = run_ingest(db, str(sample_copy))
+    run_ingest(db, str(hf_runs_copy))
+    (hf_runs_copy / SFT / "trainer_state.json").write_text("{ truncated")
+    summary = run_ingest(db, str(hf_runs_copy))
     assert summary.counts["quarantined"] == 1
     after = totals(db)
     assert after["runs"] == 6
     assert after["tokens"] == 402_653_184 + 2_411_724_800
 
 
-def test_dry_run_reads_and_writes_nothing(tmp_path, sample_copy):
+def test_dry_run_reads_and_writes_nothing(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
     result = CliRunner().invoke(
-        cli, ["--db", str(db), "ingest", "--dry-run", "--json", str(sample_copy)]
+        cli, ["--db", str(db), "ingest", "--dry-run", "--json", str(hf_runs_copy)]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -50,8 +50,8 @@ def bucket_listing(client: Any, bucket: str) -> list[tuple[str, str]]:
     return [(o["Key"], o["ETag"]) for page in pages for o in page.get("Contents", [])]
 
 
-def test_ingest_from_s3_is_exactly_once(s3, bucket, sample_data, tmp_path, moto_endpoint):
-    uploaded = upload(s3, bucket, sample_data, "acme/")
+def test_ingest_from_s3_is_exactly_once(s3, bucket, hf_runs_copy, tmp_path, moto_endpoint):
+    uploaded = upload(s3, bucket, hf_runs_copy, "acme/")
     before = bucket_listing(s3, bucket)
     db = tmp_path / "w.duckdb"
 

@@ -7,6 +7,7 @@ CREATE TABLE training_runs (
     run_id                  VARCHAR NOT NULL,
     platform                VARCHAR,
     job_name                VARCHAR,
+    external_run_id         VARCHAR,            -- ARN, W&B/MLflow run id
     run_status              VARCHAR,
     started_at              TIMESTAMPTZ,
     ended_at                TIMESTAMPTZ,
@@ -27,6 +28,8 @@ CREATE TABLE training_runs (
     epochs                  DOUBLE,
     seq_len                 BIGINT,
     per_device_batch        BIGINT,
+    grad_accum_steps        BIGINT,
+    world_size              BIGINT,
     global_batch            BIGINT,
     steps                   BIGINT,
     runtime_seconds         DOUBLE,
