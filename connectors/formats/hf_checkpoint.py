@@ -86,12 +86,22 @@ def _run_dir(state_dir: str) -> str:
     return state_dir
 
 
+# A folder named like "run1", "trial-3" or "v2" says little on its own: keep its parent.
+_NUMBERED_DIR = re.compile(r"^(run|trial|seed|attempt|try|exp|experiment|v|version|part)[-_]?\d+$",
+                           re.IGNORECASE)
+
+
 def _job_name(run_dir: str) -> str | None:
-    parts = [p for p in run_dir.split("/") if p]
-    for part in reversed(parts):
-        if part.lower() not in _GENERIC_DIRS:
-            return part
-    return None
+    """The job's name: the run folder's name, skipping generic folder names
+    (``output``, ``checkpoints``...); a numbered name (``run1``) keeps its parent
+    (``mistral-cpt/run1``) so that unrelated projects' ``run1`` stay apart.
+    """
+    parts = [p for p in run_dir.split("/") if p and p.lower() not in _GENERIC_DIRS]
+    if not parts:
+        return None
+    if _NUMBERED_DIR.match(parts[-1]) and len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}"
+    return parts[-1]
 
 
 def _load_json(reader: UnitReader, key: str) -> Any:

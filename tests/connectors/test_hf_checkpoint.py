@@ -40,11 +40,11 @@ def test_one_row_per_run_not_per_checkpoint(sample_rows):
     # Six runs; the SFT run has three mid-run checkpoints plus its final state.
     assert sorted(sample_rows) == [
         "llama31-8b-legal-fullft-20250411",
+        "mistral-cpt/run1",
+        "mistral-cpt/run2",
+        "mistral-cpt/run3",
         "qwen7b-dpo-20250318-0922",
         "qwen7b-sft-20250304-1301",
-        "run1",
-        "run2",
-        "run3",
     ]
 
 
@@ -54,7 +54,7 @@ def test_lora_sft_run_takes_the_final_state(sample_rows):
     assert row["run_status"] == "completed"
     assert row["tokens"] == 402_653_184
     assert row["tokens_basis"] == "logged"
-    assert row["reported_flops"] == pytest.approx(1.577595174912e19)
+    assert row["reported_flops"] == 6 * 402_653_184 * 7_110_989_312
     assert row["reported_flops_basis"] == "hf_total_flos"
     assert row["per_device_batch"] == 4
     assert row["epochs"] == 3.0
@@ -92,11 +92,11 @@ def test_full_fine_tuning_reads_config(sample_rows):
 
 
 def test_old_schema_without_batch_size_or_tokens(sample_rows):
-    row = sample_rows["run1"]
+    row = sample_rows["mistral-cpt/run1"]
     assert row["steps"] == 69_000
     assert row["per_device_batch"] is None
     assert row["tokens"] is None
-    assert row["reported_flops"] == pytest.approx(1.234610159616e22)
+    assert row["reported_flops"] == 6 * 69_000 * 4_194_304 * 7_110_660_096
     assert row["base_model"] == "mistralai/Mistral-7B-v0.1"
     assert row["base_model_basis"] == "config_name_or_path"
 
