@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from connectors.formats.base import Parser
+from connectors.formats.flops_meter import FlopsMeterParser
 from connectors.formats.hf_checkpoint import HfCheckpointParser
+from connectors.formats.sagemaker import SageMakerJobParser
 from connectors.stores.base import Store
 from reconcile.errors import ConfigError
 
@@ -27,6 +29,8 @@ STORES: dict[str, str] = {
 #: format name -> parser class, in detection order.
 PARSERS: dict[str, type[Parser]] = {
     HfCheckpointParser.name: HfCheckpointParser,
+    SageMakerJobParser.name: SageMakerJobParser,
+    FlopsMeterParser.name: FlopsMeterParser,
 }
 
 

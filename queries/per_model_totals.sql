@@ -1,15 +1,16 @@
 -- Per produced model: runs, tokens, FLOPs and compliance status.
--- Reads: training_runs, run_estimates, compliance_status.
+-- Reads: resolved_runs, compliance_status.
 -- Columns: model_id, base_model, runs, tokens, flops, flops_low, flops_high,
 --   threshold_flops, threshold_basis, share_of_threshold, status.
--- Until `reconcile estimate` has run, flops and status are NULL.
+-- Runs without a model id are grouped under their job name. Until `reconcile estimate`
+-- has run, flops and status are NULL.
 WITH runs AS (
-    SELECT coalesce(model_id, job_name, run_id) AS model_id, base_model, run_id, tokens
-    FROM training_runs
+    SELECT coalesce(model_id, job_name, run_key) AS model_id, base_model, run_key, tokens
+    FROM resolved_runs
 ),
 per_model AS (
     SELECT model_id, any_value(base_model) AS base_model, count(*) AS runs,
-           sum(tokens) AS tokens
+           CAST(sum(tokens) AS BIGINT) AS tokens
     FROM runs
     GROUP BY model_id
 )

@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
-from reconcile import __version__, output, queries, warehouse
+from reconcile import __version__, output, queries, resolve, warehouse
 from reconcile import config as config_module
 from reconcile import ingest as ingest_module
 from reconcile.errors import ReconcileError
+from reconcile.models import ModelRegistry
 
 EXIT_CODES = {
     "ok": 0,
@@ -215,6 +216,7 @@ def ingest(
             summary.counts[key] += 1
     else:
         progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
+        registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
         con = warehouse.open_for_write(db)
         try:
             summary = ingest_module.ingest(
@@ -226,6 +228,9 @@ def ingest(
                 progress=progress,
                 format_options=format_options,
             )
+            changed = summary.counts["new"] + summary.counts["replaced"]
+            if changed or resolve.needs_resolving(con):
+                summary.logical_runs = resolve.resolve_runs(con, registry)
         finally:
             con.close()
     _print_summary(summary, as_json)
@@ -249,6 +254,11 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
     if not summary.dry_run:
         rows = ", ".join(f"{n} {t}" for t, n in data["rows"].items() if n) or "no rows"
         click.echo(f"{verb}: {rows}; read {data['bytes_read']:,} bytes in {data['seconds']:.2f} s")
+        if summary.logical_runs is not None:
+            click.echo(
+                f"resolved: {summary.logical_runs} logical training runs "
+                "(evidence of the same job merged)"
+            )
     for item in summary.quarantined:
         prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
         click.echo(f"{prefix}: {item['error']}", err=True)

@@ -26,6 +26,8 @@ SCHEMA: dict[str, Any] = {
     "ingest": {"workers": int, "s3_endpoint_url": str, "format": str},
     # [formats.NAME]: options of one input format, validated by that format's parser.
     "formats": FREE_FORM,
+    # [models]: aliases and base-model overrides, validated by reconcile.models.
+    "models": FREE_FORM,
 }
 
 

@@ -62,6 +62,8 @@ class IngestSummary:
     bytes_read: int = 0
     quarantined: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: logical runs after resolution (None when resolution did not run)
+    logical_runs: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with every count present even when zero."""
@@ -79,6 +81,7 @@ class IngestSummary:
             "rows_deleted": {table: self.rows_deleted[table] for table in FACT_TABLES},
             "bytes_read": self.bytes_read,
             "quarantine": self.quarantined,
+            "logical_runs": self.logical_runs,
             "seconds": round(self.seconds, 3),
         }
 

@@ -87,8 +87,9 @@ def _run_dir(state_dir: str) -> str:
 
 
 # A folder named like "run1", "trial-3" or "v2" says little on its own: keep its parent.
-_NUMBERED_DIR = re.compile(r"^(run|trial|seed|attempt|try|exp|experiment|v|version|part)[-_]?\d+$",
-                           re.IGNORECASE)
+_NUMBERED_DIR = re.compile(
+    r"^(run|trial|seed|attempt|try|exp|experiment|v|version|part)[-_]?\d+$", re.IGNORECASE
+)
 
 
 def _job_name(run_dir: str) -> str | None:
@@ -202,7 +203,7 @@ class HfCheckpointParser:
     """Trainer output folders → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "hf_checkpoint"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: keeps config.json in attributes
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
 
@@ -332,6 +333,9 @@ class HfCheckpointParser:
             }
         elif config is not None:
             method = "full"
+        if config is not None:
+            # The whole config (a few KB) lets parameters be counted centrally.
+            attributes["config"] = config
         objective = self._objective(history, card)
 
         params_total, params_trainable, params_basis = self._params(

@@ -1,0 +1,511 @@
+"""From evidence rows to logical runs: merge, resolve the base model, count parameters,
+and establish tokens with a basis and an interval.
+
+One training job usually leaves several evidence rows in ``training_runs``: its
+checkpoint folder, its SageMaker job description, a tracker export, a meter file. They
+name the same job, so they are merged into one *logical run* (``resolved_runs``), never
+counted twice. Counters (steps, tokens) are cumulative in every source, and a resumed
+run continues them: the merge takes the largest value, never a sum.
+
+Tokens D are established three ways, each with an interval:
+
+* **logged** (``num_input_tokens_seen``, TRL ``num_tokens``, flops_meter
+  ``tokens_processed``, a run table): exact counts;
+* **derived from HF ``total_flos``**: D = total_flos ÷ (6 × N_hf), N_hf being exactly what
+  the Trainer counted (every parameter except ``nn.Embedding`` weights, adapters
+  included); the result counts padding and is an integer when N_hf is right — a check;
+* **derived from steps × global batch × sequence length** (× 2 sequences per preference
+  pair for DPO): an upper bound (shorter sequences are not padded to the maximum when
+  packing or dynamic padding is used), so the interval is [½, 1] of the product.
+
+The central value comes from the strongest basis present; every derivation is kept in
+``tokens_evidence`` and disagreements become flags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from reconcile.errors import ParseError
+from reconcile.models import ModelRegistry, Resolution, default_registry
+from reconcile.params import ParamCount, count_parameters, lora_parameters
+
+RESOLVER_VERSION = 1
+
+#: Which evidence wins, per kind of field (earlier wins).
+_PRIORITY = {
+    "identity": ("sagemaker_job", "run_table", "wandb", "mlflow", "flops_meter", "hf_checkpoint"),
+    "hardware": ("sagemaker_job", "run_table", "wandb", "flops_meter", "mlflow", "hf_checkpoint"),
+    "training": ("hf_checkpoint", "wandb", "mlflow", "run_table", "sagemaker_job", "flops_meter"),
+    "model": ("hf_checkpoint", "run_table", "sagemaker_job", "flops_meter", "wandb", "mlflow"),
+    "model_id": ("run_table", "hf_checkpoint", "wandb", "mlflow", "flops_meter", "sagemaker_job"),
+}
+#: Relative half-width of a total_flos-derived token count that is not an integer.
+DERIVED_FLOS_TOLERANCE = 0.05
+#: Steps x batch x length is an upper bound: sequences may be shorter than the maximum.
+STEPS_LOW_FRACTION = 0.5
+
+
+@dataclass
+class _Tokens:
+    basis: str
+    central: int
+    low: int
+    high: int
+    padding_included: bool | None
+    detail: str
+
+
+def _order(rows: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    priority = _PRIORITY[kind]
+    return sorted(
+        rows,
+        key=lambda r: (
+            priority.index(r["source_format"]) if r["source_format"] in priority else len(priority)
+        ),
+    )
+
+
+def _first(rows: list[dict[str, Any]], kind: str, column: str) -> Any:
+    for row in _order(rows, kind):
+        if row.get(column) is not None:
+            return row[column]
+    return None
+
+
+def _attributes(row: Mapping[str, Any]) -> dict[str, Any]:
+    text = row.get("attributes")
+    if not text:
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def group_rows(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Evidence rows grouped by the job they describe.
+
+    Rows merge when they carry the same job name (case-insensitive) and do not name two
+    different platforms; a row without a job name stays alone.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        job = (row.get("job_name") or "").strip().lower()
+        if not job:
+            groups[("run", row["run_id"])] = [row]
+            continue
+        placed = False
+        for (kind, key), members in groups.items():
+            if kind != "job" or key.split("\0")[0] != job:
+                continue
+            platforms = {m.get("platform") for m in members} - {None}
+            if row.get("platform") is None or not platforms or row["platform"] in platforms:
+                members.append(row)
+                placed = True
+                break
+        if not placed:
+            groups[("job", f"{job}\0{row.get('platform') or ''}\0{len(groups)}")] = [row]
+    return [sorted(g, key=lambda r: r["run_id"]) for g in groups.values()]
+
+
+def _resolve_base(
+    rows: list[dict[str, Any]], registry: ModelRegistry, flags: list[str], notes: list[str]
+) -> Resolution:
+    candidates: list[str] = []
+    for row in _order(rows, "model"):
+        attributes = _attributes(row)
+        for value in (
+            row.get("base_model"),
+            attributes.get("base_model_raw"),
+            *attributes.get("base_model_candidates", []),
+        ):
+            if isinstance(value, str) and value and value not in candidates:
+                candidates.append(value)
+    resolutions = [registry.resolve(c) for c in candidates]
+    resolved = [r for r in resolutions if r.catalog_id or r.repo_id]
+    if not resolved:
+        if candidates:
+            notes.append(resolutions[0].note)
+            flags.append("base_model_unresolved")
+            return resolutions[0]
+        flags.append("base_model_unknown")
+        return Resolution(None, None, None, "unresolved", "no base model in the evidence")
+    chosen = next((r for r in resolved if r.catalog_id), resolved[0])
+    others = {str(r.catalog_id or r.repo_id) for r in resolved} - {
+        str(chosen.catalog_id or chosen.repo_id)
+    }
+    if others:
+        flags.append("base_model_conflict")
+        notes.append(f"evidence names other base models too: {', '.join(sorted(others))}")
+    if chosen.note:
+        notes.append(chosen.note)
+    return chosen
+
+
+def _count(
+    rows: list[dict[str, Any]], base: Resolution, registry: ModelRegistry, notes: list[str]
+) -> tuple[ParamCount | None, str | None]:
+    """Parameter counts from the run's own config.json, else the base model's."""
+    for row in _order(rows, "training"):
+        config = _attributes(row).get("config")
+        if isinstance(config, dict) and config.get("model_type"):
+            try:
+                return count_parameters(config), "config.json of the run"
+            except ParseError as exc:
+                notes.append(f"could not count parameters from the run's config: {exc.reason}")
+    config = registry.config(base.catalog_id or base.repo_id)
+    if config is not None:
+        name = base.catalog_id or base.repo_id
+        return count_parameters(config), f"config of {name} (shipped catalog)"
+    return None, None
+
+
+def _trainable(
+    rows: list[dict[str, Any]],
+    method: str | None,
+    count: ParamCount | None,
+    flags: list[str],
+    notes: list[str],
+) -> tuple[int | None, str | None]:
+    if method == "full":
+        return (count.total if count else _first(rows, "training", "params_total")), "full"
+    header = next(
+        (
+            r["params_trainable"]
+            for r in _order(rows, "training")
+            if r["source_format"] == "hf_checkpoint" and r.get("params_trainable")
+        ),
+        None,
+    )
+    if header:
+        return int(header), "adapter safetensors header"
+    if method in ("lora", "qlora", "dora") and count is not None:
+        for row in _order(rows, "training"):
+            adapter = _attributes(row).get("adapter")
+            if isinstance(adapter, dict) and adapter.get("r") and adapter.get("target_modules"):
+                value = lora_parameters(
+                    count,
+                    r=int(adapter["r"]),
+                    target_modules=adapter["target_modules"],
+                    use_dora=bool(adapter.get("use_dora")),
+                    modules_to_save=adapter.get("modules_to_save") or None,
+                )
+                return value, "adapter_config.json × base shapes"
+    reported = _first(rows, "hardware", "params_trainable")
+    if reported:
+        notes.append("trainable parameters as reported by the evidence, not recomputed")
+        return int(reported), "reported"
+    if method in ("lora", "qlora", "dora"):
+        flags.append("trainable_params_unknown")
+    return None, None
+
+
+def _tokens(
+    rows: list[dict[str, Any]],
+    n_hf: int | None,
+    objective: str | None,
+    steps: int | None,
+    global_batch: int | None,
+    seq_len: int | None,
+    world_size: int | None,
+    flags: list[str],
+) -> tuple[_Tokens | None, list[_Tokens]]:
+    found: list[_Tokens] = []
+    logged = [
+        (r["tokens"], r)
+        for r in _order(rows, "training")
+        if r.get("tokens") and r.get("tokens_basis") == "logged"
+    ]
+    if logged:
+        value, row = max(logged, key=lambda pair: pair[0])
+        source = _attributes(row).get("tokens_source") or row["source_format"]
+        padding = None if "num_tokens" in str(source) else True
+        if "TRL" in str(source):
+            padding = False
+        found.append(
+            _Tokens(
+                "logged",
+                int(value),
+                int(value),
+                int(value),
+                padding,
+                f"{source} ({row['source_format']})",
+            )
+        )
+    flos = next(
+        (
+            r["reported_flops"]
+            for r in _order(rows, "training")
+            if r.get("reported_flops_basis") == "hf_total_flos" and r.get("reported_flops")
+        ),
+        None,
+    )
+    if flos and n_hf:
+        derived = flos / (6 * n_hf)
+        integral = abs(derived - round(derived)) <= max(1e-6, derived * 1e-12)
+        tolerance = 1e-4 if integral else DERIVED_FLOS_TOLERANCE
+        found.append(
+            _Tokens(
+                "derived_total_flos",
+                round(derived),
+                math.floor(derived * (1 - tolerance)),
+                math.ceil(derived * (1 + tolerance)),
+                True,
+                f"total_flos {flos:.6g} / (6 x {n_hf:,})"
+                + (
+                    "; an exact integer: the parameter count matches the Trainer's"
+                    if integral
+                    else "; not an integer: the Trainer counted different parameters"
+                ),
+            )
+        )
+        if logged and world_size and world_size > 1:
+            ratio = derived / found[0].central
+            if abs(ratio - world_size) / world_size < 0.01:
+                flags.append("total_flos_multiplied_by_world_size")
+    if steps and global_batch and seq_len:
+        sequences = global_batch * (2 if objective == "dpo" else 1)
+        product = steps * sequences * seq_len
+        found.append(
+            _Tokens(
+                "derived_steps",
+                product,
+                int(product * STEPS_LOW_FRACTION),
+                product,
+                True,
+                f"{steps:,} steps x {sequences:,} sequences x {seq_len:,} tokens (upper bound)",
+            )
+        )
+    if not found:
+        return None, []
+    chosen = found[0]
+    for other in found[1:]:
+        if other.high < chosen.low or other.low > chosen.high:
+            flags.append(f"tokens_disagree_{other.basis}")
+    return chosen, found
+
+
+def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[str, Any]:
+    """One logical run from its evidence rows."""
+    flags: list[str] = []
+    notes: list[str] = []
+    base = _resolve_base(rows, registry, flags, notes)
+    method = _first(rows, "training", "method")
+    objective = _first(rows, "training", "objective")
+    count, params_basis = _count(rows, base, registry, notes)
+    header_total = next(
+        (
+            r["params_total"]
+            for r in rows
+            if r["source_format"] == "hf_checkpoint"
+            and r.get("params_basis") == "safetensors_header"
+            and r.get("params_total")
+        ),
+        None,
+    )
+    trainable, trainable_basis = _trainable(rows, method, count, flags, notes)
+    reported_total = next(
+        (
+            r["params_total"]
+            for r in rows
+            if r["source_format"] == "flops_meter" and r.get("params_total")
+        ),
+        None,
+    )
+    if count and reported_total and abs(count.total - reported_total) > 0.005 * reported_total:
+        flags.append("params_total_differs_from_reported")
+    adapter = trainable if method in ("lora", "qlora", "dora") and trainable else 0
+    n_hf = count.hf_counted + adapter if count else None
+    steps = max((r["steps"] for r in rows if r.get("steps")), default=None)
+    epochs = max((r["epochs"] for r in rows if r.get("epochs")), default=None)
+    seq_len = _first(rows, "hardware", "seq_len")
+    world = _first(rows, "hardware", "world_size")
+    per_device = _first(rows, "training", "per_device_batch")
+    accum = _first(rows, "hardware", "grad_accum_steps")
+    global_batch = _first(rows, "hardware", "global_batch")
+    if global_batch is None and per_device and accum and world:
+        global_batch = per_device * accum * world
+        notes.append(
+            f"global batch {per_device} x {accum} x {world} (one process per accelerator assumed)"
+        )
+    tokens, derivations = _tokens(rows, n_hf, objective, steps, global_batch, seq_len, world, flags)
+    if tokens is None:
+        flags.append("tokens_unknown")
+    reported = [
+        {
+            "flops": r["reported_flops"],
+            "basis": r["reported_flops_basis"],
+            "source": r["source_uri"],
+        }
+        for r in rows
+        if r.get("reported_flops")
+    ]
+    main_reported = next((r for r in _order(rows, "training") if r.get("reported_flops")), None)
+    tags: dict[str, str] = {}
+    for row in _order(rows, "identity")[::-1]:
+        tags.update(dict(row.get("tags") or []))
+    key_row = _order(rows, "identity")[0]
+    job_name = _first(rows, "identity", "job_name")
+    if len(rows) > 1:
+        notes.append(
+            f"merged {len(rows)} evidence rows of job {job_name!r}: "
+            + ", ".join(sorted(r["source_format"] for r in rows))
+        )
+    if base.basis == "variant" and base.catalog_id:
+        flags.append("base_is_post_trained_variant")
+    return {
+        "run_key": f"{job_name}" if job_name else key_row["run_id"],
+        "member_run_ids": [r["run_id"] for r in rows],
+        "job_name": job_name,
+        "platform": _first(rows, "identity", "platform"),
+        "run_status": _first(rows, "identity", "run_status"),
+        "model_id": _first(rows, "model_id", "model_id"),
+        "base_model": base.repo_id,
+        "base_model_catalog": base.catalog_id,
+        "base_model_raw": base.raw,
+        "base_model_basis": base.basis,
+        "method": method,
+        "objective": objective,
+        "params_total": header_total or (count.total if count else reported_total),
+        "params_active": count.active if count else None,
+        "params_trainable": trainable,
+        "params_matmul": count.matmul if count else None,
+        "params_matmul_active": count.matmul_active if count else None,
+        "params_hf_counted": n_hf,
+        "params_basis": "; ".join(
+            x
+            for x in (
+                "safetensors header (total)" if header_total else None,
+                params_basis,
+                f"trainable: {trainable_basis}" if trainable_basis else None,
+            )
+            if x
+        )
+        or None,
+        "n_layers": count.n_layers if count else None,
+        "attention_dim": count.attention_dim if count else None,
+        "tokens": tokens.central if tokens else None,
+        "tokens_low": tokens.low if tokens else None,
+        "tokens_high": tokens.high if tokens else None,
+        "tokens_basis": tokens.basis if tokens else "unknown",
+        "tokens_padding_included": tokens.padding_included if tokens else None,
+        "tokens_evidence": json.dumps([d.__dict__ for d in derivations]),
+        "epochs": epochs,
+        "steps": steps,
+        "seq_len": seq_len,
+        "global_batch": global_batch,
+        "started_at": _first(rows, "identity", "started_at"),
+        "ended_at": _first(rows, "identity", "ended_at"),
+        "runtime_seconds": _first(rows, "training", "runtime_seconds"),
+        "precision": _first(rows, "training", "precision"),
+        "instance_type": _first(rows, "hardware", "instance_type"),
+        "instance_count": _first(rows, "hardware", "instance_count"),
+        "accelerator": _first(rows, "hardware", "accelerator"),
+        "accelerator_count": _first(rows, "hardware", "accelerator_count"),
+        "reported_flops": main_reported["reported_flops"] if main_reported else None,
+        "reported_flops_basis": main_reported["reported_flops_basis"] if main_reported else None,
+        "reported": json.dumps(reported),
+        "tags": sorted(tags.items()) or None,
+        "flags": sorted(set(flags)),
+        "notes": notes,
+        "evidence_uris": sorted({r["source_uri"] for r in rows}),
+        "resolver_version": RESOLVER_VERSION,
+    }
+
+
+_COLUMNS = [
+    ("run_key", pa.string()),
+    ("member_run_ids", pa.list_(pa.string())),
+    ("job_name", pa.string()),
+    ("platform", pa.string()),
+    ("run_status", pa.string()),
+    ("model_id", pa.string()),
+    ("base_model", pa.string()),
+    ("base_model_catalog", pa.string()),
+    ("base_model_raw", pa.string()),
+    ("base_model_basis", pa.string()),
+    ("method", pa.string()),
+    ("objective", pa.string()),
+    ("params_total", pa.int64()),
+    ("params_active", pa.int64()),
+    ("params_trainable", pa.int64()),
+    ("params_matmul", pa.int64()),
+    ("params_matmul_active", pa.int64()),
+    ("params_hf_counted", pa.int64()),
+    ("params_basis", pa.string()),
+    ("n_layers", pa.int64()),
+    ("attention_dim", pa.int64()),
+    ("tokens", pa.int64()),
+    ("tokens_low", pa.int64()),
+    ("tokens_high", pa.int64()),
+    ("tokens_basis", pa.string()),
+    ("tokens_padding_included", pa.bool_()),
+    ("tokens_evidence", pa.string()),
+    ("epochs", pa.float64()),
+    ("steps", pa.int64()),
+    ("seq_len", pa.int64()),
+    ("global_batch", pa.int64()),
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("ended_at", pa.timestamp("us", tz="UTC")),
+    ("runtime_seconds", pa.float64()),
+    ("precision", pa.string()),
+    ("instance_type", pa.string()),
+    ("instance_count", pa.int64()),
+    ("accelerator", pa.string()),
+    ("accelerator_count", pa.int64()),
+    ("reported_flops", pa.float64()),
+    ("reported_flops_basis", pa.string()),
+    ("reported", pa.string()),
+    ("tags", pa.map_(pa.string(), pa.string())),
+    ("flags", pa.list_(pa.string())),
+    ("notes", pa.list_(pa.string())),
+    ("evidence_uris", pa.list_(pa.string())),
+    ("resolver_version", pa.int32()),
+]
+RESOLVED_RUNS = pa.schema(_COLUMNS)
+
+
+def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> int:
+    """Rebuild ``resolved_runs`` from ``training_runs`` in one transaction.
+
+    Returns:
+        The number of logical runs.
+    """
+    registry = registry or default_registry()
+    evidence = con.sql("SELECT * FROM training_runs ORDER BY run_id").to_arrow_table().to_pylist()
+    for row in evidence:
+        if isinstance(row.get("tags"), dict):
+            row["tags"] = list(row["tags"].items())
+    resolved = [resolve_group(group, registry) for group in group_rows(evidence)]
+    table = pa.Table.from_pylist(resolved, schema=RESOLVED_RUNS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM resolved_runs")
+        con.register("_resolved", table)
+        try:
+            con.execute(
+                "INSERT INTO resolved_runs BY NAME SELECT *, now() AS resolved_at FROM _resolved"
+            )
+        finally:
+            con.unregister("_resolved")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(resolved)
+
+
+def needs_resolving(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether resolved_runs is missing runs or was built by an older resolver."""
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM training_runs), (SELECT count(*) FROM resolved_runs), "
+        "(SELECT coalesce(min(resolver_version), 0) FROM resolved_runs)"
+    ).fetchall()
+    runs, resolved, version = rows[0]
+    return bool(runs) and (resolved == 0 or version != RESOLVER_VERSION)
