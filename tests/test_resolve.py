@@ -127,3 +127,42 @@ def test_resumed_run_counters_are_not_summed(tmp_path):
     rows = con.execute("SELECT tokens, steps FROM resolved_runs").fetchall()
     con.close()
     assert rows == [(2_500_000, 250)]
+
+
+def test_lora_trainable_count_from_adapter_config_matches_the_safetensors_header(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from reconcile.models import default_registry
+    from reconcile.params import count_parameters, lora_parameters
+
+    base = "Qwen/Qwen2.5-0.5B"
+    config = default_registry().config(base)
+    count = count_parameters(config)
+    r, targets = 8, ["q_proj", "v_proj", "down_proj"]
+    tensors = {}
+    for index, layer in enumerate(count.layers):
+        for lin in layer:
+            if lin.name in targets:
+                prefix = f"base_model.model.model.layers.{index}.{lin.name}"
+                tensors[f"{prefix}.lora_A.weight"] = np.zeros((r, lin.in_features), np.float16)
+                tensors[f"{prefix}.lora_B.weight"] = np.zeros((lin.out_features, r), np.float16)
+    run = tmp_path / "bucket" / "qwen05-lora"
+    run.mkdir(parents=True)
+    save_file(tensors, str(run / "adapter_model.safetensors"))
+    (run / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": base, "peft_type": "LORA", "r": r,
+         "target_modules": targets}))
+    (run / "trainer_state.json").write_text(json.dumps(
+        {"global_step": 10, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 5120}))
+    db = tmp_path / "w.duckdb"
+    CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "bucket")])
+    con = warehouse.open_for_read(db)
+    trainable, basis, total = con.execute(
+        "SELECT params_trainable, params_basis, params_total FROM resolved_runs").fetchall()[0]
+    con.close()
+    from_config = lora_parameters(count, r=r, target_modules=targets)
+    from_header = sum(int(np.prod(t.shape)) for t in tensors.values())
+    assert from_config == from_header == trainable
+    assert "adapter safetensors header" in basis
+    assert total == count.total == 494_032_768
