@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from connectors.formats.aws_cur import AwsCurParser
+from connectors.formats.azure_cost import AzureCostParser
 from connectors.formats.base import Parser
+from connectors.formats.dcgm import DcgmParser
 from connectors.formats.flops_meter import FlopsMeterParser
+from connectors.formats.focus import FocusParser
+from connectors.formats.gcp_billing import GcpBillingParser
 from connectors.formats.hf_checkpoint import HfCheckpointParser
+from connectors.formats.mlflow import MlflowParser
+from connectors.formats.nvidia_smi import NvidiaSmiParser
+from connectors.formats.run_table import RunTableParser
 from connectors.formats.sagemaker import SageMakerJobParser
+from connectors.formats.slurm_sacct import SlurmSacctParser
+from connectors.formats.wandb import WandbParser
 from connectors.stores.base import Store
 from reconcile.errors import ConfigError
 
@@ -29,8 +39,20 @@ STORES: dict[str, str] = {
 #: format name -> parser class, in detection order.
 PARSERS: dict[str, type[Parser]] = {
     HfCheckpointParser.name: HfCheckpointParser,
+    # Billing: layouts first (CUR before Azure: both use yyyymmdd-yyyymmdd folders),
+    # FOCUS last (recognised by content when no layout claims it).
+    AwsCurParser.name: AwsCurParser,
+    AzureCostParser.name: AzureCostParser,
+    GcpBillingParser.name: GcpBillingParser,
+    FocusParser.name: FocusParser,
+    WandbParser.name: WandbParser,
+    MlflowParser.name: MlflowParser,
+    SlurmSacctParser.name: SlurmSacctParser,
+    DcgmParser.name: DcgmParser,
+    NvidiaSmiParser.name: NvidiaSmiParser,
     SageMakerJobParser.name: SageMakerJobParser,
     FlopsMeterParser.name: FlopsMeterParser,
+    RunTableParser.name: RunTableParser,
 }
 
 

@@ -16,7 +16,9 @@ import click
 
 from reconcile import __version__, output, queries, resolve, warehouse
 from reconcile import config as config_module
+from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
+from reconcile.compliance import sci
 from reconcile.errors import ReconcileError
 from reconcile.models import ModelRegistry
 
@@ -95,8 +97,8 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool) -> None:
     The pipeline:
       ingest    load sources into the warehouse, exactly once      (available)
       query     run a shipped or your own SQL file                  (available)
-      estimate  per-run FLOPs, matches, statuses                    (planned)
-      status    compliance status per model, --fail-on for CI       (planned)
+      estimate  per-run FLOPs, lineage, statuses                    (available)
+      status    compliance status per model, --fail-on for CI       (available)
       report    the audit report: HTML, Markdown, JSON              (planned)
       run       the scheduled batch job: all of the above           (planned)
 
@@ -262,6 +264,87 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
     for item in summary.quarantined:
         prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
         click.echo(f"{prefix}: {item['error']}", err=True)
+
+
+def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
+    data = ctx.meta.get("reconcile.config", {})
+    return estimate_module.EstimateOptions.from_config(data.get("estimate"), data.get("lineage"))
+
+
+@cli.command()
+@click.pass_context
+def estimate(ctx: click.Context) -> None:
+    """(Re)compute estimates, lineage and compliance status from the warehouse.
+
+    Merges evidence into logical runs, estimates each run's FLOPs by every method the
+    evidence allows (architecture, hardware, reported), cross-checks them, builds each
+    model's lineage and decides its status. Idempotent: results are rebuilt in one
+    transaction.
+    """
+    registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
+    options = _estimate_options(ctx)
+    con = warehouse.open_for_write(ctx.obj["db"])
+    try:
+        summary = estimate_module.run_estimate(con, registry, options)
+    finally:
+        con.close()
+    counts: dict[str, int] = {}
+    for status in summary.models.values():
+        counts[status] = counts.get(status, 0) + 1
+    click.echo(
+        f"runs: {summary.runs} ({summary.runs_with_estimate} with an estimate); models: "
+        + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
+    )
+
+
+@cli.command()
+@click.option("--model", "model_id", metavar="ID", help="Show one model only.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["provider", "review"]),
+    help="Exit 4 if any model is provider (or, with review, provider or review).",
+)
+@click.pass_context
+def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str | None) -> None:
+    """Compliance status per model, as of the last `reconcile estimate`.
+
+    Each status explains itself: the modification compute to 2 significant figures with
+    its method and band, the threshold and its basis, and the flags.
+    """
+    con = warehouse.open_for_read(ctx.obj["db"])
+    try:
+        sql = (
+            "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
+            "flops_method, threshold_flops, threshold_basis, share_of_threshold, flags, "
+            "explanation FROM compliance_status "
+            + ("WHERE model_id = $model " if model_id else "")
+            + "ORDER BY model_id"
+        )
+        table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
+    finally:
+        con.close()
+    rows = output.rows(table)
+    if model_id and not rows:
+        raise ReconcileError(
+            f"no status for model {model_id!r}",
+            hint="run `reconcile estimate`, or see `reconcile status`",
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            click.echo(
+                f"{row['model_id']}: {row['status'].upper()}  "
+                f"{sci(row['flops_central'])} FLOP of {sci(row['threshold_flops'])} "
+                f"threshold ({(row['share_of_threshold'] or 0):.0%})"
+            )
+            click.echo(f"    {row['explanation']}")
+            for flag in row["flags"] or []:
+                click.echo(f"    flag: {flag}")
+    failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
+    if any(row["status"] in failing for row in rows):
+        ctx.exit(EXIT_CODES["fail_on"])
 
 
 @cli.command()

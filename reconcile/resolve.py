@@ -285,10 +285,75 @@ def _tokens(
     if not found:
         return None, []
     chosen = found[0]
+    exact_flos = next(
+        (d for d in found if d.basis == "derived_total_flos" and "exact integer" in d.detail), None
+    )
+    if chosen.basis == "logged" and exact_flos and exact_flos.central > chosen.central * 1.005:
+        # total_flos always counts padding; a smaller logged count excluded it
+        # (include_num_input_tokens_seen="non_padding"). Compute ran on the padded tokens.
+        flags.append("logged_tokens_exclude_padding")
+        chosen.padding_included = False
+        chosen = exact_flos
     for other in found[1:]:
         if other.high < chosen.low or other.low > chosen.high:
             flags.append(f"tokens_disagree_{other.basis}")
     return chosen, found
+
+
+def _max_context(
+    rows: list[dict[str, Any]], base: Resolution, registry: ModelRegistry
+) -> int | None:
+    for row in rows:
+        config = _attributes(row).get("config")
+        if isinstance(config, dict):
+            nested = config.get("text_config")
+            text: dict[str, Any] = nested if isinstance(nested, dict) else config
+            value = text.get("max_position_embeddings") or text.get("n_positions")
+            if isinstance(value, int):
+                return value
+    config = registry.config(base.catalog_id or base.repo_id)
+    if config:
+        value = config.get("max_position_embeddings") or config.get("n_positions")
+        return value if isinstance(value, int) else None
+    return None
+
+
+def _infer_seq_len(
+    rows: list[dict[str, Any]],
+    base: Resolution,
+    registry: ModelRegistry,
+    tokens: int,
+    steps: int | None,
+    per_device: int | None,
+    accum: int | None,
+    world: int | None,
+    objective: str | None,
+    notes: list[str],
+) -> tuple[int | None, str | None]:
+    """Tokens per sequence = tokens ÷ (steps × per-device batch × accumulation × processes).
+
+    Trainer logs do not record the sequence length, but they record tokens, steps and the
+    per-device batch. Unknown accumulation and process counts are taken as 1, which can only
+    overstate the length; a result longer than the model's context shows they were not 1
+    and is discarded.
+    """
+    if not steps or not per_device:
+        return None, None
+    sequences = steps * per_device * (accum or 1) * (world or 1) * (2 if objective == "dpo" else 1)
+    length = tokens / sequences
+    limit = _max_context(rows, base, registry)
+    if length < 1 or (limit is not None and length > limit * 1.001):
+        notes.append(
+            f"tokens per sequence {length:,.0f} exceeds the context {limit}: gradient "
+            "accumulation or data parallelism not in the logs; sequence length unknown"
+        )
+        return None, None
+    assumed = [n for n, v in (("gradient accumulation", accum), ("processes", world)) if not v]
+    notes.append(
+        f"sequence length {length:,.0f} tokens derived from tokens ÷ (steps × batch)"
+        + (f", assuming {' and '.join(assumed)} = 1" if assumed else "")
+    )
+    return round(length), "derived_tokens_per_sequence"
 
 
 def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[str, Any]:
@@ -335,6 +400,11 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
             f"global batch {per_device} x {accum} x {world} (one process per accelerator assumed)"
         )
     tokens, derivations = _tokens(rows, n_hf, objective, steps, global_batch, seq_len, world, flags)
+    seq_len_basis = "logged" if seq_len else None
+    if seq_len is None and tokens is not None:
+        seq_len, seq_len_basis = _infer_seq_len(
+            rows, base, registry, tokens.central, steps, per_device, accum, world, objective, notes
+        )
     if tokens is None:
         flags.append("tokens_unknown")
     reported = [
@@ -399,6 +469,7 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         "epochs": epochs,
         "steps": steps,
         "seq_len": seq_len,
+        "seq_len_basis": seq_len_basis,
         "global_batch": global_batch,
         "started_at": _first(rows, "identity", "started_at"),
         "ended_at": _first(rows, "identity", "ended_at"),

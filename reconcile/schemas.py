@@ -89,12 +89,23 @@ BILLING_LINES = pa.schema(
         pa.field("cost_effective", MONEY),
         pa.field("cost_list", MONEY),
         pa.field("currency", pa.string()),
+        # Which export the line came from (cur2, cur1, focus, gcp_detailed, gcp_standard,
+        # azure_actual, azure_amortized, azure_usage): the same spend often arrives in
+        # several, and queries take one kind per provider, account and month.
+        pa.field("export_kind", pa.string()),
         pa.field("tags", TAGS),
         pa.field("raw_hash", pa.string()),
         *PROVENANCE,
     ]
 )
 
+#: GPU usage from schedulers and telemetry. One row per job allocation (Slurm) or per
+#: contiguous telemetry window of one device and one job/pod (DCGM, nvidia-smi).
+#: ``gpu_seconds`` = ``elapsed_seconds`` × ``gpu_count`` × ``gpu_fraction`` (a MIG slice
+#: is a fraction of its GPU). Activity averages are time-weighted ratios 0–1
+#: (``gpu_util_avg`` = time with any kernel running, NOT FLOP utilisation;
+#: ``tensor_active_avg`` = tensor-pipe activity, the input for FLOP estimates).
+#: ``time_basis`` says how the source's clock became UTC.
 GPU_USAGE = pa.schema(
     [
         pa.field("usage_id", pa.string(), nullable=False),
@@ -110,14 +121,20 @@ GPU_USAGE = pa.schema(
         pa.field("gpu_uuid", pa.string()),
         pa.field("accelerator", pa.string()),
         pa.field("gpu_count", pa.int64()),
+        pa.field("gpu_fraction", pa.float64()),
+        pa.field("mig_profile", pa.string()),
         pa.field("started_at", TS),
         pa.field("ended_at", TS),
+        pa.field("time_basis", pa.string()),
+        pa.field("elapsed_seconds", pa.float64()),
         pa.field("gpu_seconds", pa.float64()),
+        pa.field("samples", pa.int64()),
         pa.field("gpu_util_avg", pa.float64()),
         pa.field("tensor_active_avg", pa.float64()),
         pa.field("sm_active_avg", pa.float64()),
         pa.field("dram_active_avg", pa.float64()),
         pa.field("power_avg_watts", pa.float64()),
+        pa.field("energy_joules", pa.float64()),
         pa.field("confidence", pa.string()),
         pa.field("tags", TAGS),
         *PROVENANCE,

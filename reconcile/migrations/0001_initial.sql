@@ -69,6 +69,7 @@ CREATE TABLE billing_lines (
     cost_effective      DECIMAL(38, 10),
     cost_list           DECIMAL(38, 10),
     currency            VARCHAR,
+    export_kind         VARCHAR,            -- cur2 | cur1 | focus | gcp_* | azure_*
     tags                MAP(VARCHAR, VARCHAR),
     raw_hash            VARCHAR,
     source_uri          VARCHAR NOT NULL,
@@ -77,9 +78,9 @@ CREATE TABLE billing_lines (
 
 CREATE TABLE gpu_usage (
     usage_id            VARCHAR NOT NULL,
-    source_kind         VARCHAR NOT NULL,
+    source_kind         VARCHAR NOT NULL,   -- slurm | dcgm | nvidia-smi
     cluster             VARCHAR,
-    job_key             VARCHAR,
+    job_key             VARCHAR,            -- Slurm JobID, DCGM hpc_job or namespace/pod
     job_name            VARCHAR,
     user_name           VARCHAR,
     account             VARCHAR,
@@ -87,17 +88,23 @@ CREATE TABLE gpu_usage (
     job_state           VARCHAR,
     host                VARCHAR,
     gpu_uuid            VARCHAR,
-    accelerator         VARCHAR,
+    accelerator         VARCHAR,            -- catalog key, e.g. NVIDIA H100 SXM5-80GB
     gpu_count           BIGINT,
+    gpu_fraction        DOUBLE,             -- share of one GPU per device (MIG slice < 1)
+    mig_profile         VARCHAR,
     started_at          TIMESTAMPTZ,
     ended_at            TIMESTAMPTZ,
-    gpu_seconds         DOUBLE,
-    gpu_util_avg        DOUBLE,
-    tensor_active_avg   DOUBLE,
+    time_basis          VARCHAR,            -- how the source clock became UTC
+    elapsed_seconds     DOUBLE,
+    gpu_seconds         DOUBLE,             -- elapsed x gpu_count x gpu_fraction
+    samples             BIGINT,             -- telemetry samples integrated
+    gpu_util_avg        DOUBLE,             -- ratio 0-1, time with any kernel running
+    tensor_active_avg   DOUBLE,             -- ratio 0-1, tensor pipe active
     sm_active_avg       DOUBLE,
     dram_active_avg     DOUBLE,
     power_avg_watts     DOUBLE,
-    confidence          VARCHAR,
+    energy_joules       DOUBLE,
+    confidence          VARCHAR,            -- allocation | measured
     tags                MAP(VARCHAR, VARCHAR),
     source_uri          VARCHAR NOT NULL,
     source_format       VARCHAR NOT NULL

@@ -34,6 +34,7 @@ CREATE TABLE resolved_runs (
     epochs                  DOUBLE,
     steps                   BIGINT,
     seq_len                 BIGINT,
+    seq_len_basis           VARCHAR,            -- logged | derived_tokens_per_sequence
     global_batch            BIGINT,
     started_at              TIMESTAMPTZ,
     ended_at                TIMESTAMPTZ,

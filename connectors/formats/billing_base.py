@@ -1,0 +1,466 @@
+"""The billing parsers' base: units and manifests, and loading a unit with DuckDB.
+
+``BillingParser.parse_unit`` asks the format for the files to read and the SQL that
+normalises them (``prepare``), then ``load`` reads the files with DuckDB's own readers
+(``union_by_name``), runs the SQL, and returns the canonical table — or, above the
+stream threshold, a ``RecordBatchReader`` over DuckDB's streamed result, so memory stays
+bounded whatever the file size. See ``billing_common`` for the shared conventions.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import pyarrow as pa
+
+from connectors.formats.base import Parsed, Sample, Unit, UnitReader, reject_options
+from connectors.formats.billing_common import (
+    BATCH_ROWS,
+    DEFAULT_STREAM_THRESHOLD_MB,
+    AcceleratorResolver,
+    Columns,
+    DataKind,
+    connect,
+    data_kind,
+    finish_batch,
+    sql_string,
+)
+from connectors.stores.base import ObjectInfo, Store
+from reconcile.errors import ConfigError, ParseError
+from reconcile.schemas import BILLING_LINES
+
+# -- units ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a unit, as a local path DuckDB can read."""
+
+    key: str
+    uri: str
+    path: Path
+    kind: DataKind
+
+
+@dataclass
+class Prepared:
+    """What a format's ``prepare`` hands to ``load``: the files to read and the SQL."""
+
+    files: list[DataFile]
+    #: builds the SELECT (over relation ``src``) from the columns found.
+    build_sql: Callable[[Columns], str]
+    #: how to read the files (``csv``/``parquet``/``json``); None: from the file names.
+    kind: DataKind | None = None
+    #: text cells that mean NULL (FOCUS exports write a literal ``NULL``).
+    null_tokens: Sequence[str] = ("",)
+    #: a custom relation over the files (nested formats flattened per file); None:
+    #: ``read_parquet``/``read_csv``/``read_json`` with ``union_by_name``.
+    relation: Callable[[Sequence[DataFile], DataKind], str] | None = None
+    cleanup: list[Path] = field(default_factory=list)
+
+
+def newest(infos: Sequence[ObjectInfo]) -> ObjectInfo:
+    """The most recently modified object (the last key on a tie)."""
+    return max(infos, key=lambda info: (info.modified_at, info.key))
+
+
+def newest_delivery(files: Sequence[ObjectInfo]) -> list[ObjectInfo]:
+    """Without a manifest: the data files of the newest delivery folder.
+
+    Deliveries that create new versions put each one in its own folder (an assembly
+    id, an execution id, a run id); every such folder is a full snapshot, so only the
+    newest one is loaded. Files directly in the period folder (overwrite mode) are one
+    delivery.
+    """
+    by_folder: dict[str, list[ObjectInfo]] = {}
+    for info in files:
+        by_folder.setdefault(posixpath.dirname(info.key), []).append(info)
+    if len(by_folder) <= 1:
+        return sorted(files)
+    chosen = max(by_folder.values(), key=lambda group: (newest(group).modified_at, group[0].key))
+    return sorted(chosen)
+
+
+def match_listed(path: str, members: Sequence[ObjectInfo]) -> ObjectInfo | None:
+    """The member a manifest's file reference (``s3://bucket/key``, a bucket-relative
+    key, or a blob name) points at. Matching is by path suffix, so a local or
+    re-rooted copy of a bucket still resolves (the longest match wins).
+    """
+    text = path.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+        text = text.split("/", 1)[1] if "/" in text else ""
+    text = text.lstrip("/")
+    if not text:
+        return None
+    best: ObjectInfo | None = None
+    for info in members:
+        key = info.key
+        if key == text or text.endswith("/" + key) or key.endswith("/" + text):
+            if best is None or len(key) > len(best.key):
+                best = info
+    return best
+
+
+def read_manifest(reader: UnitReader, info: ObjectInfo) -> dict[str, Any]:
+    """A manifest's JSON object.
+
+    Raises:
+        ParseError: not UTF-8 JSON, or not an object.
+    """
+    uri = reader.uri(info.key)
+    data = reader.read(info.key, limit=64 * 1024 * 1024)
+    try:
+        value = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(uri, f"manifest is not UTF-8 text (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(
+            uri, f"manifest is not valid JSON: {exc.msg}", f"line {exc.lineno}"
+        ) from exc
+    if not isinstance(value, dict):
+        raise ParseError(uri, "manifest is not a JSON object")
+    return value
+
+
+def string_list(value: Any, uri: str, key: str) -> list[str]:
+    """A manifest entry that must be a list of strings."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParseError(uri, f"manifest {key!r} is not a list of file names")
+    return list(value)
+
+
+def resolve_listed(
+    reader: UnitReader, manifest: ObjectInfo, listed: Sequence[str], data: Sequence[ObjectInfo]
+) -> list[ObjectInfo]:
+    """The data members a manifest lists, in its order.
+
+    Raises:
+        ParseError: a listed file is not in the source (a delivery still in progress, or
+            a partial copy): nothing of the period is loaded until it is complete.
+    """
+    found: list[ObjectInfo] = []
+    missing: list[str] = []
+    for path in listed:
+        info = match_listed(path, data)
+        if info is None:
+            missing.append(path)
+        elif info not in found:
+            found.append(info)
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ParseError(
+            reader.uri(manifest.key),
+            f"the manifest lists {missing[0]}{more}, not found next to it "
+            "(delivery incomplete?); the period keeps its previously loaded rows",
+        )
+    return found
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+def local_files(
+    reader: UnitReader, infos: Sequence[ObjectInfo], cleanup: list[Path]
+) -> list[DataFile]:
+    """Local paths for ``infos`` (S3 objects are streamed to temporary files). Zipped CSV
+    (legacy CUR) is unpacked to a temporary file, since DuckDB reads gzip but not zip.
+
+    Raises:
+        ParseError: an object is neither a known data file nor a readable zip with one CSV.
+    """
+    files = []
+    for info in infos:
+        kind = data_kind(info.key)
+        uri = reader.uri(info.key)
+        if kind is None:
+            raise ParseError(
+                uri, "not a data file this format reads (csv, csv.gz, zip, parquet, json)"
+            )
+        path = reader.path(info.key)
+        if info.key.lower().endswith(".zip"):
+            path = _unzip(path, uri, cleanup)
+        files.append(DataFile(info.key, uri, path, kind))
+    return files
+
+
+def _unzip(path: Path, uri: str, cleanup: list[Path]) -> Path:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise ParseError(uri, "not a valid zip archive") from exc
+    with archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if len(names) != 1:
+            raise ParseError(uri, f"zip archive holds {len(names)} files, expected one CSV")
+        folder = Path(tempfile.mkdtemp(prefix="reconcile-zip-"))
+        cleanup.append(folder)
+        target = folder / "data.csv"
+        try:
+            with archive.open(names[0]) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ParseError(uri, f"cannot unpack zip archive: {exc}") from exc
+    return target
+
+
+def _relation(prepared: Prepared, files: Sequence[DataFile], kind: DataKind) -> str:
+    if prepared.relation is not None:
+        return prepared.relation(files, kind)
+    paths = path_list(files)
+    if kind == "parquet":
+        return f"SELECT * FROM read_parquet({paths}, union_by_name = true)"
+    if kind == "json":
+        return (
+            f"SELECT * FROM read_json({paths}, format = 'newline_delimited', union_by_name = true)"
+        )
+    # CSV: every column as text (IDs keep leading zeros; values are cast in the SQL).
+    return (
+        f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, union_by_name = true)"
+    )
+
+
+def path_list(files: Sequence[DataFile]) -> str:
+    """The files' local paths as a SQL list literal."""
+    return "[" + ", ".join(sql_string(str(f.path)) for f in files) + "]"
+
+
+def file_kind(files: Sequence[DataFile], unit_uri: str) -> DataKind:
+    """The one reader all ``files`` need.
+
+    Raises:
+        ParseError: the files mix formats.
+    """
+    kinds = {f.kind for f in files}
+    if len(kinds) > 1:
+        raise ParseError(unit_uri, f"the delivery mixes file formats: {', '.join(sorted(kinds))}")
+    return next(iter(kinds)) if kinds else "csv"
+
+
+class _Translator:
+    """Turns DuckDB's messages into ParseErrors naming the source, not temp paths."""
+
+    def __init__(self, unit_uri: str, files: Sequence[DataFile]) -> None:
+        self.unit_uri = unit_uri
+        self.files = files
+
+    def __call__(self, exc: Exception, where: DataFile | None = None) -> ParseError:
+        text = " ".join(str(exc).split())
+        source = where.uri if where is not None else self.unit_uri
+        for data in self.files:
+            if str(data.path) in text:
+                text = text.replace(str(data.path), data.uri)
+                if where is None:
+                    source = data.uri
+        text = text.replace("\n", " ")
+        return ParseError(source, text)
+
+
+def load(
+    reader: UnitReader,
+    prepared: Prepared,
+    *,
+    stream_threshold_bytes: int,
+    resolver: AcceleratorResolver | None = None,
+) -> Parsed:
+    """Read ``prepared.files`` with DuckDB, normalise them with the format's SQL and
+    return the canonical table (or, above the threshold, a stream of its batches).
+
+    Raises:
+        ParseError: a file is unreadable, lacks what the format needs, or holds a value
+            that does not convert (for streamed units such errors surface while the
+            engine reads the stream, and the unit is quarantined as a whole).
+    """
+    resolver = resolver or AcceleratorResolver()
+    unit_uri = reader.unit.uri
+    files = prepared.files
+    translate = _Translator(unit_uri, files)
+    con = connect()
+    owned = True
+    try:
+        if not files:
+            # A period with no charges (an empty manifest): nothing to load, nothing to keep.
+            return BILLING_LINES.empty_table()
+        kind = prepared.kind or file_kind(files, unit_uri)
+        columns = _describe(con, prepared, files, kind, translate)
+        sql = prepared.build_sql(columns)
+        con.execute(f"CREATE TEMP VIEW src AS {_relation(prepared, files, kind)}")
+        size = sum(f.path.stat().st_size for f in files)
+        if size <= stream_threshold_bytes:
+            try:
+                # DuckDB's batch stream is much faster to read than to_arrow_table().
+                reader_ = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+                batches = [finish_batch(b, resolver) for b in reader_]
+            except duckdb.Error as exc:
+                raise _locate(con, prepared, files, kind, sql, translate, exc) from exc
+            return pa.Table.from_batches(batches, schema=BILLING_LINES)
+        stream = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        owned = False
+        return pa.RecordBatchReader.from_batches(
+            BILLING_LINES, _stream(con, stream, resolver, translate, prepared.cleanup)
+        )
+    finally:
+        if owned:
+            con.close()
+            _remove(prepared.cleanup)
+
+
+def _stream(
+    con: duckdb.DuckDBPyConnection,
+    stream: pa.RecordBatchReader,
+    resolver: AcceleratorResolver,
+    translate: _Translator,
+    cleanup: list[Path],
+) -> Iterator[pa.RecordBatch]:
+    try:
+        for batch in stream:
+            yield finish_batch(batch, resolver)
+    except duckdb.Error as exc:
+        raise translate(exc) from exc
+    finally:
+        con.close()
+        _remove(cleanup)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    paths.clear()
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    files: Sequence[DataFile],
+    kind: DataKind,
+    translate: _Translator,
+) -> Columns:
+    """The unit's columns; a file that cannot be read at all is named in the error."""
+    try:
+        rows = con.execute(f"DESCRIBE {_relation(prepared, files, kind)}").fetchall()
+    except duckdb.Error as exc:
+        for data in files:
+            try:
+                con.execute(f"DESCRIBE {_relation(prepared, [data], kind)}").fetchall()
+            except duckdb.Error as single:
+                raise translate(single, data) from single
+        raise translate(exc) from exc
+    return Columns([(str(r[0]), str(r[1])) for r in rows], null_tokens=prepared.null_tokens)
+
+
+def _locate(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    files: Sequence[DataFile],
+    kind: DataKind,
+    sql: str,
+    translate: _Translator,
+    exc: duckdb.Error,
+) -> ParseError:
+    """On a conversion error in a several-file unit, find the file that holds it."""
+    if len(files) > 1:
+        for data in files:
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW src AS {_relation(prepared, [data], kind)}"
+                )
+                con.execute(f"SELECT count(*) FROM ({sql})").fetchall()
+            except duckdb.Error as single:
+                return translate(single, data)
+    return translate(exc, files[0] if len(files) == 1 else None)
+
+
+# -- the parser base -----------------------------------------------------------------
+
+
+class BillingParser:
+    """Base of the billing parsers: options, sniffing hooks and the load template.
+
+    Subclasses implement ``units`` (layout: which objects form one billing period of
+    one export) and ``prepare`` (which data files of the unit to read and the SQL).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    table: ClassVar[str] = "billing_lines"
+    schema: ClassVar[pa.Schema] = BILLING_LINES
+    sniff_suffixes: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[tuple[str, ...]] = ("stream_threshold_mb",)
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        """Args:
+        options: ``[formats.NAME]``: ``stream_threshold_mb`` (units larger than this
+            stream in record batches; default 64).
+        """
+        self.options: dict[str, Any] = dict(options or {})
+        self.check_options()
+
+    def check_options(self) -> None:
+        """Validate ``self.options``.
+
+        Raises:
+            ConfigError: an unknown key or a bad value, naming ``formats.NAME.KEY``.
+        """
+        reject_options(self.name, self.options, known=self.OPTIONS)
+        threshold = self.options.get("stream_threshold_mb", DEFAULT_STREAM_THRESHOLD_MB)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
+            raise ConfigError(
+                f"'formats.{self.name}.stream_threshold_mb' must be a number >= 0, "
+                f"got {threshold!r}"
+            )
+
+    @property
+    def stream_threshold_bytes(self) -> int:
+        """Units above this many bytes stream."""
+        value = self.options.get("stream_threshold_mb", DEFAULT_STREAM_THRESHOLD_MB)
+        return int(float(value) * 1024 * 1024)
+
+    def sniff(self, sample: Sample) -> bool:
+        """Whether ``sample`` is a file of this format (content, not name)."""
+        return False
+
+    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
+        """The single-object unit of ``info`` (objects recognised by content)."""
+        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
+
+    def units(
+        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """Split ``objects`` into this format's units and the rest."""
+        raise NotImplementedError
+
+    def prepare(self, reader: UnitReader, cleanup: list[Path]) -> Prepared:
+        """The files of the unit to load and the SQL that normalises them."""
+        raise NotImplementedError
+
+    def parse_unit(self, reader: UnitReader) -> Parsed:
+        """Load one unit into ``billing_lines`` rows."""
+        cleanup: list[Path] = []
+        try:
+            prepared = self.prepare(reader, cleanup)
+        except BaseException:
+            _remove(cleanup)
+            raise
+        prepared.cleanup.extend(cleanup)
+        return load(reader, prepared, stream_threshold_bytes=self.stream_threshold_bytes)
+
+    def forced_units(
+        self, store: Store, objects: Sequence[ObjectInfo]
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """With ``--format NAME``: every data file left is a single-file unit."""
+        units, rest = [], []
+        for info in objects:
+            if data_kind(info.key) is not None:
+                units.append(self.unit_for(store, info))
+            else:
+                rest.append(info)
+        return units, rest

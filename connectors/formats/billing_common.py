@@ -1,0 +1,396 @@
+"""Shared machinery of the billing formats (AWS CUR, FOCUS, GCP billing export, Azure
+cost details).
+
+Every billing parser works the same way: it groups a delivery's objects into units
+(one billing period of one export, chosen by the newest manifest), reads the unit's
+data files with DuckDB's own readers (``read_parquet``/``read_csv``/``read_json`` over
+``UnitReader.path()``, ``union_by_name`` so columns added in later files are kept),
+normalises them with one SQL ``SELECT`` into the ``billing_lines`` columns, and returns
+Arrow: a table for small units, a ``RecordBatchReader`` for large ones. No Python code
+runs per line: the only Python step is per record batch, mapping the handful of
+distinct instance types / SKU descriptions of the batch to catalog accelerators.
+
+Conventions shared by every format (see README "Billing formats"):
+
+- IDs are read as text (CSV files are read with every column as VARCHAR, so a 12-digit
+  AWS account id keeps its leading zero); money is ``DECIMAL(38,10)``; timestamps UTC.
+- ``line_type`` is one of: usage, reservation_usage, savings_plan_usage,
+  savings_plan_negation, reservation_fee, savings_plan_fee, fee, purchase, credit,
+  refund, tax, discount, adjustment, unused_commitment, rounding (anything else: the
+  provider's value in snake_case).
+- ``accelerator`` is a catalog key (``NVIDIA A100 SXM4-40GB``) when the line is
+  accelerator compute, ``unknown:<instance type or SKU>`` when it clearly is but the
+  catalog does not know it (listed by ``queries/checks/billing_unknown_accelerators.sql``),
+  NULL otherwise. ``accelerator_hours`` is set on usage lines only.
+- ``export_kind`` names the export the line came from (``cur2``, ``cur1``, ``focus``,
+  ``gcp_detailed``, ``gcp_standard``, ``azure_actual``, ``azure_amortized``,
+  ``azure_usage``): the same spend often arrives in several exports, and queries pick
+  one kind per provider, account and month instead of adding them up.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.formats.base import Sample
+from reconcile.catalog import Catalog, load_catalog
+from reconcile.schemas import BILLING_LINES
+
+DataKind = Literal["csv", "parquet", "json"]
+
+MONEY = "DECIMAL(38, 10)"
+#: Units at or under this size are materialised (errors surface as ParseError with the
+#: file named); larger ones stream in record batches. ``[formats.NAME] stream_threshold_mb``.
+DEFAULT_STREAM_THRESHOLD_MB = 16
+#: Rows per record batch handed to the engine when streaming.
+BATCH_ROWS = 256 * 1024
+#: The DuckDB that parses one unit spills to disk beyond this (bounded memory).
+PARSE_MEMORY_LIMIT = "1GB"
+
+#: Canonical columns the SQL of a format produces (all but the two accelerator columns,
+#: which the per-batch catalog lookup fills), plus the lookup's two inputs.
+SQL_COLUMNS = [n for n in BILLING_LINES.names if n not in ("accelerator", "accelerator_hours")]
+ACCEL_KEY = "_accel_key"
+ACCEL_QUANTITY = "_accel_quantity"
+
+_DATA_SUFFIXES: dict[str, DataKind] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".csv.gzip": "csv",
+    ".csv.zip": "csv",
+    ".zip": "csv",
+    ".gz": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json.gz": "json",
+    ".jsonl.gz": "json",
+    ".ndjson.gz": "json",
+}
+
+# The line types that carry consumed hours (others are money only).
+USAGE_LINE_TYPES = ("usage", "reservation_usage", "savings_plan_usage")
+
+# Instance families that carry accelerators: an instance type of such a family that the
+# catalog does not know is reported as ``unknown:<type>`` instead of being dropped.
+_ACCELERATOR_FAMILIES = {
+    "aws": re.compile(r"^(ml\.)?(p\d|g\d|trn\d|inf\d|dl\d)[a-z0-9-]*\.[a-z0-9]+$"),
+    "azure": re.compile(r"^(standard_)?n[a-z]{0,3}\d"),
+    "gcp": re.compile(r"^(a\d|g\d|ct\d|tpu)[a-z0-9-]*"),
+}
+_ACCELERATOR_WORDS = re.compile(r"\b(gpu|tpu)", re.IGNORECASE)
+_SEP = "\x1f"
+
+
+def data_kind(key: str) -> DataKind | None:
+    """The reader for an object by its name (``.csv.gz`` → csv), or None."""
+    name = posixpath.basename(key).lower()
+    for suffix, kind in sorted(_DATA_SUFFIXES.items(), key=lambda item: -len(item[0])):
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def snake_case(name: str) -> str:
+    """A CUR column or tag name the way AWS's Parquet/Athena form writes it:
+    ``lineItem/UsageType`` → ``line_item_usage_type``, ``reservation/ReservationARN`` →
+    ``reservation_reservation_a_r_n``, ``resourceTags/user:Cost-Center`` →
+    ``resource_tags_user_cost_center``.
+    """
+    text = re.sub(r"[^A-Za-z0-9]+", "_", name.strip())
+    text = re.sub(r"(?<=[A-Za-z0-9])(?=[A-Z])", "_", text)
+    return re.sub(r"_+", "_", text).strip("_").lower()
+
+
+# -- the connection and the SQL helpers ---------------------------------------------
+
+_MACROS = """
+CREATE MACRO _dedupe_entries(es) AS
+    list_filter(es, lambda e, i: list_position(list_transform(es, lambda x: x.key), e.key) = i);
+CREATE MACRO _clean_entries(es) AS
+    _dedupe_entries(list_filter(
+        list_transform(es, lambda e: {'key': trim(CAST(e.key AS VARCHAR)),
+                                      'value': CAST(e.value AS VARCHAR)}),
+        lambda e: e.key IS NOT NULL AND e.key <> '' AND e.value IS NOT NULL AND e.value <> ''));
+CREATE MACRO _tags(es) AS
+    CASE WHEN es IS NULL OR len(_clean_entries(es)) = 0 THEN NULL::MAP(VARCHAR, VARCHAR)
+         ELSE map_from_entries(_clean_entries(es)) END;
+CREATE MACRO _json_entries(t) AS
+    CASE WHEN t IS NULL OR trim(t) IN ('', '{}', '[]', 'NULL', 'null') THEN NULL
+         WHEN starts_with(ltrim(t), '[')
+             THEN CAST(CAST(t AS JSON) AS STRUCT(key VARCHAR, value VARCHAR)[])
+         WHEN starts_with(ltrim(t), '{')
+             THEN map_entries(CAST(CAST(t AS JSON) AS MAP(VARCHAR, VARCHAR)))
+         ELSE map_entries(CAST(CAST('{' || t || '}' AS JSON) AS MAP(VARCHAR, VARCHAR))) END;
+CREATE MACRO _line_type(t) AS
+    CASE lower(replace(replace(trim(t), '_', ''), ' ', ''))
+        WHEN 'usage' THEN 'usage'
+        WHEN 'discountedusage' THEN 'reservation_usage'
+        WHEN 'savingsplancoveredusage' THEN 'savings_plan_usage'
+        WHEN 'savingsplannegation' THEN 'savings_plan_negation'
+        WHEN 'rifee' THEN 'reservation_fee'
+        WHEN 'savingsplanrecurringfee' THEN 'savings_plan_fee'
+        WHEN 'savingsplanupfrontfee' THEN 'savings_plan_fee'
+        WHEN 'fee' THEN 'fee'
+        WHEN 'purchase' THEN 'purchase'
+        WHEN 'credit' THEN 'credit'
+        WHEN 'refund' THEN 'refund'
+        WHEN 'tax' THEN 'tax'
+        WHEN 'edpdiscount' THEN 'discount'
+        WHEN 'bundleddiscount' THEN 'discount'
+        WHEN 'privateratediscount' THEN 'discount'
+        WHEN 'distributordiscount' THEN 'discount'
+        WHEN 'discount' THEN 'discount'
+        WHEN 'adjustment' THEN 'adjustment'
+        WHEN 'unusedreservation' THEN 'unused_commitment'
+        WHEN 'unusedsavingsplan' THEN 'unused_commitment'
+        WHEN 'roundingerror' THEN 'rounding'
+        WHEN 'roundingadjustment' THEN 'rounding'
+        WHEN 'regular' THEN 'usage'
+        ELSE nullif(lower(regexp_replace(
+                 regexp_replace(trim(t), '([a-z0-9])([A-Z])', '\\1_\\2', 'g'),
+                 '[^A-Za-z0-9]+', '_', 'g')), '') END;
+CREATE MACRO _hour_unit(u) AS
+    lower(trim(u)) IN ('hrs', 'hr', 'hour', 'hours', 'h');
+CREATE MACRO _second_unit(u) AS lower(trim(u)) IN ('seconds', 'second', 's', 'sec');
+"""
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for parsing one unit (UTC, bounded memory, the macros)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = {sql_string(PARSE_MEMORY_LIMIT)}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    for statement in _MACROS.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
+    return con
+
+
+class Columns:
+    """The columns of the relation ``src`` and SQL expressions over them.
+
+    Every accessor takes candidate names (first present wins; case-insensitive where
+    asked) and yields NULL when none is present, so one SQL text serves files with and
+    without optional columns (schema drift).
+    """
+
+    def __init__(
+        self,
+        described: Sequence[tuple[str, str]],
+        *,
+        alias: str = "src",
+        null_tokens: Sequence[str] = ("",),
+    ) -> None:
+        self.types = {name: kind.upper() for name, kind in described}
+        self.names = [name for name, _ in described]
+        self._lower: dict[str, str] = {}
+        for name in self.names:
+            self._lower.setdefault(name.lower(), name)
+        self.aliases: dict[str, str] = {}
+        self.alias = alias
+        self.null_tokens = tuple(null_tokens)
+
+    def add_aliases(self, normalise: Callable[[str], str]) -> None:
+        """Also find each column under ``normalise(name)`` (the first column wins)."""
+        for name in self.names:
+            self.aliases.setdefault(normalise(name), name)
+
+    def find(self, *names: str) -> str | None:
+        """The first of ``names`` present (exact, alias, then case-insensitive)."""
+        for name in names:
+            if name in self.types:
+                return name
+            if name in self.aliases:
+                return self.aliases[name]
+        for name in names:
+            if name.lower() in self._lower:
+                return self._lower[name.lower()]
+        return None
+
+    def summary(self, limit: int = 8) -> str:
+        """``found a, b, c…``: the first column names, for error messages."""
+        more = "…" if len(self.names) > limit else ""
+        return f"found {', '.join(self.names[:limit])}{more}" if self.names else "no columns"
+
+    def has(self, *names: str) -> bool:
+        """Whether any of ``names`` is present."""
+        return self.find(*names) is not None
+
+    def ref(self, name: str) -> str:
+        """The column ``name`` as qualified SQL."""
+        return f"{self.alias}.{ident(name)}"
+
+    def _varchar(self, name: str) -> str:
+        expr = f"trim(CAST({self.ref(name)} AS VARCHAR))"
+        for token in self.null_tokens:
+            expr = f"nullif({expr}, {sql_string(token)})"
+        return expr
+
+    def text(self, *names: str) -> str:
+        """Text (VARCHAR), blanks and null tokens as NULL; NULL when absent."""
+        parts = [self._varchar(n) for n in self._present(names)]
+        return _coalesce(parts, "NULL::VARCHAR")
+
+    def money(self, *names: str) -> str:
+        """DECIMAL(38,10) parsed from text or converted from a number; NULL when absent."""
+        return _coalesce([self._typed(n, MONEY) for n in self._present(names)], f"NULL::{MONEY}")
+
+    def number(self, *names: str) -> str:
+        """DOUBLE; NULL when absent."""
+        return _coalesce([self._typed(n, "DOUBLE") for n in self._present(names)], "NULL::DOUBLE")
+
+    def timestamp(self, *names: str) -> str:
+        """TIMESTAMPTZ (naive timestamps are UTC); NULL when absent."""
+        parts = [self._typed(n, "TIMESTAMPTZ") for n in self._present(names)]
+        return _coalesce(parts, "NULL::TIMESTAMPTZ")
+
+    def _typed(self, name: str, target: str) -> str:
+        kind = self.types[name]
+        if kind == "VARCHAR":
+            return f"CAST({self._varchar(name)} AS {target})"
+        return f"CAST({self.ref(name)} AS {target})"
+
+    def _present(self, names: Sequence[str]) -> list[str]:
+        found = []
+        for name in names:
+            actual = self.find(name)
+            if actual is not None and actual not in found:
+                found.append(actual)
+        return found
+
+
+def _coalesce(parts: Sequence[str], empty: str) -> str:
+    if not parts:
+        return empty
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def accel_key(mode: str, provider: str, text: str, spec: str = "NULL") -> str:
+    """SQL for the accelerator lookup key of a row (NULL when there is nothing to look up).
+
+    ``mode`` is ``instance`` (``text`` is an instance type or VM size: accelerator hours =
+    instance hours × accelerators per instance) or ``sku`` (``text`` names the
+    accelerator itself, e.g. a GCP GPU SKU description: its quantity already is
+    accelerator hours; ``spec``, a machine type, attributes the other lines of an
+    accelerator VM without adding hours).
+    """
+    return (
+        f"CASE WHEN ({text}) IS NULL AND ({spec}) IS NULL THEN NULL ELSE concat_ws("
+        f"chr(31), {sql_string(mode)}, {provider}, coalesce({text}, ''), coalesce({spec}, ''))"
+        " END"
+    )
+
+
+# -- accelerator lookup, once per distinct value per batch ---------------------------
+
+
+class AcceleratorResolver:
+    """Maps lookup keys (see ``accel_key``) to (accelerator, accelerators per unit)."""
+
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = catalog or load_catalog()
+        self._cache: dict[str | None, tuple[str | None, float | None]] = {None: (None, None)}
+
+    def __call__(self, key: str | None) -> tuple[str | None, float | None]:
+        """(accelerator key or ``unknown:…`` or None, multiplier for the hours or None)."""
+        if key not in self._cache:
+            self._cache[key] = self._resolve(str(key))
+        return self._cache[key]
+
+    def _resolve(self, key: str) -> tuple[str | None, float | None]:
+        mode, provider, text, spec = (key.split(_SEP) + ["", "", "", ""])[:4]
+        if mode == "instance":
+            return self._instance(text, provider, hours=True)
+        if text and _ACCELERATOR_WORDS.search(text):
+            accelerator = self.catalog.match_accelerator(text)
+            if accelerator is not None:
+                return accelerator.key, 1.0
+        if spec:
+            found = self._instance(spec, provider, hours=False)
+            if found[0] is not None:
+                return found
+        if text and _ACCELERATOR_WORDS.search(text):
+            return f"unknown:{text}", None
+        return None, None
+
+    def _instance(
+        self, name: str, provider: str, *, hours: bool
+    ) -> tuple[str | None, float | None]:
+        if not name:
+            return None, None
+        instance = self.catalog.instance(name, provider or None)
+        if instance is not None:
+            accelerator = self.catalog.accelerator_of(instance)
+            return accelerator.key, instance.accelerators_per_instance if hours else None
+        family = _ACCELERATOR_FAMILIES.get(provider)
+        if family is not None and family.match(name.lower()):
+            return f"unknown:{name}", None
+        return None, None
+
+
+def finish_batch(batch: pa.RecordBatch, resolver: AcceleratorResolver) -> pa.RecordBatch:
+    """The canonical record batch: accelerator columns filled in, helper columns gone."""
+    keys = batch.column(ACCEL_KEY)
+    distinct = pc.unique(keys)
+    resolved = [resolver(k) for k in distinct.to_pylist()]
+    index = pc.index_in(keys, value_set=distinct, skip_nulls=False)
+    accelerator = pa.array([r[0] for r in resolved], pa.string()).take(index)
+    factor = pa.array([r[1] for r in resolved], pa.float64()).take(index)
+    hours = pc.multiply(batch.column(ACCEL_QUANTITY).cast(pa.float64()), factor)
+    arrays = []
+    for name in BILLING_LINES.names:
+        if name == "accelerator":
+            arrays.append(accelerator)
+        elif name == "accelerator_hours":
+            arrays.append(hours)
+        else:
+            arrays.append(batch.column(name))
+    return pa.RecordBatch.from_arrays(arrays, schema=BILLING_LINES)
+
+
+# -- sniffing -------------------------------------------------------------------------
+
+
+def csv_header(sample: Sample) -> list[str]:
+    """The column names of a CSV sample's header line (quotes stripped)."""
+    import csv
+
+    line = sample.first_line()
+    if not line:
+        return []
+    try:
+        row = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return []
+    return [c.strip().strip("\ufeff") for c in row]
+
+
+def sample_columns(sample: Sample) -> set[str]:
+    """Column names of a CSV or Parquet sample (empty when neither)."""
+    if sample.is_parquet():
+        schema = sample.parquet_schema()
+        return set(schema.names) if schema is not None else set()
+    if sample.head[:2] == b"\x1f\x8b" or sample.key.lower().endswith((".csv", ".csv.gz")):
+        return set(csv_header(sample))
+    return set()

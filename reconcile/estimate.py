@@ -1,0 +1,562 @@
+"""``reconcile estimate``: per-run estimates, cross-checks, lineage and compliance status.
+
+Everything here is derived data: each call rebuilds ``run_estimates``, ``model_lineage``
+and ``compliance_status`` from the evidence tables in one transaction, so it is
+idempotent and a crash leaves the previous results in place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from reconcile import flops
+from reconcile.catalog import load_catalog, normalize_precision
+from reconcile.compliance import Status, classify, sci, threshold_for
+from reconcile.errors import ConfigError
+from reconcile.models import ModelRegistry, default_registry
+from reconcile.resolve import resolve_runs
+
+#: Implied-utilisation flags (architecture FLOPs ÷ hardware physical limit).
+IMPLIED_UTILISATION_IMPOSSIBLE = 1.0
+IMPLIED_UTILISATION_HIGH = 0.75
+IMPLIED_UTILISATION_LOW = 0.02
+#: Reported vs reconstructed, after normalising to the same tokens and formula.
+REPORTED_TOLERANCE = 0.10
+
+_URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """Settings of the estimation (the config's ``[estimate]`` and ``[lineage]`` tables)."""
+
+    utilisation: Mapping[str, float] = field(default_factory=lambda: flops.DEFAULT_UTILISATION)
+    default_precision: str = "bf16"
+    lineage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls, estimate: Mapping[str, Any] | None, lineage: Mapping[str, Any] | None
+    ) -> EstimateOptions:
+        """Validate the config tables.
+
+        Raises:
+            ConfigError: unknown keys or bad values, named.
+        """
+        estimate = dict(estimate or {})
+        for key in estimate:
+            if key not in ("utilisation", "default_precision"):
+                raise ConfigError(
+                    f"unknown key 'estimate.{key}'", hint="known: utilisation, default_precision"
+                )
+        util = dict(flops.DEFAULT_UTILISATION)
+        for key, value in dict(estimate.get("utilisation") or {}).items():
+            if key not in util:
+                raise ConfigError(
+                    f"unknown key 'estimate.utilisation.{key}'", hint="known: low, central, high"
+                )
+            if not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise ConfigError(f"'estimate.utilisation.{key}' must be in (0, 1]")
+            util[key] = float(value)
+        if not util["low"] <= util["central"] <= util["high"]:
+            raise ConfigError("'estimate.utilisation' must satisfy low <= central <= high")
+        precision = estimate.get("default_precision", "bf16")
+        if normalize_precision(str(precision)) is None:
+            raise ConfigError(f"'estimate.default_precision' {precision!r} is not a precision")
+        checked: dict[str, dict[str, Any]] = {}
+        for model, spec in dict(lineage or {}).items():
+            if not isinstance(spec, dict):
+                raise ConfigError(f"'lineage.{model}' must be a table")
+            for key, value in spec.items():
+                if key not in ("runs", "includes", "base_model"):
+                    raise ConfigError(
+                        f"unknown key 'lineage.{model}.{key}'",
+                        hint="known: runs, includes, base_model",
+                    )
+                if key in ("runs", "includes") and not (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)
+                ):
+                    raise ConfigError(f"'lineage.{model}.{key}' must be a list of strings")
+            checked[model] = dict(spec)
+        return cls(util, str(normalize_precision(str(precision))), checked)
+
+
+@dataclass
+class RunResult:
+    """Estimates and flags of one logical run."""
+
+    run_key: str
+    estimates: list[flops.Estimate]
+    combined: flops.Estimate | None
+    decided_by: str | None
+    flags: list[str]
+
+
+@dataclass
+class EstimateSummary:
+    """What ``estimate`` produced."""
+
+    runs: int = 0
+    runs_with_estimate: int = 0
+    models: dict[str, str] = field(default_factory=dict)  # model -> status
+
+
+def _shape(run: Mapping[str, Any]) -> flops.RunShape | None:
+    if not run.get("tokens") or not run.get("params_matmul"):
+        return None
+    return flops.RunShape(
+        tokens=float(run["tokens"]),
+        tokens_low=float(run["tokens_low"] or run["tokens"]),
+        tokens_high=float(run["tokens_high"] or run["tokens"]),
+        params_total=int(run["params_total"] or run["params_matmul"]),
+        params_matmul=int(run["params_matmul"]),
+        params_matmul_active=int(run["params_matmul_active"] or run["params_matmul"]),
+        params_trainable=run.get("params_trainable"),
+        n_layers=run.get("n_layers"),
+        attention_dim=run.get("attention_dim"),
+        seq_len=run.get("seq_len"),
+        method=run.get("method"),
+        objective=run.get("objective"),
+    )
+
+
+def _reported(
+    run: Mapping[str, Any],
+    arch: flops.Estimate | None,
+    shape: flops.RunShape | None,
+    flags: list[str],
+) -> flops.Estimate | None:
+    """Claims in the evidence, normalised to our formula through the tokens they imply."""
+    claims = json.loads(run.get("reported") or "[]")
+    if not claims:
+        return None
+    items = []
+    for claim in claims:
+        value, basis = float(claim["flops"]), str(claim["basis"])
+        implied_tokens = None
+        if basis == "hf_total_flos" and run.get("params_hf_counted"):
+            implied_tokens = value / (6.0 * run["params_hf_counted"])
+        elif basis == "flops_meter_architecture" and run.get("params_total"):
+            trainable = run.get("params_trainable") or run["params_total"]
+            implied_tokens = value / (4.0 * run["params_total"] + 2.0 * trainable)
+        normalised = None
+        if implied_tokens is not None and arch is not None and shape is not None:
+            normalised = arch.central / shape.tokens * implied_tokens
+            if abs(normalised - arch.central) > REPORTED_TOLERANCE * arch.central:
+                flags.append(f"reported_differs_{basis}")
+        items.append(
+            {
+                "basis": basis,
+                "flops": value,
+                "source": claim.get("source"),
+                "implied_tokens": implied_tokens,
+                "normalised_to_ours": normalised,
+            }
+        )
+    primary = next((i for i in items if i["normalised_to_ours"] is not None), items[0])
+    central = primary["normalised_to_ours"] or primary["flops"]
+    values = [i["normalised_to_ours"] or i["flops"] for i in items]
+    return flops.Estimate(
+        "reported",
+        min(values),
+        central,
+        max(values),
+        {
+            "claims": items,
+            "note": "claims normalised to our per-token "
+            "formula through the tokens each claim implies",
+        },
+    )
+
+
+def _hardware(
+    run: Mapping[str, Any], options: EstimateOptions
+) -> tuple[flops.Estimate | None, str | None]:
+    """Accelerator time × dense peak × utilisation, from the run's own job description."""
+    count, seconds = run.get("accelerator_count"), run.get("runtime_seconds")
+    name = run.get("accelerator")
+    if not count or not seconds or not name:
+        return None, None
+    accelerator = load_catalog().accelerators.get(name)
+    if accelerator is None:
+        return None, f"accelerator {name!r} not in the catalog"
+    precision = normalize_precision(run.get("precision"))
+    peak = accelerator.peak_flops(precision or options.default_precision)
+    if peak is None:
+        peak = accelerator.peak_flops("fp16") or accelerator.peak_flops("fp32")
+    if peak is None:
+        return None, f"no peak for {name}"
+    high_peak = None
+    if precision is None:
+        fp8 = accelerator.peak_flops("fp8")
+        high_peak = max(peak, fp8) if fp8 else None
+    estimate = flops.hardware(
+        float(count) * float(seconds),
+        peak,
+        utilisation=dict(options.utilisation),
+        peak_high=high_peak,
+    )
+    estimate.assumptions.update(
+        {
+            "accelerator": name,
+            "accelerators": count,
+            "seconds": seconds,
+            "seconds_basis": "training runtime of the job (logs / job description)",
+            "precision": precision or f"{options.default_precision} (assumed)",
+        }
+    )
+    return estimate, None
+
+
+def estimate_run(run: Mapping[str, Any], options: EstimateOptions) -> RunResult:
+    """Every method for one logical run, the combined figure, and the cross-check flags."""
+    flags = list(run.get("flags") or [])
+    estimates: list[flops.Estimate] = []
+    shape = _shape(run)
+    arch = flops.architecture(shape) if shape else None
+    if arch:
+        estimates.append(arch)
+    reported = _reported(run, arch, shape, flags)
+    hardware, problem = _hardware(run, options)
+    if problem:
+        flags.append("hardware_unknown_accelerator")
+    if hardware:
+        estimates.append(hardware)
+    if reported:
+        estimates.append(reported)
+    combined, decided_by = None, None
+    solid = run.get("tokens_basis") in ("logged", "derived_total_flos")
+    if arch and (solid or hardware is None):
+        combined, decided_by = arch, "architecture"
+    elif hardware:
+        combined, decided_by = hardware, "hardware"
+    if arch and hardware:
+        limit = hardware.assumptions["physical_limit"]
+        comparable = arch.assumptions["hardware_comparable_central"]
+        implied = comparable / limit if limit else None
+        arch.assumptions["implied_utilisation"] = implied
+        if implied is not None:
+            if implied > IMPLIED_UTILISATION_IMPOSSIBLE:
+                flags.append("implied_utilisation_above_1")
+            elif implied > IMPLIED_UTILISATION_HIGH:
+                flags.append("implied_utilisation_above_0.75")
+            elif implied < IMPLIED_UTILISATION_LOW:
+                flags.append("implied_utilisation_below_0.02")
+    if combined is not None:
+        low, high = combined.low, combined.high
+        others = [e for e in estimates if e is not combined and e.method != "reported"]
+        for other in others:
+            if other.high < low or other.low > high:
+                flags.append(f"methods_disagree_{other.method}")
+                continue
+            low, high = max(low, other.low), min(high, other.high)
+        combined = flops.Estimate(
+            "combined",
+            low,
+            combined.central,
+            high,
+            {"decided_by": decided_by, "band": "tightest interval consistent with all methods"},
+        )
+        combined.low = min(combined.low, combined.central)
+        combined.high = max(combined.high, combined.central)
+    return RunResult(run["run_key"], estimates, combined, decided_by, sorted(set(flags)))
+
+
+def _references(attributes: Mapping[str, Any]) -> set[str]:
+    """URIs a run's hyperparameters point at (an SFT adapter a DPO run starts from...)."""
+    found = set()
+    for value in (attributes.get("hyperparameters") or {}).values():
+        if isinstance(value, str) and _URI.match(value):
+            found.add(value.rstrip("/"))
+    return found
+
+
+def _outputs(attributes: Mapping[str, Any]) -> set[str]:
+    found = set()
+    for key in ("checkpoint_s3_uri", "model_artifacts"):
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            found.add(value.rstrip("/"))
+    return found
+
+
+def lineage(
+    runs: list[dict[str, Any]],
+    evidence: list[dict[str, Any]],
+    declared: Mapping[str, Mapping[str, Any]],
+) -> dict[str, list[tuple[str, str]]]:
+    """Model -> [(run_key, relation)] over the whole lineage from the third-party base.
+
+    Links come from the logs (a run whose hyperparameters name another run's output
+    starts from it; runs of one tracker campaign, i.e. children of one parent run, are
+    continued training of one model) and from ``[lineage]`` declarations in the config.
+    """
+    by_member = {m: r["run_key"] for r in runs for m in r["member_run_ids"]}
+    attributes: dict[str, dict[str, Any]] = defaultdict(dict)
+    parents: dict[str, set[str]] = defaultdict(set)
+    for row in evidence:
+        key = by_member.get(row["run_id"])
+        if key is None:
+            continue
+        try:
+            attributes[key].update(json.loads(row.get("attributes") or "{}"))
+        except json.JSONDecodeError:
+            pass
+        if row.get("parent_run_id"):
+            parents[key].add(row["parent_run_id"])
+    outputs = {key: _outputs(a) for key, a in attributes.items()}
+    upstream: dict[str, set[str]] = defaultdict(set)
+    for key, attrs in attributes.items():
+        for reference in _references(attrs):
+            for other, places in outputs.items():
+                if other != key and any(
+                    reference == p or reference.startswith(p + "/") or p.startswith(reference + "/")
+                    for p in places
+                ):
+                    upstream[key].add(other)
+    campaign: dict[str, set[str]] = defaultdict(set)
+    for key, ids in parents.items():
+        for parent in ids:
+            campaign[parent].add(key)
+    model_of = {r["run_key"]: r.get("model_id") for r in runs}
+    models: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for run in runs:
+        if run.get("model_id"):
+            models[run["model_id"]].append((run["run_key"], run.get("objective") or "training"))
+    # Campaign siblings without a model of their own belong to their siblings' model.
+    for members in campaign.values():
+        named = {str(model_of[m]) for m in members if model_of.get(m)}
+        if len(named) == 1:
+            (model,) = named
+            for member in members:
+                if not model_of.get(member) and (member, "continued") not in models[model]:
+                    models[model].append((member, "continued"))
+                    model_of[member] = model
+    # Upstream runs (whose output a run started from) are part of its model's lineage.
+    for model in list(models):
+        frontier = [k for k, _ in models[model]]
+        seen = set(frontier)
+        while frontier:
+            current = frontier.pop()
+            for parent in upstream.get(current, ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    models[model].append((parent, "upstream"))
+                    frontier.append(parent)
+    for model, spec in declared.items():
+        for run_key in spec.get("runs", []):
+            if all(k != run_key for k, _ in models[model]):
+                models[model].append((run_key, "declared"))
+        for other in spec.get("includes", []):
+            for run_key, _ in list(models.get(other, [])):
+                if all(k != run_key for k, _ in models[model]):
+                    models[model].append((run_key, "declared"))
+    in_lineage = {k for members in models.values() for k, _ in members}
+    for run in runs:
+        if run["run_key"] not in in_lineage:
+            name = run.get("job_name") or run["run_key"]
+            models[name].append((run["run_key"], run.get("objective") or "training"))
+    return dict(models)
+
+
+_ESTIMATE_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("method", pa.string()),
+        ("flops_low", pa.float64()),
+        ("flops_central", pa.float64()),
+        ("flops_high", pa.float64()),
+        ("assumptions", pa.string()),
+        ("evidence_uris", pa.list_(pa.string())),
+        ("flags", pa.list_(pa.string())),
+    ]
+)
+
+
+def run_estimate(
+    con: duckdb.DuckDBPyConnection,
+    registry: ModelRegistry | None = None,
+    options: EstimateOptions | None = None,
+) -> EstimateSummary:
+    """Rebuild estimates, lineage and statuses from the evidence (idempotent)."""
+    registry = registry or default_registry()
+    options = options or EstimateOptions()
+    resolve_runs(con, registry)
+    runs = con.sql("SELECT * FROM resolved_runs ORDER BY run_key").to_arrow_table().to_pylist()
+    evidence = (
+        con.sql("SELECT run_id, parent_run_id, attributes FROM training_runs")
+        .to_arrow_table()
+        .to_pylist()
+    )
+    results = {r["run_key"]: estimate_run(r, options) for r in runs}
+    by_key = {r["run_key"]: r for r in runs}
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        result = results[run["run_key"]]
+        for item in [*result.estimates, *([result.combined] if result.combined else [])]:
+            rows.append(
+                {
+                    "run_id": run["run_key"],
+                    "method": item.method,
+                    "flops_low": item.low,
+                    "flops_central": item.central,
+                    "flops_high": item.high,
+                    "assumptions": json.dumps(item.assumptions, default=str),
+                    "evidence_uris": run["evidence_uris"],
+                    "flags": result.flags,
+                }
+            )
+    models = lineage(runs, evidence, options.lineage)
+    lineage_rows, status_rows = [], []
+    summary = EstimateSummary(
+        runs=len(runs), runs_with_estimate=sum(1 for r in results.values() if r.combined)
+    )
+    for model, members in sorted(models.items()):
+        member_runs = [by_key[k] for k, _ in members if k in by_key]
+        declared_base = options.lineage.get(model, {}).get("base_model")
+        base_ids = {r.get("base_model_catalog") or r.get("base_model") for r in member_runs}
+        base_ids.discard(None)
+        base_id = declared_base or (sorted(base_ids)[0] if base_ids else None)
+        for run_key, relation in members:
+            lineage_rows.append(
+                {
+                    "model_id": model,
+                    "run_id": run_key,
+                    "parent_model_id": None,
+                    "base_model": base_id,
+                    "relation": relation,
+                    "lineage_source": "registry" if relation == "declared" else "log",
+                    "evidence": json.dumps(by_key.get(run_key, {}).get("evidence_uris") or []),
+                }
+            )
+        status = _model_status(model, member_runs, results, registry, base_id, base_ids)
+        summary.models[model] = status.status
+        status_rows.append(
+            {
+                "model_id": model,
+                "base_model": base_id,
+                "status": status.status,
+                "flops_low": status.low,
+                "flops_central": status.central,
+                "flops_high": status.high,
+                "flops_method": _method_text(member_runs, results),
+                "threshold_flops": status.threshold.flops,
+                "threshold_basis": status.threshold.basis,
+                "share_of_threshold": status.share,
+                "flags": status.flags,
+                "explanation": status.explanation,
+            }
+        )
+    _write(con, rows, lineage_rows, status_rows)
+    return summary
+
+
+def _method_text(runs: list[dict[str, Any]], results: dict[str, RunResult]) -> str:
+    deciders = sorted({results[r["run_key"]].decided_by or "none" for r in runs})
+    if len(runs) == 1 and deciders == ["architecture"]:
+        run = runs[0]
+        n = run.get("params_matmul_active") or run.get("params_matmul")
+        return (
+            f"architecture-based, 6·N·D with N={sci(n)}, D={sci(run.get('tokens'))}"
+            if run.get("method") == "full"
+            else f"architecture-based, (4·N + 6·N_adapter)·D with N={sci(n)}, "
+            f"N_adapter={sci(run.get('params_trainable'))}, D={sci(run.get('tokens'))}"
+        )
+    return f"sum over {len(runs)} runs, by " + ", ".join(deciders)
+
+
+def _model_status(
+    model: str,
+    runs: list[dict[str, Any]],
+    results: dict[str, RunResult],
+    registry: ModelRegistry,
+    base_id: str | None,
+    base_ids: set[str],
+) -> Status:
+    base = registry.base(base_id)
+    threshold = threshold_for(base, base_id)
+    combined = [results[r["run_key"]].combined for r in runs]
+    complete = all(c is not None for c in combined) and bool(combined)
+    known = [c for c in combined if c is not None]
+    low = sum(c.low for c in known) if known else None
+    central = sum(c.central for c in known) if known else None
+    high = sum(c.high for c in known) if known else None
+    status = classify(
+        low,
+        central,
+        high,
+        threshold,
+        base,
+        complete=complete,
+        method_text=_method_text(runs, results),
+    )
+    if len(base_ids) > 1:
+        status.flags.append("lineage_mixes_base_models")
+    for run in runs:
+        status.flags.extend(f"{run['run_key']}: {flag}" for flag in results[run["run_key"]].flags)
+    return status
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    estimates: list[dict[str, Any]],
+    lineage_rows: list[dict[str, Any]],
+    status_rows: list[dict[str, Any]],
+) -> None:
+    tables = {
+        "run_estimates": pa.Table.from_pylist(estimates, schema=_ESTIMATE_SCHEMA),
+        "model_lineage": pa.Table.from_pylist(
+            lineage_rows,
+            schema=pa.schema(
+                [
+                    ("model_id", pa.string()),
+                    ("run_id", pa.string()),
+                    ("parent_model_id", pa.string()),
+                    ("base_model", pa.string()),
+                    ("relation", pa.string()),
+                    ("lineage_source", pa.string()),
+                    ("evidence", pa.string()),
+                ]
+            ),
+        ),
+        "compliance_status": pa.Table.from_pylist(
+            status_rows,
+            schema=pa.schema(
+                [
+                    ("model_id", pa.string()),
+                    ("base_model", pa.string()),
+                    ("status", pa.string()),
+                    ("flops_low", pa.float64()),
+                    ("flops_central", pa.float64()),
+                    ("flops_high", pa.float64()),
+                    ("flops_method", pa.string()),
+                    ("threshold_flops", pa.float64()),
+                    ("threshold_basis", pa.string()),
+                    ("share_of_threshold", pa.float64()),
+                    ("flags", pa.list_(pa.string())),
+                    ("explanation", pa.string()),
+                ]
+            ),
+        ),
+    }
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, table in tables.items():
+            con.execute(f"DELETE FROM {name}")
+            con.register("_rows", table)
+            try:
+                con.execute(f"INSERT INTO {name} BY NAME SELECT *, now() AS computed_at FROM _rows")
+            finally:
+                con.unregister("_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
