@@ -21,6 +21,7 @@ from reconcile import flops
 from reconcile.catalog import load_catalog, normalize_precision
 from reconcile.compliance import Status, classify, sci, threshold_for
 from reconcile.errors import ConfigError
+from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import resolve_runs
 
@@ -40,6 +41,7 @@ class EstimateOptions:
 
     utilisation: Mapping[str, float] = field(default_factory=lambda: flops.DEFAULT_UTILISATION)
     default_precision: str = "bf16"
+    tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
     lineage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -53,10 +55,14 @@ class EstimateOptions:
         """
         estimate = dict(estimate or {})
         for key in estimate:
-            if key not in ("utilisation", "default_precision"):
+            if key not in ("utilisation", "default_precision", "tag_keys"):
                 raise ConfigError(
-                    f"unknown key 'estimate.{key}'", hint="known: utilisation, default_precision"
+                    f"unknown key 'estimate.{key}'",
+                    hint="known: utilisation, default_precision, tag_keys",
                 )
+        tag_keys = estimate.get("tag_keys", list(DEFAULT_TAG_KEYS))
+        if not isinstance(tag_keys, list) or not all(isinstance(k, str) for k in tag_keys):
+            raise ConfigError("'estimate.tag_keys' must be a list of tag names")
         util = dict(flops.DEFAULT_UTILISATION)
         for key, value in dict(estimate.get("utilisation") or {}).items():
             if key not in util:
@@ -86,7 +92,12 @@ class EstimateOptions:
                 ):
                     raise ConfigError(f"'lineage.{model}.{key}' must be a list of strings")
             checked[model] = dict(spec)
-        return cls(util, str(normalize_precision(str(precision))), checked)
+        return cls(
+            utilisation=util,
+            default_precision=str(normalize_precision(str(precision))),
+            tag_keys=tuple(tag_keys),
+            lineage=checked,
+        )
 
 
 @dataclass
@@ -106,6 +117,7 @@ class EstimateSummary:
 
     runs: int = 0
     runs_with_estimate: int = 0
+    matches: int = 0
     models: dict[str, str] = field(default_factory=dict)  # model -> status
 
 
@@ -177,47 +189,120 @@ def _reported(
     )
 
 
-def _hardware(
-    run: Mapping[str, Any], options: EstimateOptions
-) -> tuple[flops.Estimate | None, str | None]:
-    """Accelerator time × dense peak × utilisation, from the run's own job description."""
-    count, seconds = run.get("accelerator_count"), run.get("runtime_seconds")
-    name = run.get("accelerator")
-    if not count or not seconds or not name:
-        return None, None
+@dataclass
+class UsageEvidence:
+    """Accelerator time linked to one run, by kind."""
+
+    allocation_seconds: float = 0.0  # scheduler allocations (Slurm)
+    telemetry_seconds: float = 0.0  # measured device time (DCGM, nvidia-smi)
+    tensor_active_weighted: float = 0.0  # sum of tensor_active x seconds (DCGM)
+    tensor_seconds: float = 0.0
+    billed_seconds: float = 0.0  # billing accelerator-hours x 3600
+    accelerators: set[str] = field(default_factory=set)
+    usage_ids: list[str] = field(default_factory=list)
+    line_ids: list[str] = field(default_factory=list)
+
+    @property
+    def measured_tensor_active(self) -> float | None:
+        """Time-weighted tensor-pipe activity, when DCGM measured it."""
+        return self.tensor_active_weighted / self.tensor_seconds if self.tensor_seconds else None
+
+
+def _peak(
+    name: str, precision: str | None, options: EstimateOptions
+) -> tuple[float | None, float | None, str | None]:
     accelerator = load_catalog().accelerators.get(name)
     if accelerator is None:
-        return None, f"accelerator {name!r} not in the catalog"
-    precision = normalize_precision(run.get("precision"))
+        return None, None, f"accelerator {name!r} not in the catalog"
     peak = accelerator.peak_flops(precision or options.default_precision)
     if peak is None:
         peak = accelerator.peak_flops("fp16") or accelerator.peak_flops("fp32")
     if peak is None:
-        return None, f"no peak for {name}"
+        return None, None, f"no peak for {name}"
     high_peak = None
     if precision is None:
         fp8 = accelerator.peak_flops("fp8")
         high_peak = max(peak, fp8) if fp8 else None
+    return peak, high_peak, None
+
+
+def _hardware(
+    run: Mapping[str, Any], usage: UsageEvidence, options: EstimateOptions
+) -> tuple[flops.Estimate | None, str | None]:
+    """Accelerator time x dense peak x utilisation.
+
+    Time: scheduler allocations, else measured telemetry windows, else the job's own
+    runtime x accelerator count. Utilisation: DCGM tensor-pipe activity when measured.
+    """
+    count, seconds = run.get("accelerator_count"), run.get("runtime_seconds")
+    if usage.allocation_seconds:
+        total, basis = usage.allocation_seconds, "scheduler allocation (matched Slurm jobs)"
+    elif usage.telemetry_seconds:
+        total, basis = usage.telemetry_seconds, "measured device time (matched telemetry)"
+    elif count and seconds:
+        total, basis = float(count) * float(seconds), "runtime x accelerators (job logs)"
+    else:
+        return None, None
+    name = run.get("accelerator")
+    if (not name or name == "mixed") and len(usage.accelerators) == 1:
+        name = next(iter(usage.accelerators))
+    if not name:
+        return None, "accelerator unknown"
+    precision = normalize_precision(run.get("precision"))
+    peak, high_peak, problem = _peak(name, precision, options)
+    if peak is None:
+        return None, problem
     estimate = flops.hardware(
-        float(count) * float(seconds),
+        total,
         peak,
         utilisation=dict(options.utilisation),
+        measured_utilisation=usage.measured_tensor_active,
         peak_high=high_peak,
     )
     estimate.assumptions.update(
         {
             "accelerator": name,
-            "accelerators": count,
-            "seconds": seconds,
-            "seconds_basis": "training runtime of the job (logs / job description)",
+            "seconds_basis": basis,
             "precision": precision or f"{options.default_precision} (assumed)",
+            "matched_usage_rows": len(usage.usage_ids),
         }
     )
     return estimate, None
 
 
-def estimate_run(run: Mapping[str, Any], options: EstimateOptions) -> RunResult:
+def _billing(
+    run: Mapping[str, Any], usage: UsageEvidence, options: EstimateOptions
+) -> flops.Estimate | None:
+    """Billed accelerator-hours through the hardware formula."""
+    if not usage.billed_seconds:
+        return None
+    name = run.get("accelerator") or (
+        next(iter(usage.accelerators)) if len(usage.accelerators) == 1 else None
+    )
+    if not name:
+        return None
+    peak, high_peak, _ = _peak(name, normalize_precision(run.get("precision")), options)
+    if peak is None:
+        return None
+    estimate = flops.hardware(
+        usage.billed_seconds, peak, utilisation=dict(options.utilisation), peak_high=high_peak
+    )
+    estimate.method = "billing"
+    estimate.assumptions.update(
+        {
+            "accelerator": name,
+            "billing_lines": len(usage.line_ids),
+            "seconds_basis": "billed accelerator-hours x 3600",
+        }
+    )
+    return estimate
+
+
+def estimate_run(
+    run: Mapping[str, Any], options: EstimateOptions, usage: UsageEvidence | None = None
+) -> RunResult:
     """Every method for one logical run, the combined figure, and the cross-check flags."""
+    usage = usage or UsageEvidence()
     flags = list(run.get("flags") or [])
     estimates: list[flops.Estimate] = []
     shape = _shape(run)
@@ -225,11 +310,17 @@ def estimate_run(run: Mapping[str, Any], options: EstimateOptions) -> RunResult:
     if arch:
         estimates.append(arch)
     reported = _reported(run, arch, shape, flags)
-    hardware, problem = _hardware(run, options)
+    hardware, problem = _hardware(run, usage, options)
     if problem:
         flags.append("hardware_unknown_accelerator")
     if hardware:
         estimates.append(hardware)
+    billing = _billing(run, usage, options)
+    if billing:
+        estimates.append(billing)
+        logged = (run.get("accelerator_count") or 0) * (run.get("runtime_seconds") or 0)
+        if logged and abs(usage.billed_seconds - logged) > 0.25 * logged:
+            flags.append("billed_hours_differ_from_logged_runtime")
     if reported:
         estimates.append(reported)
     combined, decided_by = None, None
@@ -238,6 +329,10 @@ def estimate_run(run: Mapping[str, Any], options: EstimateOptions) -> RunResult:
         combined, decided_by = arch, "architecture"
     elif hardware:
         combined, decided_by = hardware, "hardware"
+    elif billing:
+        combined, decided_by = billing, "billing"
+    if arch and hardware is None and billing is not None:
+        hardware = billing  # the billed time is then the hardware evidence
     if arch and hardware:
         limit = hardware.assumptions["physical_limit"]
         comparable = arch.assumptions["hardware_comparable_central"]
@@ -396,7 +491,57 @@ def run_estimate(
         .to_arrow_table()
         .to_pylist()
     )
-    results = {r["run_key"]: estimate_run(r, options) for r in runs}
+    member_of = {m: r["run_key"] for r in runs for m in r["member_run_ids"]}
+    arns: dict[str, set[str]] = defaultdict(set)
+    for run_id, external in con.execute(
+        "SELECT run_id, external_run_id FROM training_runs WHERE external_run_id IS NOT NULL"
+    ).fetchall():
+        if run_id in member_of:
+            arns[member_of[run_id]].add(external)
+    usage_rows = (
+        con.sql(
+            "SELECT usage_id, source_kind, job_key, job_name, host, accelerator, gpu_count, "
+            "started_at, ended_at, gpu_seconds, tensor_active_avg, tags FROM gpu_usage"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    billing_rows = (
+        con.sql(
+            "SELECT line_id, provider, account_id, usage_start_at, usage_end_at, resource_id, "
+            "accelerator, accelerator_hours, line_type, tags FROM billing_lines "
+            "WHERE accelerator_hours > 0"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    matches = match_runs(runs, usage_rows, billing_rows, arns, options.tag_keys)
+    usage_by_id = {u["usage_id"]: u for u in usage_rows}
+    lines_by_id = {b["line_id"]: b for b in billing_rows}
+    evidence_of: dict[str, UsageEvidence] = defaultdict(UsageEvidence)
+    for match in matches:
+        target = evidence_of[match.run_key]
+        if match.target_table == "gpu_usage":
+            row = usage_by_id[match.target_id]
+            seconds = float(row.get("gpu_seconds") or 0.0)
+            target.usage_ids.append(match.target_id)
+            if row.get("accelerator"):
+                target.accelerators.add(row["accelerator"])
+            if row["source_kind"] == "slurm":
+                target.allocation_seconds += seconds
+            else:
+                target.telemetry_seconds += seconds
+                if row.get("tensor_active_avg") is not None and seconds:
+                    target.tensor_active_weighted += float(row["tensor_active_avg"]) * seconds
+                    target.tensor_seconds += seconds
+        else:
+            line = lines_by_id[match.target_id]
+            target.line_ids.append(match.target_id)
+            target.billed_seconds += float(line["accelerator_hours"]) * 3600.0
+            if line.get("accelerator"):
+                target.accelerators.add(line["accelerator"])
+    results = {r["run_key"]: estimate_run(r, options, evidence_of.get(r["run_key"])) for r in runs}
+
     by_key = {r["run_key"]: r for r in runs}
     rows: list[dict[str, Any]] = []
     for run in runs:
@@ -455,7 +600,19 @@ def run_estimate(
                 "explanation": status.explanation,
             }
         )
-    _write(con, rows, lineage_rows, status_rows)
+    match_rows = [
+        {
+            "run_id": m.run_key,
+            "target_table": m.target_table,
+            "target_id": m.target_id,
+            "match_method": m.method,
+            "confidence": m.confidence,
+            "details": json.dumps(dict(m.details)),
+        }
+        for m in matches
+    ]
+    _write(con, rows, lineage_rows, status_rows, match_rows)
+    summary.matches = len(match_rows)
     return summary
 
 
@@ -510,8 +667,22 @@ def _write(
     estimates: list[dict[str, Any]],
     lineage_rows: list[dict[str, Any]],
     status_rows: list[dict[str, Any]],
+    match_rows: list[dict[str, Any]],
 ) -> None:
     tables = {
+        "run_matches": pa.Table.from_pylist(
+            match_rows,
+            schema=pa.schema(
+                [
+                    ("run_id", pa.string()),
+                    ("target_table", pa.string()),
+                    ("target_id", pa.string()),
+                    ("match_method", pa.string()),
+                    ("confidence", pa.float64()),
+                    ("details", pa.string()),
+                ]
+            ),
+        ),
         "run_estimates": pa.Table.from_pylist(estimates, schema=_ESTIMATE_SCHEMA),
         "model_lineage": pa.Table.from_pylist(
             lineage_rows,

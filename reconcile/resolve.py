@@ -550,6 +550,14 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
     """
     registry = registry or default_registry()
     evidence = con.sql("SELECT * FROM training_runs ORDER BY run_id").to_arrow_table().to_pylist()
+    # A tracker's parent run that other rows name as their parent is a campaign, not a
+    # training run: its children carry the work (their lineage still uses the link).
+    parents = {row["parent_run_id"] for row in evidence if row.get("parent_run_id")}
+    evidence = [
+        row
+        for row in evidence
+        if row["run_id"] not in parents or row.get("steps") or row.get("tokens")
+    ]
     for row in evidence:
         if isinstance(row.get("tags"), dict):
             row["tags"] = list(row["tags"].items())

@@ -48,9 +48,23 @@ def without_source(row: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sample_row(sample_data: Path) -> dict:
-    (row,) = parse(sample_data / "onprem" / "runs")
-    return row
+def sample_rows(sample_data: Path) -> dict[str, dict]:
+    rows = parse(sample_data / "onprem" / "runs")
+    return {row["job_name"]: row for row in rows}
+
+
+@pytest.fixture(scope="module")
+def sample_row(sample_rows: dict[str, dict]) -> dict:
+    return sample_rows["smoke-test-h100"]
+
+
+def test_sample_table_rows(sample_rows):
+    # The smoke test, the review-band Pythia CPT and the implausible OCR fine-tune.
+    assert sorted(sample_rows) == ["pythia1b-domain-cpt", "qwen15b-ocr-ft", "smoke-test-h100"]
+    pythia = sample_rows["pythia1b-domain-cpt"]
+    assert pythia["model_id"] == "acme-pythia-1b-domain"
+    assert pythia["tokens"] == 82_000_000_000
+    assert pythia["accelerator_count"] == 32
 
 
 def test_sample_table(sample_row, sample_data):
@@ -112,7 +126,7 @@ def _records(sample_data: Path) -> list[dict]:
 
 
 def test_jsonl_and_parquet_give_the_same_row(tmp_path, sample_data, sample_row):
-    (record,) = _records(sample_data)
+    record = next(r for r in _records(sample_data) if r["job_name"] == "smoke-test-h100")
     typed = {
         k: (int(v) if COLUMNS.get(k) == "count" else float(v) if COLUMNS.get(k) == "number" else v)
         for k, v in record.items()
@@ -242,7 +256,7 @@ def test_reingest_is_a_no_op_and_redelivery_replaces(tmp_path, sample_data):
     shutil.copytree(sample_data / "onprem" / "runs", source)
     db = tmp_path / "w.duckdb"
     first = _ingest(db, source)
-    assert first["objects"]["new"] == 1 and first["rows"]["training_runs"] == 1
+    assert first["objects"]["new"] == 1 and first["rows"]["training_runs"] == 3
     second = _ingest(db, source)
     assert second["objects"]["unchanged"] == 1 and second["bytes_read"] == 0
     table = source / "manual.runs.csv"
@@ -252,5 +266,5 @@ def test_reingest_is_a_no_op_and_redelivery_replaces(tmp_path, sample_data):
     )
     third = _ingest(db, source)
     assert third["objects"]["replaced"] == 1
-    assert third["rows_deleted"]["training_runs"] == 1
-    assert third["rows"]["training_runs"] == 2
+    assert third["rows_deleted"]["training_runs"] == 3
+    assert third["rows"]["training_runs"] == 4
