@@ -12,10 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-# The main job on sample_data/ with the embedded DuckDB (./reconcile.duckdb).
+# The main job on sample_data/ with the embedded DuckDB (./reconcile.duckdb):
+# ingest every source, estimate, and show each model's status.
+DEMO_CONFIG := sample_data/reconcile.toml
 demo: $(STAMP)
-	$(BIN)/reconcile ingest sample_data/
-	$(BIN)/reconcile query runs
+	$(BIN)/reconcile --config $(DEMO_CONFIG) ingest sample_data/ || [ $$? -eq 3 ]
+	$(BIN)/reconcile --config $(DEMO_CONFIG) estimate
+	$(BIN)/reconcile status
 
 # The whole test suite, object-store servers included (started by the tests).
 test: $(STAMP)

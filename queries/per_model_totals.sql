@@ -1,22 +1,18 @@
--- Per produced model: runs, tokens, FLOPs and compliance status.
--- Reads: resolved_runs, compliance_status.
+-- Per model: its lineage's runs, tokens, cumulative modification FLOPs and status.
+-- Reads: compliance_status, model_lineage, resolved_runs.
 -- Columns: model_id, base_model, runs, tokens, flops, flops_low, flops_high,
 --   threshold_flops, threshold_basis, share_of_threshold, status.
--- Runs without a model id are grouped under their job name. Until `reconcile estimate`
--- has run, flops and status are NULL.
+-- Models come from `reconcile estimate` (lineage over resumes, SFT -> DPO chains and
+-- continued training); before it has run, this returns no rows.
 WITH runs AS (
-    SELECT coalesce(model_id, job_name, run_key) AS model_id, base_model, run_key, tokens
-    FROM resolved_runs
-),
-per_model AS (
-    SELECT model_id, any_value(base_model) AS base_model, count(*) AS runs,
-           CAST(sum(tokens) AS BIGINT) AS tokens
-    FROM runs
-    GROUP BY model_id
+    SELECT l.model_id, count(*) AS runs, CAST(sum(r.tokens) AS BIGINT) AS tokens
+    FROM model_lineage l
+    LEFT JOIN resolved_runs r ON r.run_key = l.run_id
+    GROUP BY l.model_id
 )
-SELECT p.model_id, coalesce(c.base_model, p.base_model) AS base_model, p.runs, p.tokens,
+SELECT c.model_id, c.base_model, runs.runs, runs.tokens,
        c.flops_central AS flops, c.flops_low, c.flops_high,
        c.threshold_flops, c.threshold_basis, c.share_of_threshold, c.status
-FROM per_model p
-LEFT JOIN compliance_status c USING (model_id)
-ORDER BY p.model_id;
+FROM compliance_status c
+LEFT JOIN runs USING (model_id)
+ORDER BY c.model_id;

@@ -28,6 +28,9 @@ SCHEMA: dict[str, Any] = {
     "formats": FREE_FORM,
     # [models]: aliases and base-model overrides, validated by reconcile.models.
     "models": FREE_FORM,
+    # [estimate] and [lineage]: validated by reconcile.estimate.EstimateOptions.
+    "estimate": FREE_FORM,
+    "lineage": FREE_FORM,
 }
 
 

@@ -1,0 +1,19 @@
+-- Accelerator-hours per platform and accelerator type, by the evidence that measured them:
+-- billing (billed), scheduler allocations, telemetry (measured device time), and the
+-- training runs' own logs (runtime x accelerators).
+-- Reads: billing_lines, gpu_usage, resolved_runs.
+-- Columns: source, platform, accelerator, month, accelerator_hours.
+SELECT 'billing' AS source, provider AS platform, accelerator,
+       strftime(usage_start_at, '%Y-%m') AS month, sum(accelerator_hours) AS accelerator_hours
+FROM billing_lines WHERE accelerator_hours > 0 GROUP BY ALL
+UNION ALL
+SELECT source_kind, coalesce(cluster, source_kind), accelerator, strftime(started_at, '%Y-%m'),
+       sum(gpu_seconds) / 3600.0
+FROM gpu_usage WHERE gpu_seconds > 0 GROUP BY ALL
+UNION ALL
+SELECT 'run_logs', coalesce(platform, 'unknown'), accelerator,
+       strftime(coalesce(started_at, ended_at), '%Y-%m'),
+       sum(accelerator_count * runtime_seconds) / 3600.0
+FROM resolved_runs WHERE accelerator_count IS NOT NULL AND runtime_seconds IS NOT NULL
+GROUP BY ALL
+ORDER BY source, platform, accelerator, month;

@@ -1,0 +1,126 @@
+"""Estimation, lineage and status on the sample organisation, against hand-computed figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from reconcile.cli import cli
+from reconcile.compliance import DEFAULT_THRESHOLD, sci
+
+
+@pytest.fixture(scope="module")
+def estimated(tmp_path_factory, sample_data):
+    db = tmp_path_factory.mktemp("estimate") / "w.duckdb"
+    config = sample_data / "reconcile.toml"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", str(db), "--config", str(config), "ingest",
+                                 str(sample_data)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["--db", str(db), "--config", str(config), "estimate"])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def query(db, name, *params):
+    args = ["--db", str(db), "query", name, "--format", "json"]
+    for param in params:
+        args += ["--param", param]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_per_model_totals_against_hand_computed_figures(estimated):
+    models = {m["model_id"]: m for m in query(estimated, "per_model_totals")}
+    # Mistral-7B-v0.1 CPT, three runs of 69,000 / 66,000 / 71,500 steps x 4,194,304 tokens.
+    # Per token: 6 x N_mm (every weight but the input embedding and the norms:
+    # 7,241,732,096 - 32,000 x 4,096 - (2 x 32 + 1) x 4,096)
+    # + 12 x 32 layers x 4,096 context x 4,096 attention width.
+    n_mm = 7_241_732_096 - 32_000 * 4_096 - (2 * 32 + 1) * 4_096
+    per_token = 6 * n_mm + 12 * 32 * 4_096 * 4_096
+    tokens = (69_000 + 66_000 + 71_500) * 4_194_304
+    mistral = models["acme-mistral-7b-cpt"]
+    assert mistral["runs"] == 3 and mistral["tokens"] == tokens == 866_123_776_000
+    assert mistral["flops"] == pytest.approx(per_token * tokens, rel=1e-9)  # 4.25e22
+    assert mistral["threshold_flops"] == pytest.approx(1e23 / 3)
+    assert mistral["threshold_basis"] == "default_gpai"  # Mistral never published its compute
+    assert mistral["status"] == "provider"
+    assert mistral["share_of_threshold"] == pytest.approx(per_token * tokens / (1e23 / 3))
+    # Pythia-1B CPT on 82e9 tokens, sequence 2,048: N_mm = 16 x (2048x6144 + 2048x2048 +
+    # 2 x 2048x8192) + the untied 50,304 x 2,048 head; threshold = 1.821e21 / 3.
+    n_mm = 16 * (2048 * 6144 + 2048 * 2048 + 2 * 2048 * 8192) + 50_304 * 2048
+    pythia_flops = (6 * n_mm + 12 * 16 * 2048 * 2048) * 82_000_000_000
+    pythia = models["acme-pythia-1b-domain"]
+    assert pythia["flops"] == pytest.approx(pythia_flops, rel=1e-9)  # 5.13e20
+    assert pythia["threshold_flops"] == pytest.approx(1.821e21 / 3)
+    assert pythia["flops"] < pythia["threshold_flops"] <= pythia["flops"] * 1.3
+    assert pythia["status"] == "review"
+    assert models["support-assistant-7b"]["status"] == "below"
+    assert models["acme-legal-8b"]["status"] == "below"
+
+
+def test_each_cpt_run_is_below_the_default_threshold_alone(estimated):
+    runs = {r["run_id"]: r for r in query(estimated, "lineage")}
+    for key in ("mistral-cpt/run1", "mistral-cpt/run2", "mistral-cpt/run3"):
+        assert runs[key]["flops"] < DEFAULT_THRESHOLD
+        assert runs[key]["model_id"] == "acme-mistral-7b-cpt"
+    assert runs["mistral-cpt/run1"]["relation"] == "continued"  # joined through its campaign
+
+
+def test_dpo_model_includes_its_sft_run(estimated):
+    lineage = [r for r in query(estimated, "lineage") if r["model_id"] == "support-assistant-7b"]
+    assert {r["run_id"]: r["relation"] for r in lineage} == {
+        "qwen7b-sft-20250304-1301": "upstream", "qwen7b-dpo-20250318-0922": "dpo"}
+
+
+def test_implausible_run_is_flagged(estimated):
+    flags = {(r["run_id"], r["flag"]) for r in query(estimated, "discrepancies")}
+    assert ("qwen15b-ocr-ft", "implied_utilisation_above_1") in flags
+    runs = {r["run_id"]: r for r in query(estimated, "run_reconciliation")}
+    # 40e9 tokens of Qwen2.5-1.5B in 2 h on 8 H100s: ~8x what the hardware can do.
+    assert runs["qwen15b-ocr-ft"]["implied_utilisation"] > 1
+    assert runs["qwen7b-sft-20250304-1301"]["implied_utilisation"] < 0.75
+
+
+def test_measured_tensor_activity_drives_the_hardware_estimate(estimated):
+    runs = {r["run_id"]: r for r in query(estimated, "run_reconciliation")}
+    legal = runs["llama31-8b-legal-fullft-20250411"]
+    low, high = legal["hardware_flops_low"], legal["hardware_flops_high"]
+    assert low <= legal["architecture_flops"] <= high
+    assert legal["decided_by"] == "architecture"
+
+
+def test_unmatched_slurm_allocations_are_unattributed(estimated):
+    rows = query(estimated, "unattributed_compute")
+    jobs = {r["tags"] for r in rows if r["kind"] == "gpu_usage"}
+    assert "mistral-cpt-dryrun" in jobs
+    assert "mistral-cpt-run1" not in jobs  # matched through the run's Slurm job id
+
+
+def test_status_command_and_fail_on(estimated):
+    result = CliRunner().invoke(cli, ["--db", str(estimated), "status", "--fail-on", "provider"])
+    assert result.exit_code == 4
+    assert "acme-mistral-7b-cpt: PROVIDER  4.3×10^22 FLOP of 3.3×10^22 threshold" in result.stdout
+    one = CliRunner().invoke(cli, ["--db", str(estimated), "status", "--model", "acme-legal-8b",
+                                   "--json", "--fail-on", "review"])
+    assert one.exit_code == 0
+    (row,) = json.loads(one.stdout)
+    assert row["status"] == "below"
+    assert "architecture-based, 6·N·D" in row["explanation"]
+
+
+def test_estimate_is_idempotent(estimated, sample_data):
+    before = query(estimated, "per_model_totals")
+    result = CliRunner().invoke(cli, ["--db", str(estimated), "--config",
+                                      str(sample_data / "reconcile.toml"), "estimate"])
+    assert result.exit_code == 0
+    assert query(estimated, "per_model_totals") == before
+
+
+def test_two_significant_figures():
+    assert sci(3.4e22) == "3.4×10^22"
+    assert sci(33_333_333_333_333_333_333_333) == "3.3×10^22"
+    assert sci(None) == "n/a"
