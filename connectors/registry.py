@@ -6,6 +6,8 @@ classes. Cloud SDKs are imported inside the store modules, never here.
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from reconcile.errors import ConfigError
 STORES: dict[str, str] = {
     "file": "connectors.stores.local:LocalStore",
     "s3": "connectors.stores.s3:S3Store",
+    "gs": "connectors.stores.gcs:GcsStore",
+    "az": "connectors.stores.azure:AzureBlobStore",
 }
 
 #: format name -> parser class, in detection order.
@@ -67,6 +71,17 @@ class Source:
     store: Store
     prefix: str
     exact_key: str | None = None
+    #: shell globs on the key below the prefix: only matching objects are considered
+    include: tuple[str, ...] = ()
+    #: shell globs on the key below the prefix: matching objects are skipped
+    exclude: tuple[str, ...] = ()
+
+    def wants(self, key: str) -> bool:
+        """Whether ``key`` passes the source's include/exclude globs."""
+        relative = key[len(self.prefix):].lstrip("/") if key.startswith(self.prefix) else key
+        if self.include and not any(fnmatch.fnmatchcase(relative, g) for g in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(relative, g) for g in self.exclude)
 
 
 def store_class(scheme: str) -> type[Store]:
@@ -110,8 +125,30 @@ def all_parsers(options: Mapping[str, Mapping[str, Any]] | None = None) -> list[
     return [get_parser(name, options.get(name)) for name in PARSERS]
 
 
-def open_source(text: str, *, s3_endpoint_url: str | None = None) -> Source:
-    """Resolve a SOURCE argument (local path, ``file://``, ``s3://bucket/prefix``).
+def open_source(
+    text: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    profile: str | None = None,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+) -> Source:
+    """Resolve a SOURCE, with optional include/exclude globs and a credentials profile."""
+    source = _open_source(text, s3_endpoint_url=s3_endpoint_url, profile=profile)
+    if include or exclude:
+        source = dataclasses.replace(source, include=tuple(include), exclude=tuple(exclude))
+    return source
+
+
+def _open_source(
+    text: str, *, s3_endpoint_url: str | None = None, profile: str | None = None
+) -> Source:
+    """Resolve a SOURCE argument (local path, ``file://``, ``s3://bucket/prefix``,
+    ``gs://bucket/prefix``, ``az://container/prefix``).
+
+    GCS and Azure take their endpoint and account from the SDKs' own settings
+    (``STORAGE_EMULATOR_HOST``; ``AZURE_STORAGE_CONNECTION_STRING`` or
+    ``AZURE_STORAGE_ACCOUNT``), see their store modules.
 
     Raises:
         ConfigError: unknown scheme or malformed URI.
@@ -134,7 +171,9 @@ def open_source(text: str, *, s3_endpoint_url: str | None = None) -> Source:
         raise ConfigError(f"{text}: missing bucket name", hint=f"use {scheme}://BUCKET/PREFIX")
     prefix = parsed.path.lstrip("/")
     if scheme == "s3":
-        store = cls(parsed.netloc, endpoint_url=s3_endpoint_url)  # type: ignore[call-arg]
+        store = cls(  # type: ignore[call-arg]
+            parsed.netloc, endpoint_url=s3_endpoint_url, profile=profile
+        )
     else:
         store = cls(parsed.netloc)  # type: ignore[call-arg]
     return Source(uri=text, store=store, prefix=prefix)

@@ -14,12 +14,13 @@ from typing import Any
 
 import click
 
-from reconcile import __version__, output, queries, resolve, warehouse
+from reconcile import __version__, batch, logs, output, queries, resolve, warehouse
 from reconcile import config as config_module
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
 from reconcile.compliance import sci
 from reconcile.errors import ReconcileError
+from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry
 
 EXIT_CODES = {
@@ -82,9 +83,17 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="DuckDB warehouse file (env RECONCILE_DB).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    envvar="RECONCILE_LOG_FORMAT",
+    show_default=True,
+    help="Progress events on stderr: human lines or JSON lines (env RECONCILE_LOG_FORMAT).",
+)
 @click.version_option(__version__, prog_name="reconcile")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, db: Path, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format: str) -> None:
     """Rebuild how much compute went into each fine-tuned model, from the evidence you have.
 
     reconcile pulls training logs (Hugging Face checkpoints, SageMaker, W&B, MLflow),
@@ -100,12 +109,14 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool) -> None:
       estimate  per-run FLOPs, lineage, statuses                    (available)
       status    compliance status per model, --fail-on for CI       (available)
       report    the audit report: HTML, Markdown, JSON              (planned)
-      run       the scheduled batch job: all of the above           (planned)
+      run       the scheduled batch job: all of the above           (available)
+      config    show the effective configuration and its origins   (available)
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 some inputs quarantined, 4 --fail-on met.
     """
     ctx.ensure_object(dict)
-    ctx.obj.update({"db": db, "debug": debug, "config": config_path})
+    ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
+    logs.configure(log_format)
 
 
 class _RichProgress(ingest_module.ProgressSink):
@@ -205,7 +216,11 @@ def ingest(
         con = warehouse.open_for_read(db) if db.exists() else None
         try:
             planned, listed, ignored = ingest_module.plan(
-                con, resolved, format_name=format_name, retry_quarantined=retry_quarantined
+                con,
+                resolved,
+                format_name=format_name,
+                retry_quarantined=retry_quarantined,
+                format_options=format_options,
             )
         finally:
             if con is not None:
@@ -219,25 +234,50 @@ def ingest(
     else:
         progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
         registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
-        con = warehouse.open_for_write(db)
-        try:
-            summary = ingest_module.ingest(
-                con,
+        with writer_lock(db, command="ingest"):
+            summary = _ingest_locked(
+                db,
                 resolved,
-                format_name=format_name,
-                retry_quarantined=retry_quarantined,
-                workers=workers,
-                progress=progress,
-                format_options=format_options,
+                registry,
+                format_name,
+                retry_quarantined,
+                workers,
+                progress,
+                format_options,
             )
-            changed = summary.counts["new"] + summary.counts["replaced"]
-            if changed or resolve.needs_resolving(con):
-                summary.logical_runs = resolve.resolve_runs(con, registry)
-        finally:
-            con.close()
     _print_summary(summary, as_json)
     if summary.counts["quarantined"]:
         ctx.exit(EXIT_CODES["quarantined"])
+
+
+def _ingest_locked(
+    db: Path,
+    resolved: list[Any],
+    registry: ModelRegistry,
+    format_name: str | None,
+    retry_quarantined: bool,
+    workers: int | None,
+    progress: ingest_module.ProgressSink | None,
+    format_options: dict[str, Any],
+) -> ingest_module.IngestSummary:
+    """Ingest (and resolve logical runs) while the caller holds the writer lock."""
+    con = warehouse.open_for_write(db)
+    try:
+        summary = ingest_module.ingest(
+            con,
+            resolved,
+            format_name=format_name,
+            retry_quarantined=retry_quarantined,
+            workers=workers,
+            progress=progress,
+            format_options=format_options,
+        )
+        changed = summary.counts["new"] + summary.counts["replaced"]
+        if changed or resolve.needs_resolving(con):
+            summary.logical_runs = resolve.resolve_runs(con, registry)
+    finally:
+        con.close()
+    return summary
 
 
 def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
@@ -283,11 +323,12 @@ def estimate(ctx: click.Context) -> None:
     """
     registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
     options = _estimate_options(ctx)
-    con = warehouse.open_for_write(ctx.obj["db"])
-    try:
-        summary = estimate_module.run_estimate(con, registry, options)
-    finally:
-        con.close()
+    with writer_lock(ctx.obj["db"], command="estimate"):
+        con = warehouse.open_for_write(ctx.obj["db"])
+        try:
+            summary = estimate_module.run_estimate(con, registry, options)
+        finally:
+            con.close()
     counts: dict[str, int] = {}
     for status in summary.models.values():
         counts[status] = counts.get(status, 0) + 1
@@ -312,7 +353,7 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     Each status explains itself: the modification compute to 2 significant figures with
     its method and band, the threshold and its basis, and the flags.
     """
-    con = warehouse.open_for_read(ctx.obj["db"])
+    con = _open_reader(ctx)
     try:
         sql = (
             "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
@@ -386,7 +427,7 @@ def query(
         raise click.UsageError("missing NAME_OR_SQL_FILE (or --list)")
     selected = queries.resolve(name_or_file)
     bound = queries.parse_params(params)
-    con = warehouse.open_for_read(ctx.obj["db"])
+    con = _open_reader(ctx)
     try:
         table = queries.run(con, selected, bound)
     finally:
@@ -405,6 +446,149 @@ def query(
             view.add_row(*row)
         # Off a terminal (pipes, CI logs) rich would squeeze columns into 80 characters.
         Console(width=None if sys.stdout.isatty() else 250).print(view)
+
+
+def _open_reader(ctx: click.Context) -> Any:
+    """A read-only connection; the published snapshot while a run is writing (said on stderr)."""
+    con, note = warehouse.open_for_reading(ctx.obj["db"])
+    if note:
+        click.echo(f"Note: {note}", err=True)
+    return con
+
+
+@cli.command()
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    envvar="RECONCILE_LOCK_TIMEOUT",
+    help="Seconds to wait for a running job to finish before giving up.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["provider", "review"]),
+    help="Exit 4 if a model ends at this status (review includes provider).",
+)
+@click.option(
+    "--report-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the audit report (default: [report] out in the config).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    envvar="RECONCILE_S3_ENDPOINT_URL",
+    help="S3-compatible endpoint for s3:// sources.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    lock_timeout: float,
+    fail_on: str | None,
+    report_out: Path | None,
+    as_json: bool,
+    s3_endpoint_url: str | None,
+) -> None:
+    """The scheduled batch job: ingest every configured source, estimate, report.
+
+    Sources come from [[sources]] in the config file. One run at a time: a second run
+    waits up to --lock-timeout for the lock, then stops with a message naming the running
+    one; a lock left by a killed run is taken over. When the run completes, a snapshot
+    of the warehouse is published, from which `query` and `status` answer while the next
+    run writes. Safe to start from cron or a Kubernetes CronJob every hour.
+    """
+    data = ctx.meta.get("reconcile.config", {})
+    sources = batch.parse_sources(data.get("sources"))
+    report = data.get("report") or {}
+    out = report_out or (Path(report["out"]) if report.get("out") else None)
+    formats = report.get("formats") or ["html", "md", "json"]
+    summary = batch.run_batch(
+        ctx.obj["db"],
+        sources,
+        config=data,
+        lock_timeout_seconds=lock_timeout,
+        s3_endpoint_url=s3_endpoint_url,
+        report_out=out,
+        report_formats=formats,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        for record in summary.sources:
+            click.echo(
+                f"{record['uri']}: {record['new']} new, {record['replaced']} replaced, "
+                f"{record['unchanged']} unchanged, {record['quarantined']} quarantined"
+            )
+        counts: dict[str, int] = {}
+        for value in summary.models.values():
+            counts[value] = counts.get(value, 0) + 1
+        click.echo(
+            "models: "
+            + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
+            + f"; {summary.seconds:.1f} s"
+        )
+        for path in summary.report:
+            click.echo(f"report: {path}")
+    failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
+    if any(value in failing for value in summary.models.values()):
+        ctx.exit(EXIT_CODES["fail_on"])
+    if summary.quarantined:
+        ctx.exit(EXIT_CODES["quarantined"])
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print each effective setting and where it came from (flag, env, file, default)."""
+    root = ctx.find_root()
+    data = root.meta.get("reconcile.config", {})
+    path = root.params.get("config_path")
+    file_note = f"file {path}"
+
+    def origin(name: str) -> str:
+        source = root.get_parameter_source(name)
+        if source is None:
+            return "default"
+        return {
+            click.core.ParameterSource.COMMANDLINE: "flag",
+            click.core.ParameterSource.ENVIRONMENT: "env",
+            click.core.ParameterSource.DEFAULT_MAP: file_note,
+        }.get(source, "default")
+
+    click.echo(f"config = {path}  ({'found' if data else 'no file: defaults'})")
+    click.echo(f"db = {root.params['db']}  ({origin('db')})")
+    click.echo(f"log_format = {root.params['log_format']}  ({origin('log_format')})")
+    for table, keys in (
+        ("ingest", ("workers", "s3_endpoint_url", "format")),
+        ("run", ("lock_timeout", "fail_on")),
+        ("report", ("out", "formats")),
+    ):
+        for key in keys:
+            value = (data.get(table) or {}).get(key)
+            click.echo(
+                f"{table}.{key} = {value if value is not None else '(default)'}  "
+                f"({file_note if value is not None else 'default'})"
+            )
+    for spec in batch.parse_sources(data.get("sources")):
+        click.echo(
+            f"sources = {batch.redact(spec.uri)}"
+            + (f" format={spec.format}" if spec.format else "")
+            + (f" include={list(spec.include)}" if spec.include else "")
+            + (f" exclude={list(spec.exclude)}" if spec.exclude else "")
+            + f"  ({file_note})"
+        )
+    for table in ("formats", "models", "lineage", "estimate"):
+        if table in data:
+            click.echo(f"{table} = {json.dumps(data[table], sort_keys=True)}  ({file_note})")
+        else:
+            click.echo(f"{table} = (defaults)  (default)")
 
 
 def main() -> None:

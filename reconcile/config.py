@@ -23,6 +23,11 @@ FREE_FORM = object()
 #: Known keys and their types: top level, then one table per command.
 SCHEMA: dict[str, Any] = {
     "db": str,
+    "log_format": str,
+    # [[sources]]: what `reconcile run` ingests, validated by reconcile.batch.parse_sources.
+    "sources": list,
+    "report": {"out": str, "formats": list},
+    "run": {"lock_timeout": int, "fail_on": str},
     "ingest": {"workers": int, "s3_endpoint_url": str, "format": str},
     # [formats.NAME]: options of one input format, validated by that format's parser.
     "formats": FREE_FORM,

@@ -206,9 +206,13 @@ def _sniff(
 
 
 def _list(source: Source) -> Iterator[Any]:
+    filtered = bool(source.include or source.exclude)
     for info in source.store.list_objects(source.prefix):
-        if source.exact_key is None or info.key == source.exact_key:
-            yield info
+        if source.exact_key is not None and info.key != source.exact_key:
+            continue
+        if filtered and not source.wants(info.key):
+            continue
+        yield info
 
 
 def _decide(

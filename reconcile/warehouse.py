@@ -9,8 +9,11 @@ refused rather than written to.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -139,6 +142,61 @@ def open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def snapshot_path(path: Path) -> Path:
+    """Where the last completed state of a warehouse is published for readers."""
+    return path.with_name(path.stem + ".snapshot" + path.suffix)
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    """Checkpoint, close ``con`` and publish a read-only copy of ``path`` atomically.
+
+    Readers fall back to the snapshot while a writer holds the database (DuckDB allows
+    one writing process and refuses other processes meanwhile).
+    """
+    con.execute("CHECKPOINT")
+    con.close()
+    target = snapshot_path(path)
+    temporary = target.with_name(target.name + ".tmp")
+    try:
+        shutil.copyfile(path, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+    """Open the warehouse read-only, or its published snapshot while a writer holds it.
+
+    Returns:
+        The connection and, when it is the snapshot, a note saying so and since when.
+
+    Raises:
+        WarehouseError: the database is busy and no snapshot has been published, or it
+            does not exist.
+    """
+    try:
+        return open_for_read(path), None
+    except WarehouseError as exc:
+        if "in use" not in exc.message:
+            raise
+        snapshot = snapshot_path(path)
+        from reconcile.lock import holder
+
+        who = holder(path) or {}
+        since = who.get("since", "?")
+        if not snapshot.exists():
+            raise WarehouseError(
+                f"{path}: a {who.get('command', 'reconcile')} run (pid {who.get('pid', '?')}) "
+                f"has been writing since {since} and no snapshot has been published yet",
+                hint="retry when it has finished") from exc
+        published = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
+        con = open_for_read(snapshot)
+        return con, (f"{path} is being written by a {who.get('command', 'reconcile')} run "
+                     f"since {since}: answering from the snapshot published "
+                     f"{published.isoformat(timespec='seconds')}")
 
 
 def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:

@@ -66,6 +66,7 @@ from connectors.formats.billing_common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
+    TAG_ENTRIES,
     Columns,
     accel_key,
     data_kind,
@@ -233,27 +234,25 @@ class AwsCurParser(BillingParser):
         return listed, period
 
 
-def _tags(columns: Columns) -> str:
-    """User tags as a MAP: CUR 2.0's ``resource_tags`` map (or its JSON text in CSV), or
-    legacy ``resourceTags/user:Key`` / ``resource_tags_user_key`` columns. Keys lose the
-    ``user_`` prefix; AWS-generated tags keep ``aws_``.
+def _tag_entries(columns: Columns) -> str:
+    """User tags as key/value entries: CUR 2.0's ``resource_tags`` map (or its JSON text
+    in CSV), or legacy ``resourceTags/user:Key`` / ``resource_tags_user_key`` columns
+    (keys in CUR 2.0's snake_case, so every CUR version agrees; the ``user_`` prefix is
+    removed when the MAP is built).
     """
     actual = columns.find("resource_tags")
-    strip = "lambda e: {'key': regexp_replace(e.key, '^user[_:]', ''), 'value': e.value}"
     if actual is not None:
         if columns.types[actual].startswith("MAP"):
-            source = f"map_entries({columns.ref(actual)})"
-        else:
-            source = f"_json_entries({columns.text(actual)})"
-        return f"_tags(list_transform({source}, {strip}))"
+            return f"map_entries({columns.ref(actual)})"
+        return f"_json_entries({columns.text(actual)})"
     tag_columns = [n for n in columns.names if snake_case(n).startswith("resource_tags_")]
     if not tag_columns:
-        return "NULL::MAP(VARCHAR, VARCHAR)"
+        return "NULL::STRUCT(key VARCHAR, value VARCHAR)[]"
     entries = []
     for name in tag_columns:
-        key = re.sub(r"^user_", "", snake_case(name).removeprefix("resource_tags_"))
+        key = snake_case(name).removeprefix("resource_tags_")
         entries.append(f"{{'key': {sql_string(key)}, 'value': {columns.text(name)}}}")
-    return f"_tags([{', '.join(entries)}])"
+    return f"[{', '.join(entries)}]"
 
 
 def cur_sql(
@@ -296,8 +295,8 @@ WITH base AS (
         {t("reservation_reservation_a_r_n", "reservation_reservation_arn")} AS _ri_arn,
         {m("pricing_public_on_demand_cost")} AS cost_list,
         upper({t("line_item_currency_code", "pricing_currency")}) AS currency,
-        {_tags(columns)} AS tags,
-        printf('%016x', hash(src)) AS raw_hash
+        {_tag_entries(columns)} AS {TAG_ENTRIES},
+        lower(hex(hash(src))) AS raw_hash
     FROM src
 ), typed AS (
     SELECT *,
@@ -338,7 +337,7 @@ SELECT
     cost_list,
     currency,
     {sql_string(export_kind)} AS export_kind,
-    tags,
+    {TAG_ENTRIES},
     raw_hash,
     {sql_string(source_uri)} AS source_uri,
     {sql_string(source_format)} AS source_format,

@@ -55,6 +55,7 @@ from connectors.formats.billing_common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
+    TAG_ENTRIES,
     Columns,
     accel_key,
     data_kind,
@@ -292,8 +293,8 @@ WITH base AS (
         {m("CostInBillingCurrency", "Cost", "PreTaxCost")} AS _cost,
         coalesce({payg_cost}, CAST({price} * {quantity} AS {MONEY})) AS cost_list,
         upper({t("BillingCurrency", "BillingCurrencyCode", "Currency")}) AS currency,
-        _tags(_json_entries({t("Tags")})) AS tags,
-        printf('%016x', hash(src)) AS raw_hash
+        _json_entries({t("Tags")}) AS {TAG_ENTRIES},
+        lower(hex(hash(src))) AS raw_hash
     FROM src
 ), typed AS (
     SELECT *,
@@ -339,7 +340,7 @@ SELECT
     cost_list,
     currency,
     {sql_string(export_kind)} AS export_kind,
-    tags,
+    {TAG_ENTRIES},
     raw_hash,
     {sql_string(source_uri)} AS source_uri,
     {sql_string(source_format)} AS source_format,

@@ -13,10 +13,12 @@ import json
 import posixpath
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import Any, ClassVar
 
 import duckdb
@@ -37,6 +39,9 @@ from connectors.formats.billing_common import (
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import BILLING_LINES
+
+#: Batches the parsing thread may have ready ahead of the warehouse insert.
+PREFETCH_BATCHES = 2
 
 # -- units ---------------------------------------------------------------------------
 
@@ -223,9 +228,12 @@ def _relation(prepared: Prepared, files: Sequence[DataFile], kind: DataKind) -> 
         return (
             f"SELECT * FROM read_json({paths}, format = 'newline_delimited', union_by_name = true)"
         )
-    # CSV: every column as text (IDs keep leading zeros; values are cast in the SQL).
+    # CSV: every column as text (IDs keep leading zeros; values are cast in the SQL);
+    # the null tokens (FOCUS exports write a literal NULL) are turned into NULL by the reader.
+    nulls = "[" + ", ".join(sql_string(t) for t in prepared.null_tokens) + "]"
     return (
-        f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, union_by_name = true)"
+        f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, "
+        f"union_by_name = true, nullstr = {nulls})"
     )
 
 
@@ -321,12 +329,51 @@ def _stream(
     translate: _Translator,
     cleanup: list[Path],
 ) -> Iterator[pa.RecordBatch]:
+    """The unit's canonical batches, produced one step ahead by a worker thread.
+
+    The parsing DuckDB (and the per-batch Arrow work) runs while the engine inserts the
+    previous batch into the warehouse, so the two overlap instead of taking turns; the
+    queue holds at most ``PREFETCH_BATCHES`` batches, so memory stays bounded.
+    """
+    queue: Queue[pa.RecordBatch | BaseException | None] = Queue(maxsize=PREFETCH_BATCHES)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in stream:
+                finished = finish_batch(batch, resolver)
+                while not stop.is_set():
+                    try:
+                        queue.put(finished, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="billing-parse", daemon=True)
+    worker.start()
     try:
-        for batch in stream:
-            yield finish_batch(batch, resolver)
-    except duckdb.Error as exc:
-        raise translate(exc) from exc
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            if isinstance(item, duckdb.Error):
+                raise translate(item) from item
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                queue.get(timeout=0.1)
+            except Empty:
+                pass
+        worker.join()
         con.close()
         _remove(cleanup)
 

@@ -36,12 +36,13 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.formats.base import Sample
 from reconcile.catalog import Catalog, load_catalog
-from reconcile.schemas import BILLING_LINES
+from reconcile.schemas import BILLING_LINES, TAGS
 
 DataKind = Literal["csv", "parquet", "json"]
 
@@ -56,9 +57,15 @@ PARSE_MEMORY_LIMIT = "1GB"
 
 #: Canonical columns the SQL of a format produces (all but the two accelerator columns,
 #: which the per-batch catalog lookup fills), plus the lookup's two inputs.
-SQL_COLUMNS = [n for n in BILLING_LINES.names if n not in ("accelerator", "accelerator_hours")]
+SQL_COLUMNS = [
+    n for n in BILLING_LINES.names if n not in ("accelerator", "accelerator_hours", "tags")
+]
 ACCEL_KEY = "_accel_key"
 ACCEL_QUANTITY = "_accel_quantity"
+#: The tags as key/value entries (``STRUCT(key VARCHAR, value VARCHAR)[]``); the MAP is
+#: built per batch in Arrow (trimmed keys, AWS ``user_`` prefix removed, empty entries
+#: dropped, the first of repeated keys kept), much cheaper than MAP functions in SQL.
+TAG_ENTRIES = "_tag_entries"
 
 _DATA_SUFFIXES: dict[str, DataKind] = {
     ".parquet": "parquet",
@@ -123,23 +130,19 @@ def snake_case(name: str) -> str:
 # -- the connection and the SQL helpers ---------------------------------------------
 
 _MACROS = """
-CREATE MACRO _dedupe_entries(es) AS
-    list_filter(es, lambda e, i: list_position(list_transform(es, lambda x: x.key), e.key) = i);
-CREATE MACRO _clean_entries(es) AS
-    _dedupe_entries(list_filter(
-        list_transform(es, lambda e: {'key': trim(CAST(e.key AS VARCHAR)),
-                                      'value': CAST(e.value AS VARCHAR)}),
-        lambda e: e.key IS NOT NULL AND e.key <> '' AND e.value IS NOT NULL AND e.value <> ''));
-CREATE MACRO _tags(es) AS
-    CASE WHEN es IS NULL OR len(_clean_entries(es)) = 0 THEN NULL::MAP(VARCHAR, VARCHAR)
-         ELSE map_from_entries(_clean_entries(es)) END;
+CREATE MACRO _object_entries(j) AS
+    coalesce(TRY(map_entries(CAST(CAST(j AS JSON) AS MAP(VARCHAR, VARCHAR)))),
+             -- a key given twice (the fast cast refuses it); invalid JSON raises here
+             list_transform(json_keys(j), lambda k: {
+                 'key': k,
+                 'value': json_extract_string(j, '$."' || replace(k, '"', '\\"') || '"')}));
 CREATE MACRO _json_entries(t) AS
-    CASE WHEN t IS NULL OR trim(t) IN ('', '{}', '[]', 'NULL', 'null') THEN NULL
+    CASE WHEN t IS NULL OR trim(t) IN ('', '{}', '[]', 'NULL', 'null')
+             THEN NULL::STRUCT(key VARCHAR, value VARCHAR)[]
          WHEN starts_with(ltrim(t), '[')
              THEN CAST(CAST(t AS JSON) AS STRUCT(key VARCHAR, value VARCHAR)[])
-         WHEN starts_with(ltrim(t), '{')
-             THEN map_entries(CAST(CAST(t AS JSON) AS MAP(VARCHAR, VARCHAR)))
-         ELSE map_entries(CAST(CAST('{' || t || '}' AS JSON) AS MAP(VARCHAR, VARCHAR))) END;
+         WHEN starts_with(ltrim(t), '{') THEN _object_entries(t)
+         ELSE _object_entries('{' || t || '}') END;
 CREATE MACRO _line_type(t) AS
     CASE lower(replace(replace(trim(t), '_', ''), ' ', ''))
         WHEN 'usage' THEN 'usage'
@@ -242,7 +245,9 @@ class Columns:
         return f"{self.alias}.{ident(name)}"
 
     def _varchar(self, name: str) -> str:
-        expr = f"trim(CAST({self.ref(name)} AS VARCHAR))"
+        expr = f"CAST({self.ref(name)} AS VARCHAR)"
+        if self.types[name] == "VARCHAR":
+            expr = self.ref(name)
         for token in self.null_tokens:
             expr = f"nullif({expr}, {sql_string(token)})"
         return expr
@@ -350,7 +355,7 @@ class AcceleratorResolver:
 
 
 def finish_batch(batch: pa.RecordBatch, resolver: AcceleratorResolver) -> pa.RecordBatch:
-    """The canonical record batch: accelerator columns filled in, helper columns gone."""
+    """The canonical record batch: accelerator columns and tags filled in, helpers gone."""
     keys = batch.column(ACCEL_KEY)
     distinct = pc.unique(keys)
     resolved = [resolver(k) for k in distinct.to_pylist()]
@@ -358,15 +363,63 @@ def finish_batch(batch: pa.RecordBatch, resolver: AcceleratorResolver) -> pa.Rec
     accelerator = pa.array([r[0] for r in resolved], pa.string()).take(index)
     factor = pa.array([r[1] for r in resolved], pa.float64()).take(index)
     hours = pc.multiply(batch.column(ACCEL_QUANTITY).cast(pa.float64()), factor)
+    strip = pc.fill_null(pc.equal(batch.column("provider"), "aws"), False)
+    tags = build_tags(batch.column(TAG_ENTRIES), strip)
     arrays = []
     for name in BILLING_LINES.names:
         if name == "accelerator":
             arrays.append(accelerator)
         elif name == "accelerator_hours":
             arrays.append(hours)
+        elif name == "tags":
+            arrays.append(tags)
         else:
             arrays.append(batch.column(name))
     return pa.RecordBatch.from_arrays(arrays, schema=BILLING_LINES)
+
+
+_AWS_USER_PREFIX = r"^user[_:]"
+
+
+def build_tags(entries: pa.Array, strip_user_prefix: pa.Array) -> pa.Array:
+    """Key/value entry lists → the tags MAP (NULL when a row has none).
+
+    Keys are trimmed (FOCUS exports have ``" team"``), and on rows where
+    ``strip_user_prefix`` is true the AWS ``user_``/``user:`` prefix goes (CUR 2.0's
+    ``user_project`` and legacy ``resourceTags/user:Project`` both become ``project``).
+    Entries with an empty key or value are dropped; of a repeated key the first wins.
+    Vectorised over the batch (Arrow compute and numpy), no loop per line.
+    """
+    count = len(entries)
+    parents = pc.list_parent_indices(entries).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(entries)
+    if len(flat) == 0:
+        return pa.nulls(count, TAGS)
+    keys = pc.utf8_trim_whitespace(flat.field("key"))
+    values = flat.field("value")
+    strip = strip_user_prefix.take(pa.array(parents))
+    keys = pc.if_else(strip, pc.replace_substring_regex(keys, _AWS_USER_PREFIX, ""), keys)
+    valid = pc.and_(
+        pc.fill_null(pc.not_equal(keys, ""), False), pc.fill_null(pc.not_equal(values, ""), False)
+    )
+    positions = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+    if len(positions) == 0:
+        return pa.nulls(count, TAGS)
+    codes = pc.dictionary_encode(keys.take(pa.array(positions))).indices.to_numpy()
+    combined = parents[positions].astype(np.int64) * (int(codes.max()) + 1) + codes
+    _, first = np.unique(combined, return_index=True)
+    keep = positions[np.sort(first)]
+    per_row = np.bincount(parents[keep], minlength=count)
+    offsets = np.zeros(count + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
+    take = pa.array(keep)
+    return pa.MapArray.from_arrays(
+        pa.array(offsets),
+        keys.take(take),
+        values.take(take).cast(pa.string()),
+        type=TAGS,
+        mask=pa.array(per_row == 0),
+    )
 
 
 # -- sniffing -------------------------------------------------------------------------

@@ -47,6 +47,7 @@ import pyarrow as pa
 from connectors.formats.base import FileParser, Sample, UnitReader
 from connectors.formats.gpu_common import (
     POINT_METRICS,
+    SERIES_KEYS,
     TIME_CONFIGURED_ZONE,
     TIME_OBJECT_MODIFIED,
     TIME_UNKNOWN_ZONE,
@@ -60,6 +61,7 @@ from connectors.formats.gpu_common import (
     duck,
     integrate,
     local_to_epoch_sql,
+    series_id_sql,
     sql_ident,
     sql_str,
 )
@@ -527,11 +529,11 @@ class DcgmParser(FileParser):
             number, bad = f"CAST({shape.value} AS DOUBLE)", "false"
         value = "CASE WHEN isnan(_v) OR isinf(_v) THEN NULL ELSE _v END"
         raw = ", ".join(f"{sql} AS {alias}" for alias, sql in shape.labels.items())
-        aliases = ", ".join(shape.labels)
+        first = "".join(f"any_value({alias}) AS {alias}, " for alias in shape.labels)
         con.execute(
             f"""
             CREATE TEMP TABLE _pts AS
-            SELECT {aliases + "," if aliases else ""} _ts AS ts,
+            SELECT {series_id_sql(list(shape.labels))} AS rsid, _ts AS ts, {first}
                 {"min(_line)" if shape.line else "NULL::BIGINT"} AS line_no,
                 {", ".join(_metric_columns("_metric", value))},
                 count(*) AS n,
@@ -546,7 +548,7 @@ class DcgmParser(FileParser):
                 FROM {shape.relation}
             )
             WHERE starts_with(_metric, 'DCGM_') OR starts_with(_metric, 'dcgm_')
-            GROUP BY ALL
+            GROUP BY rsid, ts
             """
         )
         rows, bad_values, bad_example = con.execute(
@@ -558,7 +560,7 @@ class DcgmParser(FileParser):
             raise ParseError(
                 source, f"non-numeric sample value {bad_example!r} ({bad_values} samples)"
             )
-        # Phase 2: time in UTC and canonical labels, per point.
+        # Phase 2: canonical labels once per raw label set, time in UTC per point.
         t_utc, t_local = _time_sql(shape.ts_kind)
         canonical = []
         for name in LABELS:
@@ -572,12 +574,22 @@ class DcgmParser(FileParser):
                 parts.append(sql_str(self.cluster))
             expr = f"coalesce({', '.join(parts)})" if parts else "NULL::VARCHAR"
             canonical.append(f"{expr} AS {name}")
+        first_of = ", ".join(f"any_value({alias}) AS {alias}" for alias in shape.labels)
+        con.execute(
+            f"""
+            CREATE TEMP TABLE _rawseries AS
+            SELECT *, {series_id_sql([k for k in SERIES_KEYS if k in LABELS])} AS sid FROM (
+                SELECT rsid, {", ".join(canonical)}
+                FROM (SELECT rsid{", " + first_of if first_of else ""} FROM _pts GROUP BY rsid)
+            )
+            """
+        )
         con.execute(
             f"""
             CREATE TEMP VIEW _canon AS
             SELECT {t_utc} AS t_utc, {t_local} AS t_local, ts, line_no,
-                {", ".join(canonical)}, {", ".join(POINT_METRICS)}
-            FROM _pts
+                r.* EXCLUDE (rsid), {", ".join(POINT_METRICS)}
+            FROM _pts JOIN _rawseries r USING (rsid)
             """
         )
         bad_time, bad_time_example, no_time, local, zoned = con.execute(
@@ -606,9 +618,8 @@ class DcgmParser(FileParser):
         elif local and self.timezone:
             basis = TIME_CONFIGURED_ZONE
             tags["timezone"] = self.timezone
-            series = "concat_ws('|', host, gpu_uuid, gpu_index, mig_instance, pod, hpc_job)"
             order = "line_no, t_local" if shape.line else "t_local"
-            helpers, final = local_to_epoch_sql("t_local", self.timezone, series, order)
+            helpers, final = local_to_epoch_sql("t_local", self.timezone, "sid", order)
             relation = f"(SELECT *, {final} AS _t FROM (SELECT *, {helpers} FROM _canon))"
             t_expr = "_t"
         elif local:
@@ -618,7 +629,7 @@ class DcgmParser(FileParser):
             basis = TIME_UTC
             t_expr = "t_utc"
         points = f"""
-            (SELECT {t_expr} AS t, cluster, host, gpu_index, gpu_uuid, model_name,
+            (SELECT sid, {t_expr} AS t, cluster, host, gpu_index, gpu_uuid, model_name,
                 mig_profile, mig_instance, namespace, pod, container, hpc_job,
                 coalesce(hpc_job, CASE WHEN pod IS NOT NULL
                     THEN coalesce(namespace || '/', '') || pod END) AS job_key,

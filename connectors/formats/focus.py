@@ -37,6 +37,7 @@ from connectors.formats.billing_base import (
 from connectors.formats.billing_common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
+    TAG_ENTRIES,
     Columns,
     accel_key,
     data_kind,
@@ -66,11 +67,12 @@ def focus_version(columns: Columns) -> str:
     return "1.0"
 
 
-def provider_sql(raw: str) -> str:
-    """The provider code (aws, azure, gcp, oci, or the name in snake_case)."""
-    low = f"lower({raw})"
+def provider_sql(low: str) -> str:
+    """The provider code (aws, azure, gcp, oci, or the name in snake_case) from the
+    lower-cased ``ProviderName``.
+    """
     return (
-        f"CASE WHEN {raw} IS NULL THEN 'unknown' "
+        f"CASE WHEN {low} IS NULL THEN 'unknown' "
         f"WHEN {low} IN ('aws', 'amazon web services') OR {low} LIKE 'amazon%' THEN 'aws' "
         f"WHEN {low} LIKE '%microsoft%' OR {low} LIKE '%azure%' THEN 'azure' "
         f"WHEN {low} LIKE '%google%' OR {low} = 'gcp' THEN 'gcp' "
@@ -90,14 +92,16 @@ def azure_size_from_meter(meter: str) -> str:
     )
 
 
-def tags_sql(columns: Columns, name: str) -> str:
-    """A tags column (a MAP, or JSON text, possibly without its braces) as a MAP."""
+def tag_entries_sql(columns: Columns, name: str) -> str:
+    """A tags column (a MAP, or JSON text, possibly without its braces) as key/value
+    entries (``TAG_ENTRIES``).
+    """
     actual = columns.find(name)
     if actual is None:
-        return "NULL::MAP(VARCHAR, VARCHAR)"
+        return "NULL::STRUCT(key VARCHAR, value VARCHAR)[]"
     if columns.types[actual].startswith("MAP"):
-        return f"_tags(map_entries({columns.ref(actual)}))"
-    return f"_tags(_json_entries({columns.text(actual)}))"
+        return f"map_entries({columns.ref(actual)})"
+    return f"_json_entries({columns.text(actual)})"
 
 
 def focus_sql(columns: Columns, *, source_uri: str, source_format: str) -> str:
@@ -111,7 +115,7 @@ def focus_sql(columns: Columns, *, source_uri: str, source_format: str) -> str:
     return f"""
 WITH base AS (
     SELECT
-        {provider_sql(t("ProviderName", "ServiceProviderName", "PublisherName"))} AS provider,
+        lower({t("ProviderName", "ServiceProviderName", "PublisherName")}) AS _provider_name,
         lower({t("ChargeCategory")}) AS _category,
         lower({t("CommitmentDiscountStatus")}) AS _commitment_status,
         regexp_replace({t("SubAccountId")}, '^/subscriptions/', '', 'i') AS _sub_account,
@@ -135,9 +139,11 @@ WITH base AS (
         {m("EffectiveCost")} AS cost_effective,
         {m("ListCost")} AS cost_list,
         upper({t("BillingCurrency")}) AS currency,
-        {tags_sql(columns, "Tags")} AS tags,
-        printf('%016x', hash(src)) AS raw_hash
+        {tag_entries_sql(columns, "Tags")} AS {TAG_ENTRIES},
+        lower(hex(hash(src))) AS raw_hash
     FROM src
+), named AS (
+    SELECT *, {provider_sql("_provider_name")} AS provider FROM base
 ), typed AS (
     SELECT *,
         CASE WHEN _category = 'usage' AND _commitment_status = 'unused' THEN 'unused_commitment'
@@ -147,7 +153,7 @@ WITH base AS (
                 THEN nullif(regexp_extract(_aws_usage_type, {sql_string(AWS_INSTANCE_RE)}, 1), '')
             WHEN 'azure' THEN coalesce(_azure_size, {azure_size_from_meter("_meter")})
         END AS instance_type
-    FROM base
+    FROM named
 )
 SELECT
     raw_hash AS line_id,
@@ -170,7 +176,7 @@ SELECT
     cost_list,
     currency,
     'focus' AS export_kind,
-    tags,
+    {TAG_ENTRIES},
     raw_hash,
     {sql_string(source_uri)} AS source_uri,
     {sql_string(source_format)} AS source_format,

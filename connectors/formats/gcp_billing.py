@@ -52,6 +52,7 @@ from connectors.formats.billing_common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
+    TAG_ENTRIES,
     Columns,
     DataKind,
     accel_key,
@@ -128,7 +129,7 @@ def _flatten(has_path: dict[str, set[str] | None]) -> str:
     ``has_path`` holds the dotted scalar paths present (value None) and, for the repeated
     records present, the set of their fields.
     """
-    parts = ["printf('%016x', hash(src)) AS \"_raw_hash\""]
+    parts = ["lower(hex(hash(src))) AS \"_raw_hash\""]
     for path, kind in _SCALARS.items():
         if path in has_path:
             expr = "src." + ".".join(f'"{p}"' for p in path.split("."))
@@ -218,7 +219,7 @@ def gcp_sql(
 ) -> str:
     """The SELECT that turns billing-export rows (relation ``src``) into ``billing_lines``."""
     t, m, n, ts = columns.text, columns.money, columns.number, columns.timestamp
-    raw = t("_raw_hash") if columns.has("_raw_hash") else "printf('%016x', hash(src))"
+    raw = t("_raw_hash") if columns.has("_raw_hash") else "lower(hex(hash(src)))"
     zero = f"0::{MONEY}"
     deduped = "SELECT DISTINCT ON (raw_hash) * FROM base" if dedupe else "SELECT * FROM base"
     common = f"""
@@ -233,7 +234,7 @@ def gcp_sql(
     resource_id,
     currency,
     {sql_string(export_kind)} AS export_kind,
-    tags,
+    {TAG_ENTRIES},
     raw_hash,
     {sql_string(source_uri)} AS source_uri,
     {sql_string(source_format)} AS source_format,
@@ -273,7 +274,7 @@ WITH base AS (
              ELSE _line_type(_cost_type) END AS line_type,
         list_filter(_system_labels, lambda e: e.key = {sql_string(MACHINE_SPEC)})[1].value
             AS instance_type,
-        _tags(_labels) AS tags,
+        _labels AS {TAG_ENTRIES},
         CASE WHEN regexp_matches(_invoice_month, '^[0-9]{{6}}$')
              THEN substr(_invoice_month, 1, 4) || '-' || substr(_invoice_month, 5, 2)
              ELSE _invoice_month END AS billing_period,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -228,6 +229,16 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _memory_limit_mib() -> int:
+    """A quarter of physical memory (at least 1 GiB) per parse: several units parse in
+    parallel, each with its own DuckDB, and each spills to disk rather than exceed it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4096
+    return max(1024, total // 4 // 2**20)
+
+
 @contextlib.contextmanager
 def duck() -> Iterator[duckdb.DuckDBPyConnection]:
     """A private in-memory DuckDB connection in UTC that can spill to a temp folder."""
@@ -235,7 +246,9 @@ def duck() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = {sql_str(spill)}")
+        con.execute(f"SET memory_limit = '{_memory_limit_mib()}MiB'")
         yield con
     finally:
         con.close()
@@ -300,6 +313,13 @@ POINT_LABELS = (
     "job_name",
 )
 POINT_METRICS = ("gpu_util", "tensor_active", "sm_active", "dram_active", "power_w", "energy_mj")
+#: The labels that tell one series from another (the model and job name only describe it).
+SERIES_KEYS = tuple(c for c in POINT_LABELS if c not in ("model_name", "job_name"))
+
+
+def series_id_sql(columns: Sequence[str] = SERIES_KEYS) -> str:
+    """SQL for a 64-bit series id: a hash of the series' label columns."""
+    return f"hash({', '.join(columns)})" if columns else "CAST(0 AS UBIGINT)"
 
 
 @dataclass(frozen=True)
@@ -345,22 +365,15 @@ def integrate(
 ) -> pa.Table:
     """Turn the ``points`` relation into ``gpu_usage`` rows, one per window.
 
-    ``points`` is a SQL relation (view name or subquery) with ``t`` (epoch seconds,
+    ``points`` is a SQL relation (view name or subquery) with ``sid`` (any value that
+    identifies the series, e.g. ``series_id_sql()`` of its labels), ``t`` (epoch seconds,
     UTC), the ``POINT_LABELS`` columns (VARCHAR, NULL when unknown) and the
     ``POINT_METRICS`` columns (DOUBLE in canonical units: ratios 0–1, W, mJ; NULL when
-    not sampled). Duplicate (series, t) rows are averaged.
+    not sampled). Duplicate (sid, t) rows are averaged.
 
     Raises:
         ParseError: a MIG profile label that is not a MIG profile name.
     """
-    labels = ", ".join(POINT_LABELS)
-    series = (
-        "concat_ws('\x1f', "
-        + ", ".join(
-            f"coalesce({c}, '')" for c in POINT_LABELS if c not in ("model_name", "job_name")
-        )
-        + ")"
-    )
     any_labels = ", ".join(f"any_value({c}) AS {c}" for c in POINT_LABELS)
     metric_avgs = ", ".join(f"avg({m}) AS {m}" for m in POINT_METRICS)
     default_step = (
@@ -381,51 +394,67 @@ def integrate(
             f"ELSE avg({metric}) END"
         )
 
+    # The per-point work sorts and groups numbers; labels are looked up once per series.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _series AS
+        SELECT sid, {any_labels} FROM {points} GROUP BY sid
+        """
+    )
+    has_counter = bool(con.execute(f"SELECT count(energy_mj) FROM {points}").fetchall()[0][0])
+    if has_counter:
+        # The counter's increase within a window: the step from the previous reading,
+        # or the reading itself after a reset (Prometheus' rule).
+        energy = """,
+            energy_mj - lag(energy_mj IGNORE NULLS)
+                OVER (PARTITION BY sid, window_no ORDER BY t) AS energy_step"""
+    else:
+        energy = ", NULL::DOUBLE AS energy_step"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _windows AS
         WITH p AS (
-            SELECT {series} AS series, t, {any_labels}, {metric_avgs}
-            FROM (SELECT t, {labels}, {", ".join(POINT_METRICS)} FROM {points})
-            GROUP BY series, t
+            SELECT sid, t, {metric_avgs} FROM {points} GROUP BY sid, t
         ),
         d AS (
             SELECT *, lead(t) OVER s - t AS dt_next, t - lag(t) OVER s AS dt_prev
-            FROM p WINDOW s AS (PARTITION BY series ORDER BY t)
+            FROM p WINDOW s AS (PARTITION BY sid ORDER BY t)
         ),
-        steps AS (SELECT series, median(dt_next) AS series_step FROM d GROUP BY series),
+        steps AS (SELECT sid, median(dt_next) AS series_step FROM d GROUP BY sid),
         overall AS (SELECT median(dt_next) AS file_step FROM d),
         g AS (
             SELECT d.*, coalesce(series_step, file_step, {default_step}, 0.0) AS step
-            FROM d JOIN steps USING (series) CROSS JOIN overall
+            FROM d JOIN steps USING (sid) CROSS JOIN overall
         ),
         w AS (
             SELECT *,
                 sum(CASE WHEN dt_prev IS NULL OR dt_prev > gap THEN 1 ELSE 0 END)
-                    OVER (PARTITION BY series ORDER BY t ROWS UNBOUNDED PRECEDING) AS window_no,
+                    OVER (PARTITION BY sid ORDER BY t ROWS UNBOUNDED PRECEDING) AS window_no,
                 CASE WHEN dt_next IS NOT NULL AND dt_next <= gap THEN dt_next
                      ELSE least(step, gap) END AS dt
             FROM (SELECT *, {max_gap} AS gap FROM g)
         ),
-        e AS (
-            SELECT *, energy_mj - lag(energy_mj IGNORE NULLS)
-                OVER (PARTITION BY series, window_no ORDER BY t) AS energy_step
-            FROM w
+        e AS (SELECT *{energy} FROM w),
+        agg AS (
+            SELECT sid, window_no,
+                min(t) AS t0, max(t + dt) AS t1, sum(dt) AS elapsed, count(*) AS samples,
+                any_value(step) AS step, any_value(gap) AS gap,
+                {weighted("gpu_util")} AS gpu_util_avg,
+                {weighted("tensor_active")} AS tensor_active_avg,
+                {weighted("sm_active")} AS sm_active_avg,
+                {weighted("dram_active")} AS dram_active_avg,
+                {weighted("power_w")} AS power_avg_watts,
+                sum(power_w * dt) AS power_joules,
+                count(energy_step) AS energy_steps,
+                sum(CASE WHEN energy_step >= 0 THEN energy_step ELSE energy_mj END)
+                    FILTER (energy_step IS NOT NULL) / 1000.0 AS counter_joules,
+                count(*) FILTER (energy_step < 0) AS counter_resets
+            FROM e GROUP BY sid, window_no
         )
-        SELECT series, window_no, {any_labels},
-            min(t) AS t0, max(t + dt) AS t1, sum(dt) AS elapsed, count(*) AS samples,
-            any_value(step) AS step, any_value(gap) AS gap,
-            {weighted("gpu_util")} AS gpu_util_avg,
-            {weighted("tensor_active")} AS tensor_active_avg,
-            {weighted("sm_active")} AS sm_active_avg,
-            {weighted("dram_active")} AS dram_active_avg,
-            {weighted("power_w")} AS power_avg_watts,
-            sum(power_w * dt) AS power_joules,
-            count(energy_step) AS energy_steps,
-            sum(CASE WHEN energy_step >= 0 THEN energy_step ELSE energy_mj END)
-                FILTER (energy_step IS NOT NULL) / 1000.0 AS counter_joules,
-            count(*) FILTER (energy_step < 0) AS counter_resets
-        FROM e GROUP BY series, window_no
+        SELECT concat_ws('\x1f', {", ".join(f"coalesce({c}, '')" for c in SERIES_KEYS)})
+                AS series,
+            agg.*, {", ".join(POINT_LABELS)}
+        FROM agg JOIN _series USING (sid)
         """
     )
     # MIG fractions and accelerators per distinct (model, profile): a handful of rows.

@@ -45,6 +45,7 @@ from connectors.formats.gpu_common import (
     integrate,
     local_to_epoch_sql,
     option_error,
+    series_id_sql,
     sql_str,
 )
 from reconcile.errors import ParseError
@@ -325,7 +326,7 @@ class NvidiaSmiParser(FileParser):
             basis = TIME_CONFIGURED_ZONE
             tags["timezone"] = self.timezone
             helpers, final = local_to_epoch_sql(
-                "t_local", self.timezone, "concat_ws('|', gpu_uuid, gpu_index)", "line_no"
+                "t_local", self.timezone, series_id_sql(["gpu_uuid", "gpu_index"]), "line_no"
             )
             relation = f"(SELECT *, {final} AS t FROM (SELECT *, {helpers} FROM _parsed))"
         else:
@@ -336,7 +337,8 @@ class NvidiaSmiParser(FileParser):
             return sql_str(found[key]) if key in found else "NULL::VARCHAR"
 
         points = f"""
-            (SELECT t, {const("cluster")} AS cluster, {const("host")} AS host, gpu_index,
+            (SELECT {series_id_sql(["gpu_uuid", "gpu_index"])} AS sid, t,
+                {const("cluster")} AS cluster, {const("host")} AS host, gpu_index,
                 gpu_uuid, model_name, NULL::VARCHAR AS mig_profile,
                 NULL::VARCHAR AS mig_instance, NULL::VARCHAR AS namespace,
                 NULL::VARCHAR AS pod, NULL::VARCHAR AS container, NULL::VARCHAR AS hpc_job,

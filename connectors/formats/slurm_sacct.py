@@ -95,7 +95,7 @@ class SlurmSacctParser(FileParser):
         "sacct*.txt.gz",
         "*.sacct",
     )
-    sniff_suffixes: ClassVar[tuple[str, ...]] = (".txt", ".psv", ".log", ".out", ".csv", ".gz")
+    sniff_suffixes: ClassVar[tuple[str, ...]] = (".txt", ".psv", ".log", ".out", ".csv", ".txt.gz")
 
     def check_options(self) -> None:
         """Options: ``cluster``, ``timezone`` (IANA), ``partitions``/``nodes``/``gres_types``
@@ -182,7 +182,7 @@ class SlurmSacctParser(FileParser):
             latest[job_id] = key
         rows = []
         for key in order:
-            out = self._row(jobs[key], source, header)
+            out = self._row(jobs[key], source)
             if out is not None:
                 rows.append(out)
         # The same allocation listed twice (overlapping concatenated dumps) is one row.
@@ -228,7 +228,8 @@ class SlurmSacctParser(FileParser):
             raise ParseError(source, "duplicate columns in the header", f"line {number}")
         return fields
 
-    def _row(self, job: _Job, source: str, header: list[str]) -> dict[str, Any] | None:
+    def _row(self, job: _Job, source: str) -> dict[str, Any] | None:
+        """The gpu_usage row of one allocation, or None when it held no GPUs."""
         row, where = job.row, f"line {job.line}"
         state_text = row.get("State", "")
         state = state_text.split(" ")[0].upper() or None
@@ -415,11 +416,7 @@ class SlurmSacctParser(FileParser):
         if not naive:
             return _as_utc(start), _as_utc(end), TIME_UTC
         if self.timezone is None:
-            return (
-                _as_utc(start, assume=UTC),
-                _as_utc(end, assume=UTC),
-                TIME_UNKNOWN_ZONE,
-            )
+            return _as_utc(start), _as_utc(end), TIME_UNKNOWN_ZONE
         zone = self.timezone
         starts = _folds(start, zone)
         ends = _folds(end, zone)
@@ -486,11 +483,12 @@ class SlurmSacctParser(FileParser):
             tags["step_check"] = "; ".join(problems)
 
 
-def _as_utc(value: datetime | None, assume: zoneinfo.ZoneInfo | Any = None) -> datetime | None:
+def _as_utc(value: datetime | None) -> datetime | None:
+    """An aware time in UTC; a naive one is read as UTC (the caller records that)."""
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=assume or UTC)
+        return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
