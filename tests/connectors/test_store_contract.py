@@ -1,4 +1,5 @@
-"""The store contract, run against every store: local folders and S3 on moto's server."""
+"""The store contract, run against every store: local folders, S3 on moto's server, GCS on
+fake-gcs-server and Azure Blob on Azurite."""
 
 from __future__ import annotations
 
@@ -55,9 +56,10 @@ def test_etag_changes_when_content_changes(make_store):
     if make_store.kind == "s3":
         # S3 ETags of single-part uploads are the MD5 of the content.
         assert before["x.json"] == hashlib.md5(b'{"a": 1}').hexdigest()
-        store._client.put_object(Bucket=store.bucket, Key="x.json", Body=b'{"a": 22}')
-    else:
-        (store.root / "x.json").write_bytes(b'{"a": 22}')
+    if make_store.kind == "gcs":
+        # GCS versions are generation numbers: every write gets a new, larger one.
+        assert before["x.json"].isdigit()
+    make_store.put(store, "x.json", b'{"a": 22}')
     after = {o.key: o.etag for o in store.list_objects()}
     assert after["x.json"] != before["x.json"]
     assert after["y.json"] == before["y.json"]
@@ -77,6 +79,42 @@ def test_missing_bucket_or_folder_is_a_clear_error(s3, tmp_path):
         list(S3Store("no-such-bucket-here").list_objects())
     with pytest.raises(StoreNotFoundError, match="no such file or folder"):
         LocalStore(tmp_path / "absent")
+
+
+@pytest.mark.emulator
+def test_missing_gcs_bucket_is_a_clear_error(gcs, gcs_bucket):
+    from connectors.stores.gcs import GcsStore
+
+    with pytest.raises(StoreNotFoundError, match=r"^gs://no-such-bucket-here: no such bucket$"):
+        list(GcsStore("no-such-bucket-here").list_objects())
+    # Reading an object: real GCS says which is missing, fake-gcs-server only "Not Found".
+    with pytest.raises(StoreNotFoundError, match=r"^gs://no-such-bucket-here[:/]"):
+        GcsStore("no-such-bucket-here").read_bytes("x.json")
+    with pytest.raises(StoreNotFoundError, match=rf"^gs://{gcs_bucket}/x\.json: not found$"):
+        GcsStore(gcs_bucket).read_bytes("x.json")
+
+
+@pytest.mark.emulator
+def test_missing_azure_container_is_a_clear_error(azure, azure_container):
+    from connectors.stores.azure import AzureBlobStore
+
+    message = r"^az://no-such-container: no such container$"
+    with pytest.raises(StoreNotFoundError, match=message) as caught:
+        list(AzureBlobStore("no-such-container").list_objects())
+    assert type(caught.value.__cause__).__name__ == "ResourceNotFoundError"
+    with pytest.raises(StoreNotFoundError, match=message):
+        AzureBlobStore("no-such-container").read_bytes("x.json")
+    with pytest.raises(StoreNotFoundError, match=rf"^az://{azure_container}/x\.json: not found$"):
+        AzureBlobStore(azure_container).read_bytes("x.json")
+
+
+def test_azure_without_an_account_says_how_to_configure_one():
+    from connectors.stores.azure import AzureBlobStore
+    from reconcile.errors import StoreAccessError
+
+    with pytest.raises(StoreAccessError, match="no Azure storage account configured") as caught:
+        AzureBlobStore("c")
+    assert "AZURE_STORAGE_CONNECTION_STRING" in caught.value.one_line()
 
 
 def test_local_store_does_not_follow_links_out_of_the_folder(tmp_path):

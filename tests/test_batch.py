@@ -1,0 +1,274 @@
+"""`reconcile run`: the batch job, one at a time, readers served during a run, logs, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconcile.batch import redact
+from reconcile.cli import cli
+from reconcile.lock import writer_lock
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path: Path, sources: list[Path], extra: str = "") -> Path:
+    config = tmp_path / "reconcile.toml"
+    blocks = "".join(f'[[sources]]\nuri = "{s}"\n\n' for s in sources)
+    config.write_text(blocks + textwrap.dedent(extra))
+    return config
+
+
+def run_cli(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_run_ingests_estimates_and_publishes_a_snapshot(tmp_path, hf_runs_copy):
+    db = tmp_path / "w.duckdb"
+    config = write_config(tmp_path, [hf_runs_copy])
+    result = run_cli("--db", str(db), "--config", str(config), "run", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["sources"][0]["new"] == 6
+    assert summary["models"]["acme-legal-8b"] == "below"
+    # Without its job description the DPO run has no sequence length: no token count.
+    assert summary["models"]["support-assistant-7b"] == "insufficient_evidence"
+    assert (tmp_path / "w.snapshot.duckdb").exists()
+    again = json.loads(run_cli("--db", str(db), "--config", str(config), "run", "--json").stdout)
+    assert again["sources"][0]["unchanged"] == 6
+    assert again["sources"][0]["bytes_read"] == 0
+
+
+def test_run_fail_on_and_quarantine_exit_codes(tmp_path, hf_runs_copy):
+    bad = hf_runs_copy / "broken" / "job"
+    bad.mkdir(parents=True)
+    (bad / "trainer_state.json").write_text("{")
+    db = tmp_path / "w.duckdb"
+    config = write_config(tmp_path, [hf_runs_copy])
+    result = run_cli("--db", str(db), "--config", str(config), "run")
+    assert result.exit_code == 3
+    assert "1 quarantined" in result.stdout
+
+
+def test_a_second_run_waits_then_names_the_running_one(tmp_path, hf_runs_copy):
+    db = tmp_path / "w.duckdb"
+    config = write_config(tmp_path, [hf_runs_copy])
+    with writer_lock(db, command="run"):
+        started = time.monotonic()
+        result = run_cli("--db", str(db), "--config", str(config), "run", "--lock-timeout", "0.5")
+        waited = time.monotonic() - started
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert f"holds the lock (pid {os.getpid()}" in result.stderr
+    assert waited >= 0.5
+    # ingest and estimate are writers too
+    result = run_cli("--db", str(db), "ingest", str(hf_runs_copy))
+    assert result.exit_code == 0  # lock released
+
+
+def test_a_killed_run_leaves_a_stale_lock_that_is_taken_over(tmp_path, hf_runs_copy):
+    db = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import time
+            from pathlib import Path
+            from reconcile.lock import writer_lock
+            with writer_lock(Path({str(db)!r}), command="run"):
+                print("locked", flush=True)
+                time.sleep(60)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    config = write_config(tmp_path, [hf_runs_copy])
+    result = run_cli(
+        "--db", str(db), "--config", str(config), "run", "--json", "--lock-timeout", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["took_over_stale_lock"] is True
+
+
+def test_queries_answer_from_the_snapshot_while_a_run_writes(tmp_path, hf_runs_copy):
+    db = tmp_path / "w.duckdb"
+    writer_code = textwrap.dedent(f"""
+        import time, duckdb
+        from pathlib import Path
+        from reconcile.lock import writer_lock
+        with writer_lock(Path({str(db)!r}), command="run"):
+            con = duckdb.connect({str(db)!r})
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    # Before any completed run there is nothing to answer from.
+    assert run_cli("--db", str(db), "ingest", str(hf_runs_copy)).exit_code == 0
+    writer = subprocess.Popen(
+        [sys.executable, "-c", writer_code], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        busy = run_cli("--db", str(db), "query", "runs")
+        assert busy.exit_code == 1
+        assert "has been writing since" in busy.stderr and "no snapshot" in busy.stderr
+    finally:
+        writer.kill()
+        writer.wait()
+    config = write_config(tmp_path, [hf_runs_copy])
+    assert run_cli("--db", str(db), "--config", str(config), "run").exit_code == 0
+    writer = subprocess.Popen(
+        [sys.executable, "-c", writer_code], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        result = run_cli("--db", str(db), "query", "runs", "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert len(json.loads(result.stdout)) == 6
+        assert result.stderr.startswith("Note: ")
+        assert "answering from the snapshot" in result.stderr
+        status = run_cli("--db", str(db), "status", "--json")
+        assert status.exit_code == 0
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_json_logs_and_redaction(tmp_path, hf_runs_copy):
+    db = tmp_path / "w.duckdb"
+    config = write_config(tmp_path, [hf_runs_copy])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconcile",
+            "--db",
+            str(db),
+            "--config",
+            str(config),
+            "--log-format",
+            "json",
+            "run",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    names = [e["event"] for e in events]
+    assert names[0] == "run.start" and names[-1] == "run.done"
+    assert "ingest.source" in names and "estimate.done" in names
+    assert all({"time", "level", "event"} <= set(e) for e in events)
+    signed = "https://user:secret@bucket.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=x"
+    assert redact(signed) == "https://bucket.s3.amazonaws.com/k"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('[[sources]]\nformat = "hf_checkpoint"\n', "'sources[0].uri' is required"),
+        ('[[sources]]\nuri = "x"\nbucket = "y"\n', "unknown key 'sources[0].bucket'"),
+        ('[[sources]]\nuri = "x"\ninclude = "*.json"\n', "'sources[0].include' must be a list"),
+        ('sources = "s3://x"\n', "'sources' must be list"),
+        ("", "no sources configured"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, config, message):
+    path = tmp_path / "reconcile.toml"
+    path.write_text(config)
+    result = run_cli("--db", str(tmp_path / "w.duckdb"), "--config", str(path), "run")
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_include_and_exclude_globs(tmp_path, hf_runs_copy):
+    config = tmp_path / "reconcile.toml"
+    config.write_text(
+        f'[[sources]]\nuri = "{hf_runs_copy}"\ninclude = ["aws/**"]\n'
+        'exclude = ["**/qwen7b-dpo-*/**"]\n'
+    )
+    result = run_cli("--db", str(tmp_path / "w.duckdb"), "--config", str(config), "run", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sources"][0]["new"] == 1  # only the SFT run folder
+
+
+def test_config_show_says_where_values_come_from(tmp_path, monkeypatch, hf_runs_copy):
+    config = write_config(tmp_path, [hf_runs_copy], "[run]\nlock_timeout = 30\n")
+    monkeypatch.setenv("RECONCILE_LOG_FORMAT", "json")
+    result = run_cli("--config", str(config), "config", "show")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "db = reconcile.duckdb  (default)" in lines
+    assert "log_format = json  (env)" in lines
+    assert f"run.lock_timeout = 30  (file {config})" in lines
+    flag = run_cli("--db", "x.duckdb", "--config", str(config), "config", "show")
+    assert "db = x.duckdb  (flag)" in flag.stdout.splitlines()
+
+
+def test_deployment_examples_use_the_same_command():
+    command = "--config /etc/reconcile/reconcile.toml --log-format json run --lock-timeout 300"
+    crontab = (REPO / "deploy" / "crontab").read_text()
+    service = (REPO / "deploy" / "systemd" / "reconcile.service").read_text()
+    cronjob = (REPO / "deploy" / "kubernetes" / "cronjob.yaml").read_text()
+    (entry,) = [line for line in crontab.splitlines() if line and not line.startswith("#")]
+    fields = entry.split(None, 5)
+    assert len(fields) == 6 and fields[0].isdigit()  # five schedule fields and a command
+    assert command in entry and command in service
+    assert '"run", "--lock-timeout", "300"' in cronjob
+
+
+def test_kubernetes_manifest_passes_the_schema_check():
+    validate = shutil.which("kubernetes-validate") or str(
+        Path(sys.executable).with_name("kubernetes-validate")
+    )
+    if not Path(validate).exists():
+        pytest.skip("kubernetes-validate is not installed (test extra)")
+    done = subprocess.run(
+        [validate, "--strict", str(REPO / "deploy/kubernetes/cronjob.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed" in done.stdout + done.stderr
+
+
+def test_systemd_units_verify():
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not available")
+    done = subprocess.run(
+        [
+            analyze,
+            "verify",
+            "--man=no",
+            str(REPO / "deploy/systemd/reconcile.service"),
+            str(REPO / "deploy/systemd/reconcile.timer"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # The only complaint allowed is that the example's install path does not exist here.
+    problems = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.strip() and "is not executable: No such file" not in line
+    ]
+    assert problems == []
