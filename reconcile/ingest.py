@@ -11,6 +11,7 @@ an earlier good version stay until a good version replaces them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -119,14 +120,16 @@ def plan(
     ledger: dict[str, tuple[str, str, int]] = {}
     quarantine: dict[str, tuple[str, str, int]] = {}
     if con is not None:
-        for uri, fp, fmt, version, table in con.execute(
-            "SELECT uri, fingerprint, format, parser_version, target_table FROM ingest_ledger"
+        for uri, fp, fmt, version, table, digest in con.execute(
+            "SELECT uri, fingerprint, format, parser_version, target_table, "
+            "coalesce(options_digest, '') FROM ingest_ledger"
         ).fetchall():
-            ledger[uri] = (fp, fmt, version, table)  # type: ignore[assignment]
-        for uri, fp, fmt, version in con.execute(
-            "SELECT uri, fingerprint, format, parser_version FROM quarantine"
+            ledger[uri] = (fp, fmt, version, table, digest)  # type: ignore[assignment]
+        for uri, fp, fmt, version, digest in con.execute(
+            "SELECT uri, fingerprint, format, parser_version, coalesce(options_digest, '') "
+            "FROM quarantine"
         ).fetchall():
-            quarantine[uri] = (fp, fmt, version)
+            quarantine[uri] = (fp, fmt, version, digest)  # type: ignore[assignment]
     parsers = (
         [get_parser(format_name, (format_options or {}).get(format_name))]
         if format_name
@@ -215,6 +218,15 @@ def _list(source: Source) -> Iterator[Any]:
         yield info
 
 
+def options_digest(parser: Parser) -> str:
+    """A digest of a parser's configured options ('' for none): changing them re-reads."""
+    options = getattr(parser, "options", None)
+    if not options:
+        return ""
+    text = json.dumps(options, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _decide(
     source: Source,
     parser: Parser,
@@ -224,10 +236,10 @@ def _decide(
     retry_quarantined: bool,
 ) -> PlannedUnit:
     fingerprint = unit.fingerprint()
-    current = (fingerprint, parser.name, parser.version)
+    current = (fingerprint, parser.name, parser.version, options_digest(parser))
     previous = ledger.get(unit.uri)
     previous_table = previous[3] if previous else None
-    if previous and tuple(previous[:3]) == current:
+    if previous and (*previous[:3], previous[4]) == current:
         action: Literal["load", "skip", "still_quarantined"] = "skip"
     elif quarantine.get(unit.uri) == current and not retry_quarantined:
         action = "still_quarantined"
@@ -484,6 +496,7 @@ class _BatchWriter:
                 "source_root": [i.source.uri for i, _, _ in done],
                 "format": [i.parser.name for i, _, _ in done],
                 "parser_version": pa.array([i.parser.version for i, _, _ in done], pa.int32()),
+                "options_digest": [options_digest(i.parser) for i, _, _ in done],
                 "fingerprint": [i.fingerprint for i, _, _ in done],
                 "size_bytes": pa.array([i.unit.size for i, _, _ in done], pa.int64()),
                 "sha256": [r.sha256 for _, _, r in done],
@@ -507,9 +520,11 @@ class _BatchWriter:
         self.con.register("_ledger", ledger)
         try:
             self.con.execute(
-                "INSERT OR REPLACE INTO ingest_ledger SELECT uri, source_root, format, "
-                "parser_version, fingerprint, size_bytes, sha256, members::JSON, target_table, "
-                "row_count, modified_at, now() FROM _ledger"
+                "INSERT OR REPLACE INTO ingest_ledger (uri, source_root, format, "
+                "parser_version, fingerprint, size_bytes, sha256, members, target_table, "
+                "row_count, modified_at, loaded_at, options_digest) SELECT uri, source_root, "
+                "format, parser_version, fingerprint, size_bytes, sha256, members::JSON, "
+                "target_table, row_count, modified_at, now(), options_digest FROM _ledger"
             )
             self.con.execute("DELETE FROM quarantine WHERE uri IN (SELECT uri FROM _ledger)")
         finally:
@@ -518,10 +533,12 @@ class _BatchWriter:
 
 def _record_quarantine(con: duckdb.DuckDBPyConnection, item: PlannedUnit, error: str) -> None:
     con.execute(
-        "INSERT INTO quarantine VALUES "
-        "($uri, $root, $format, $version, $fp, $error, now(), now(), 1) "
+        "INSERT INTO quarantine (uri, source_root, format, parser_version, fingerprint, error, "
+        "first_seen_at, last_seen_at, attempts, options_digest) VALUES "
+        "($uri, $root, $format, $version, $fp, $error, now(), now(), 1, $digest) "
         "ON CONFLICT (uri) DO UPDATE SET source_root = excluded.source_root, "
         "format = excluded.format, parser_version = excluded.parser_version, "
+        "options_digest = excluded.options_digest, "
         "fingerprint = excluded.fingerprint, error = excluded.error, "
         "last_seen_at = excluded.last_seen_at, attempts = quarantine.attempts + 1",
         {
@@ -531,5 +548,6 @@ def _record_quarantine(con: duckdb.DuckDBPyConnection, item: PlannedUnit, error:
             "version": item.parser.version,
             "fp": item.fingerprint,
             "error": error,
+            "digest": options_digest(item.parser),
         },
     )

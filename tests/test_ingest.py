@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,29 @@ def test_forced_format_treats_any_json_as_a_trainer_state(tmp_path):
     assert summary["objects"]["new"] == 1
     assert summary["objects"]["ignored"] == 1
     assert totals(db)["tokens"] == 1000
+
+
+def test_changed_format_options_re_read_the_units(tmp_path, sample_data):
+    source = tmp_path / "accounting"
+    shutil.copytree(sample_data / "onprem" / "hpc1-slurm", source)
+    db = tmp_path / "w.duckdb"
+    utc = tmp_path / "utc.toml"
+    utc.write_text('[formats.slurm_sacct]\ncluster = "hpc1"\ntimezone = "UTC"\n')
+    berlin = tmp_path / "berlin.toml"
+    berlin.write_text('[formats.slurm_sacct]\ncluster = "hpc1"\ntimezone = "Europe/Berlin"\n')
+
+    def ingest_with(config):
+        result = CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), "ingest",
+                                          "--json", str(source)])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["objects"]
+
+    first = ingest_with(utc)
+    assert first["new"] > 0
+    assert ingest_with(utc)["unchanged"] == first["new"]
+    # The cluster's zone was wrong: fixing it in the config re-reads the dumps.
+    assert ingest_with(berlin)["replaced"] == first["new"]
+    con = warehouse.open_for_read(db)
+    bases = {b for (b,) in con.execute("SELECT DISTINCT time_basis FROM gpu_usage").fetchall()}
+    con.close()
+    assert "unknown_timezone_read_as_utc" not in bases
