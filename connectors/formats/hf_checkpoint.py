@@ -38,6 +38,7 @@ import pyarrow as pa
 import yaml
 
 from connectors.formats.base import Unit, UnitReader, reject_options
+from connectors.formats.tracking import REPO_ID, path_job_name
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -47,24 +48,7 @@ _CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 _SIDECARS = frozenset(
     {"config.json", "adapter_config.json", "README.md", "train_results.json", "all_results.json"}
 )
-# Folder names that say nothing about the job; the job name is the nearest other one.
-_GENERIC_DIRS = frozenset(
-    {
-        "",
-        "output",
-        "outputs",
-        "model",
-        "models",
-        "final",
-        "checkpoints",
-        "results",
-        "artifacts",
-        "opt",
-        "ml",
-    }
-)
 # A Hub repository id ("org/name"); local paths and bare names are not resolvable ids.
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRL_OBJECTIVE_TAGS = ("dpo", "orpo", "kto", "cpo", "ppo", "grpo", "rloo", "sft", "reward-trainer")
 # safetensors: 8-byte little-endian header length, then a JSON header.
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
@@ -86,23 +70,9 @@ def _run_dir(state_dir: str) -> str:
     return state_dir
 
 
-# A folder named like "run1", "trial-3" or "v2" says little on its own: keep its parent.
-_NUMBERED_DIR = re.compile(
-    r"^(run|trial|seed|attempt|try|exp|experiment|v|version|part)[-_]?\d+$", re.IGNORECASE
-)
-
-
 def _job_name(run_dir: str) -> str | None:
-    """The job's name: the run folder's name, skipping generic folder names
-    (``output``, ``checkpoints``...); a numbered name (``run1``) keeps its parent
-    (``mistral-cpt/run1``) so that unrelated projects' ``run1`` stay apart.
-    """
-    parts = [p for p in run_dir.split("/") if p and p.lower() not in _GENERIC_DIRS]
-    if not parts:
-        return None
-    if _NUMBERED_DIR.match(parts[-1]) and len(parts) >= 2:
-        return f"{parts[-2]}/{parts[-1]}"
-    return parts[-1]
+    """The job's name from its run folder (the rule shared with the tracker parsers)."""
+    return path_job_name(run_dir)
 
 
 def _load_json(reader: UnitReader, key: str) -> Any:
@@ -444,7 +414,7 @@ class HfCheckpointParser:
         if config and isinstance(config.get("_name_or_path"), str):
             candidates.append((config["_name_or_path"], "config_name_or_path"))
         for value, basis in candidates:
-            if _REPO_ID.match(value.strip()):
+            if REPO_ID.match(value.strip()):
                 return value.strip(), basis, [c for c, _ in candidates]
         return None, None, [c for c, _ in candidates]
 

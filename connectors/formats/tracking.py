@@ -23,8 +23,8 @@ from typing import Any
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 
-#: Folder names that say nothing about the job (kept in step with hf_checkpoint's list):
-#: the job name is the nearest other folder of ``output_dir``.
+#: Folder names that say nothing about the job (shared with hf_checkpoint): the job name
+#: is the nearest other folder of ``output_dir``.
 GENERIC_DIRS = frozenset(
     {
         "",
@@ -44,7 +44,7 @@ GENERIC_DIRS = frozenset(
     }
 )
 _CHECKPOINT_DIR = re.compile(r"^checkpoint-\d+$")
-# As in hf_checkpoint: a numbered folder ("run1", "trial-3") keeps its parent.
+# A numbered folder ("run1", "trial-3") says little alone: it keeps its parent.
 _NUMBERED_DIR = re.compile(
     r"^(run|trial|seed|attempt|try|exp|experiment|v|version|part)[-_]?\d+$", re.IGNORECASE
 )
@@ -170,9 +170,9 @@ def hint(sources: Sequence[Mapping[str, Any]], column: str) -> tuple[str | None,
 
 
 def path_job_name(path: str | None) -> str | None:
-    """The job a path names, by hf_checkpoint's rule for run folders: the last folder
-    that is not generic or ``checkpoint-N``; a numbered one (``run1``) keeps its parent
-    (``mistral-cpt/run1``).
+    """The job a path names: the last folder that is not generic or ``checkpoint-N``; a
+    numbered one (``run1``) keeps its parent (``mistral-cpt/run1``), so that unrelated
+    projects' ``run1`` stay apart. Used for run folders and trackers' ``output_dir`` alike.
     """
     if not path:
         return None
