@@ -1,11 +1,11 @@
 -- Accelerator-hours per platform and accelerator type, by the evidence that measured them:
 -- billing (billed), scheduler allocations, telemetry (measured device time), and the
 -- training runs' own logs (runtime x accelerators).
--- Reads: billing_lines, gpu_usage, resolved_runs.
+-- Reads: billing_lines_counted, gpu_usage, resolved_runs.
 -- Columns: source, platform, accelerator, month, accelerator_hours.
 SELECT 'billing' AS source, provider AS platform, accelerator,
        strftime(usage_start_at, '%Y-%m') AS month, sum(accelerator_hours) AS accelerator_hours
-FROM billing_lines WHERE accelerator_hours > 0 GROUP BY ALL
+FROM billing_lines_counted WHERE accelerator_hours > 0 AND counts_billed GROUP BY ALL
 UNION ALL
 SELECT source_kind, coalesce(cluster, source_kind), accelerator, strftime(started_at, '%Y-%m'),
        sum(gpu_seconds) / 3600.0

@@ -509,8 +509,8 @@ def run_estimate(
     billing_rows = (
         con.sql(
             "SELECT line_id, provider, account_id, usage_start_at, usage_end_at, resource_id, "
-            "accelerator, accelerator_hours, line_type, tags FROM billing_lines "
-            "WHERE accelerator_hours > 0"
+            "accelerator, accelerator_hours, line_type, tags FROM billing_lines_counted "
+            "WHERE accelerator_hours > 0 AND counts_billed"
         )
         .to_arrow_table()
         .to_pylist()

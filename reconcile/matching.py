@@ -11,7 +11,10 @@ Strongest first, each with a confidence:
 * ``host_time_window`` (0.7): telemetry of a host in a matched Slurm job's node list,
   inside that job's window;
 * ``tag`` (0.6): a billing line carries the run's value for one of the configured tag
-  keys (``project`` by default), on the run's accelerator, inside the run's window.
+  keys (``project`` by default), on the run's accelerator, inside the run's window;
+* ``time_window`` (0.4): a billing line of the run's cloud, on the run's accelerator,
+  whose usage period overlaps the run's window (a run's own evidence rarely names the
+  billing account, so the cloud stands for it).
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from typing import Any
 JOB_ID_TAGS = ("slurm_job_id", "slurm.job_id", "SLURM_JOB_ID", "job_id", "slurm_jobid")
 #: Billing/run tag keys that identify a project by default (configurable).
 DEFAULT_TAG_KEYS = ("project",)
+#: Run platform -> billing provider, for time-window matching.
+_PROVIDER_OF = {
+    "aws-sagemaker": "aws",
+    "aws": "aws",
+    "gcp": "gcp",
+    "azure": "azure",
+    "azureml": "azure",
+}
 #: Slack around a run's window for billing lines (provisioning before, upload after).
 WINDOW_SLACK = timedelta(hours=1)
 
@@ -195,13 +206,10 @@ def match_runs(
             same_accelerator = not run.get("accelerator") or line.get("accelerator") == run.get(
                 "accelerator"
             )
-            if (
-                shared
-                and same_accelerator
-                and _overlaps(
-                    start, end, line.get("usage_start_at"), line.get("usage_end_at"), WINDOW_SLACK
-                )
-            ):
+            overlaps = _overlaps(
+                start, end, line.get("usage_start_at"), line.get("usage_end_at"), WINDOW_SLACK
+            )
+            if shared and same_accelerator and overlaps:
                 matches.append(
                     Match(
                         run_key,
@@ -210,6 +218,22 @@ def match_runs(
                         "tag",
                         0.6,
                         {"tags": {k: tags[k] for k in shared}},
+                    )
+                )
+            elif (
+                overlaps
+                and run.get("accelerator")
+                and line.get("accelerator") == run.get("accelerator")
+                and _PROVIDER_OF.get(str(run.get("platform"))) == line.get("provider")
+            ):
+                matches.append(
+                    Match(
+                        run_key,
+                        "billing_lines",
+                        line["line_id"],
+                        "time_window",
+                        0.4,
+                        {"provider": line.get("provider")},
                     )
                 )
     return matches

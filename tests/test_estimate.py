@@ -93,6 +93,16 @@ def test_measured_tensor_activity_drives_the_hardware_estimate(estimated):
     assert legal["decided_by"] == "architecture"
 
 
+def test_shadow_azure_compute_is_unattributed_and_other_bills_are_matched(estimated):
+    rows = query(estimated, "unattributed_compute")
+    billing = [r for r in rows if r["kind"] == "billing"]
+    # 4 x ND96isr_H100_v5 (8 GPUs each) for 72 h, delivered in two exports but counted once.
+    assert [(r["provider"], r["accelerator_hours"]) for r in billing] == [("azure", 2304.0)]
+    runs = {r["run_id"]: r for r in query(estimated, "run_reconciliation")}
+    assert runs["qwen7b-sft-20250304-1301"]["billing_flops"] is not None  # by the job's ARN
+    assert runs["llama31-8b-legal-fullft-20250411"]["billing_flops"] is not None  # by time
+
+
 def test_unmatched_slurm_allocations_are_unattributed(estimated):
     rows = query(estimated, "unattributed_compute")
     jobs = {r["tags"] for r in rows if r["kind"] == "gpu_usage"}
