@@ -3,17 +3,21 @@ fake-gcs-server for GCS, Azurite for Azure Blob), stores to contract-test."""
 
 from __future__ import annotations
 
+import http.client
 import platform
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlparse
 
 import pytest
 
@@ -102,14 +106,18 @@ def _start_server(command: list[str], port: int, log: Path, name: str) -> subpro
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return process
         except OSError:
             time.sleep(0.05)
     _stop_server(process)
-    raise RuntimeError(f"{name} did not answer on port {port} within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"{name} did not answer on port {port} within 60 s: {log.read_text()[-2000:]}"
+    )
 
 
 def _stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -121,15 +129,39 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _put_all(put: Callable[[str, bytes], Any], objects: dict[str, bytes]) -> None:
-    """Upload ``objects`` with a few threads: the emulators answer each request slowly."""
-    if len(objects) < 20:
-        for key, data in objects.items():
-            put(key, data)
-        return
-    with ThreadPoolExecutor(8) as pool:
-        for _ in pool.map(lambda item: put(*item), objects.items()):
-            pass
+def _http_put_all(
+    endpoint: str,
+    objects: dict[str, bytes],
+    request_for: Callable[[str], tuple[str, str, dict[str, str]]],
+    expect: int,
+) -> None:
+    """Upload ``objects`` to an emulator with plain HTTP over keep-alive connections from 8
+    threads. The SDKs spend more CPU on each small upload than the emulators do: 1,005
+    uploads to Azurite took 13 s through azure-storage-blob, 7 s like this.
+
+    ``request_for(key)`` gives the method, path with query, and headers of one upload.
+    """
+    parsed = urlparse(endpoint)
+    local = threading.local()
+    connections: list[http.client.HTTPConnection] = []
+
+    def put(item: tuple[str, bytes]) -> None:
+        key, data = item
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+            connections.append(local.connection)
+        method, path, headers = request_for(key)
+        local.connection.request(method, path, body=data, headers=headers)
+        response = local.connection.getresponse()
+        body = response.read()
+        assert response.status == expect, f"upload of {key}: {response.status} {body[:300]!r}"
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, objects.items()))
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def fake_gcs_binary() -> Path | None:
@@ -318,15 +350,43 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
         if kind == "gcs":
             from connectors.stores.gcs import GcsStore
 
-            bucket = request.getfixturevalue("gcs").bucket(request.getfixturevalue("gcs_bucket"))
-            _put_all(lambda key, data: bucket.blob(key).upload_from_string(data), objects)
-            return GcsStore(bucket.name)  # STORAGE_EMULATOR_HOST leads it to the emulator
+            bucket = request.getfixturevalue("gcs_bucket")
+            _http_put_all(
+                request.getfixturevalue("gcs_endpoint"),
+                objects,
+                lambda key: (
+                    "POST",
+                    f"/upload/storage/v1/b/{bucket}/o?uploadType=media&name={quote(key, safe='')}",
+                    {"Content-Type": "application/octet-stream"},
+                ),
+                expect=200,
+            )
+            return GcsStore(bucket)  # STORAGE_EMULATOR_HOST leads it to the emulator
         if kind == "azure":
+            from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
             from connectors.stores.azure import AzureBlobStore
 
             name = request.getfixturevalue("azure_container")
-            container = request.getfixturevalue("azure").get_container_client(name)
-            _put_all(lambda key, data: container.upload_blob(key, data), objects)
+            settings = request.getfixturevalue("azurite_connection_string").split(";")
+            endpoint = dict(part.split("=", 1) for part in settings if part)["BlobEndpoint"]
+            sas = generate_container_sas(
+                AZURITE_ACCOUNT,
+                name,
+                account_key=AZURITE_KEY,
+                permission=ContainerSasPermissions(write=True, create=True),
+                expiry=datetime.now(UTC) + timedelta(hours=1),
+            )
+            _http_put_all(
+                endpoint,
+                objects,
+                lambda key: (
+                    "PUT",
+                    f"/{AZURITE_ACCOUNT}/{name}/{quote(key)}?{sas}",
+                    {"x-ms-blob-type": "BlockBlob"},
+                ),
+                expect=201,
+            )
             return AzureBlobStore(name)  # from AZURE_STORAGE_CONNECTION_STRING
         if kind == "local":
             from connectors.stores.local import LocalStore
@@ -340,10 +400,15 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
             return LocalStore(root)
         from connectors.stores.s3 import S3Store
 
-        client = request.getfixturevalue("s3")
+        request.getfixturevalue("s3")
         name = request.getfixturevalue("bucket")
-        for key, data in objects.items():
-            client.put_object(Bucket=name, Key=key, Body=data)
+        # moto checks no signatures: plain PUTs, like the emulators above.
+        _http_put_all(
+            request.getfixturevalue("moto_endpoint"),
+            objects,
+            lambda key: ("PUT", f"/{name}/{quote(key)}", {}),
+            expect=200,
+        )
         return S3Store(name)
 
     build.kind = kind  # type: ignore[attr-defined]

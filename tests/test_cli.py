@@ -53,7 +53,9 @@ def test_usage_error_exits_2():
 def test_unknown_scheme_is_one_error_line(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "ftp://x/y"])
     assert result.exit_code == 1
-    assert result.stderr == "Error: unsupported source scheme ftp:// (known: file://, s3://)\n"
+    assert result.stderr == (
+        "Error: unsupported source scheme ftp:// (known: az://, file://, gs://, s3://)\n"
+    )
     assert not (tmp_path / "w.duckdb").exists()
 
 

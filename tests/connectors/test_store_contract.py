@@ -34,6 +34,7 @@ def test_prefix_selects_a_subtree(make_store):
     assert list(store.list_objects("nothing/")) == []
 
 
+@pytest.mark.slow  # 1,005 uploads: about 1 s locally, 2-5 s on the emulators, 10 s on moto
 def test_pages_past_one_thousand_keys(make_store):
     objects = {f"p/{i:05d}.json": str(i).encode() for i in range(1005)}
     store = make_store(objects)
