@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_billing_samples import CUR2_COLUMNS, CUR2_SCHEMA, DOUBLE, MAP, TS  # noqa: E402
+from make_billing_samples import CUR2_COLUMNS, CUR2_SCHEMA, DOUBLE, MAP, TS
 
 ROW_GROUP = 122_880
 # Usage types in the mix (most lines are not accelerators, as in a real bill).
@@ -127,7 +127,9 @@ def cur2_table(start: int, count: int, rng: np.random.Generator) -> pa.Table:
             "line_item_usage_type": pa.array(USAGE_TYPES[kind]),
             "line_item_unblended_cost": pa.array(cost, DOUBLE),
             "line_item_blended_cost": pa.array(cost, DOUBLE),
-            "line_item_resource_id": pa.array(np.char.add("i-0a9f3c2e1b7d", (kind * 7).astype(str))),
+            "line_item_resource_id": pa.array(
+                np.char.add("i-0a9f3c2e1b7d", (kind * 7).astype(str))
+            ),
             "pricing_public_on_demand_cost": pa.array(cost, DOUBLE),
             "pricing_unit": pa.array(np.full(count, "Hrs")),
             "product_instance_type": pa.array(INSTANCE[kind], pa.string()),
@@ -249,14 +251,19 @@ def write_focus(root: Path, lines: int) -> Path:
     return path
 
 
-def measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of ``cmd`` run in its own process."""
+def measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS MiB, stdout) of ``cmd`` in its own process.
+
+    CPU time (user + system) is reported too: on a shared machine it is far steadier
+    than wall time.
+    """
     wrapper = (
         "import resource, subprocess, sys\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "sys.stdout.write(done.stdout)\n"
         "sys.stderr.write(done.stderr)\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(r.ru_utime + r.ru_stime, r.ru_maxrss, file=sys.stderr)\n"
         "sys.exit(done.returncode)\n"
     )
     started = time.perf_counter()
@@ -266,8 +273,8 @@ def measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}")
-    peak_kib = int(done.stderr.strip().splitlines()[-1])
-    return elapsed, peak_kib / 1024, done.stdout
+    cpu, peak_kib = done.stderr.strip().splitlines()[-1].split()
+    return elapsed, float(cpu), int(peak_kib) / 1024, done.stdout
 
 
 def baseline(kind: str, files: list[Path], db: Path) -> list[str]:
@@ -303,24 +310,22 @@ def main() -> None:
     results = []
     try:
         for kind in args.formats.split(","):
-            started = time.perf_counter()
             if kind == "cur2":
                 source = write_cur2(root / "cur", args.lines)
                 files = sorted(source.rglob("*.parquet"))
             else:
                 source = write_focus(root / "focus", args.lines)
                 files = [source]
-            generated = time.perf_counter() - started
             size = sum(f.stat().st_size for f in files)
             ours_db, base_db = tmp / f"{kind}.duckdb", tmp / f"{kind}-baseline.duckdb"
-            base_s, base_mib, base_out = measured(baseline(kind, files, base_db), env)
-            ours_s, ours_mib, out = measured(
+            base_s, base_cpu, base_mib, base_out = measured(baseline(kind, files, base_db), env)
+            ours_s, ours_cpu, ours_mib, out = measured(
                 cli + ["--db", str(ours_db), "ingest", "--json", str(source)], env
             )
             summary = json.loads(out)
             loaded = summary["rows"]["billing_lines"]
             assert loaded == args.lines == int(base_out), (loaded, base_out)
-            results.append((kind, size, generated, ours_s, ours_mib, base_s, base_mib))
+            results.append((kind, size, ours_s, ours_cpu, ours_mib, base_s, base_cpu, base_mib))
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -330,14 +335,16 @@ def main() -> None:
         f"{resource.getrlimit(resource.RLIMIT_AS)[0]}"
     )
     print(f"{args.lines:,} lines per format")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (wall times suffer on a busy host)")
     print(
-        f"{'format':7} {'file MiB':>9} {'ours s':>8} {'ours MiB':>9} "
-        f"{'duckdb s':>9} {'duckdb MiB':>11} {'ratio':>6}"
+        f"{'format':7} {'file MiB':>9} {'ours s':>7} {'cpu s':>6} {'MiB':>5} "
+        f"{'duckdb s':>9} {'cpu s':>6} {'MiB':>5} {'wall ratio':>10} {'cpu ratio':>9}"
     )
-    for kind, size, _, ours_s, ours_mib, base_s, base_mib in results:
+    for kind, size, ours_s, ours_cpu, ours_mib, base_s, base_cpu, base_mib in results:
         print(
-            f"{kind:7} {size / 2**20:9.1f} {ours_s:8.2f} {ours_mib:9.0f} "
-            f"{base_s:9.2f} {base_mib:11.0f} {ours_s / base_s:6.2f}"
+            f"{kind:7} {size / 2**20:9.1f} {ours_s:7.2f} {ours_cpu:6.2f} {ours_mib:5.0f} "
+            f"{base_s:9.2f} {base_cpu:6.2f} {base_mib:5.0f} {ours_s / base_s:10.2f} "
+            f"{ours_cpu / base_cpu:9.2f}"
         )
 
 

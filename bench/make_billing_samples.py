@@ -15,7 +15,7 @@ What it writes (see sample_data/README.md):
   negation pair and its recurring fee, training storage, S3, and an Activate credit.
 - GCP billing export (detailed, JSON lines, gzipped) for invoice month 2025-04, extracted
   twice (2025-04-12 and 2025-05-03; the second a superset of the first): the legal
-  model's two a3-highgpu-8g VMs (GPU, core and RAM SKUs, 17.5 h each) with a promotional
+  model's two a3-highgpu-8g VMs (GPU, core and RAM SKUs, 17.6 h each) with a promotional
   credit on the GPU lines, and a Cloud Storage line.
 - Azure cost details (EA, improved export with manifest.json, actual cost, CSV) for May
   2025, two runs of a daily month-to-date export (2025-05-14 and 2025-06-02): 4 x
@@ -481,10 +481,8 @@ GCP_BILLING = "01A2B3-C4D5E6-F7A8B9"
 GPU_PRICE = Decimal("10.75")  # per GPU-hour, Nvidia H100 80GB in EMEA
 CORE_PRICE = Decimal("0.0345")  # per vCPU-hour, A3 core in EMEA
 RAM_PRICE = Decimal("0.0046")  # per GiB-hour, A3 RAM in EMEA
-VMS = {
-    "gke-train-eu-a3-h100-5c2f9e1d-w0k7": "1783904412057726311",
-    "gke-train-eu-a3-h100-5c2f9e1d-x3qp": "1783904412057726487",
-}
+# The GKE nodes of the legal run's two pods (the names the DCGM sample uses).
+VMS = ["gke-train-eu-a3-highgpu-pool-5c7e2b1a-x8q2", "gke-train-eu-a3-highgpu-pool-5c7e2b1a-m4tz"]
 
 
 def _bq_time(value: datetime) -> str:
@@ -494,16 +492,16 @@ def _bq_time(value: datetime) -> str:
 def gcp_rows() -> list[dict[str, Any]]:
     """Every billing-export row of invoice month 202504 (final extract)."""
     rows = []
-    slots = _hours("2025-04-11T05:48:00Z", "2025-04-11T23:18:00Z")  # 17.5 h per VM
+    # Up from 05:48 to 23:24 (17.6 h): training 06:00:00-23:10:40 plus start-up/teardown.
+    slots = _hours("2025-04-11T05:48:00Z", "2025-04-11T23:24:00Z")
     labels = [
         {"key": "project", "value": "legal-assistant"},
         {"key": "goog-k8s-cluster-name", "value": "train-eu"},
-        {"key": "goog-k8s-node-pool-name", "value": "a3-h100"},
+        {"key": "goog-k8s-node-pool-name", "value": "a3-highgpu-pool"},
     ]
-    for name, instance_id in VMS.items():
+    for name in VMS:
         global_name = (
-            f"//compute.googleapis.com/projects/{GCP_PROJECT}/zones/europe-west4-b/"
-            f"instances/{instance_id}"
+            f"//compute.googleapis.com/projects/{GCP_PROJECT}/zones/europe-west4-b/instances/{name}"
         )
         for hour, seconds in slots:
             hours = Decimal(seconds) / Decimal(3600)

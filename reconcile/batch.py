@@ -188,7 +188,7 @@ def run_batch(
                 },
             )
             if report_out is not None:
-                summary.report = _report(con, report_out, report_formats)
+                summary.report = _report(con, report_out, report_formats, registry)
                 log.info("report.written", extra={"fields": {"files": summary.report}})
         except BaseException:
             con.close()
@@ -208,17 +208,9 @@ def run_batch(
     return summary
 
 
-def _report(con: Any, out: Path, formats: Sequence[str]) -> list[str]:
-    """Write the audit report when the report module is available."""
-    import importlib
+def _report(con: Any, out: Path, formats: Sequence[str], registry: ModelRegistry) -> list[str]:
+    """Write the audit report (HTML, Markdown, JSON) into ``out``."""
+    from reconcile.report import write_report
 
-    try:
-        report_module = importlib.import_module("reconcile.report")
-    except ImportError:  # the report arrives with its own issue
-        log.warning("report.unavailable", extra={"fields": {"out": str(out)}})
-        return []
-    writer = getattr(report_module, "write_report", None)
-    if writer is None:
-        return []
-    written = writer(con, out, formats=list(formats))
+    written = write_report(con, out, formats=list(formats), registry=registry)
     return [str(p) for p in written]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 
 from reconcile import __version__, batch, logs, output, queries, resolve, warehouse
 from reconcile import config as config_module
@@ -33,7 +34,8 @@ EXIT_CODES = {
 
 
 class ReconcileGroup(click.Group):
-    """The one error boundary: a ``ReconcileError`` becomes ``Error: ...`` and exit 1."""
+    """The one error boundary: a ``ReconcileError`` becomes ``Error: ...`` and exit 1;
+    so does a write the file system refused (disk full): the user's to fix, not a bug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,6 +44,17 @@ class ReconcileGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"Error: {exc.one_line()}", err=True)
+            ctx.exit(EXIT_CODES["error"])
+        except duckdb.Error as exc:
+            refused = warehouse.write_failure(exc)
+            if refused is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            db = ctx.obj.get("db") if ctx.obj else None
+            click.echo(
+                f"Error: {db}: a write was refused: {refused} (free disk space and run again: "
+                "what was committed stays, the rest is redone)",
+                err=True,
+            )
             ctx.exit(EXIT_CODES["error"])
 
 
@@ -108,7 +121,7 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
       query     run a shipped or your own SQL file                  (available)
       estimate  per-run FLOPs, lineage, statuses                    (available)
       status    compliance status per model, --fail-on for CI       (available)
-      report    the audit report: HTML, Markdown, JSON              (planned)
+      report    the audit report: HTML, Markdown, JSON              (available)
       run       the scheduled batch job: all of the above           (available)
       config    show the effective configuration and its origins   (available)
 
@@ -198,9 +211,9 @@ def ingest(
     """Load SOURCE... into the warehouse, exactly once.
 
     SOURCE is a local folder or file, s3://BUCKET/PREFIX (any S3-compatible store),
-    and later gs:// and az://. Unchanged objects are skipped without downloading;
-    a changed object replaces exactly the rows it produced; an object that cannot be
-    parsed is quarantined with its error and the rest still load (exit code 3).
+    gs://BUCKET/PREFIX or az://CONTAINER/PREFIX. Unchanged objects are skipped without
+    downloading; a changed object replaces exactly the rows it produced; an object that
+    cannot be parsed is quarantined with its error and the rest still load (exit code 3).
     """
     from connectors.registry import all_parsers, get_parser, open_source
 
@@ -418,6 +431,8 @@ def query(
 
     Shipped queries live in queries/*.sql and can also be run from the duckdb CLI.
     Parameters appear in the SQL as $name and are passed with --param name=value.
+    The SQL sees only the warehouse's tables: it cannot read or write files, load
+    extensions or change settings (COPY ... TO, ATTACH, INSTALL, SET are refused).
     """
     if list_queries:
         for item in queries.available():
@@ -429,6 +444,7 @@ def query(
     bound = queries.parse_params(params)
     con = _open_reader(ctx)
     try:
+        queries.lock_down(con)  # the SQL may be the user's own: no file access, no SET
         table = queries.run(con, selected, bound)
     finally:
         con.close()
@@ -536,6 +552,62 @@ def run(
         ctx.exit(EXIT_CODES["fail_on"])
     if summary.quarantined:
         ctx.exit(EXIT_CODES["quarantined"])
+
+
+@cli.command("report")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    metavar="DIR",
+    help="Folder for report.html / report.md / report.json (created if missing).",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="html,md,json",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated formats: html, md, json.",
+)
+@click.option(
+    "--stamp",
+    is_flag=True,
+    help="State the generation time (the files then differ from run to run).",
+)
+@click.pass_context
+def report_command(ctx: click.Context, out_dir: Path, formats: str, stamp: bool) -> None:
+    """Write the audit report from the warehouse (read-only): HTML, Markdown, JSON.
+
+    Per model: status, cumulative modification FLOPs against the threshold, the figure
+    as a notification states it, flags. Per run: every method side by side, linked GPU
+    usage and billing, evidence files. Over time, methods, evidence digest. The same
+    data gives byte-identical files; nothing is written unless every format rendered.
+    """
+    from datetime import UTC, datetime
+
+    from reconcile import report as report_module
+    from reconcile.report_render import parse_formats
+
+    try:
+        chosen = parse_formats(formats)
+    except ReconcileError as exc:
+        raise click.BadParameter(exc.one_line(), param_hint="'--format'") from exc
+    registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
+    con = _open_reader(ctx)
+    try:
+        written = report_module.write_report(
+            con,
+            out_dir,
+            formats=chosen,
+            registry=registry,
+            generated_at=datetime.now(UTC) if stamp else None,
+        )
+    finally:
+        con.close()
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @cli.group()

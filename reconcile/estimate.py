@@ -24,6 +24,7 @@ from reconcile.errors import ConfigError
 from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import resolve_runs
+from reconcile.warehouse import rollback
 
 #: Implied-utilisation flags (architecture FLOPs ÷ hardware physical limit).
 IMPLIED_UTILISATION_IMPOSSIBLE = 1.0
@@ -729,5 +730,5 @@ def _write(
                 con.unregister("_rows")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise

@@ -11,6 +11,7 @@ an earlier good version stay until a good version replaces them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -28,7 +29,7 @@ from connectors.registry import Source, all_parsers, get_parser
 from connectors.stores.base import ObjectInfo
 from reconcile.errors import ParseError, StoreError
 from reconcile.schemas import FACT_TABLES
-from reconcile.warehouse import scalar
+from reconcile.warehouse import rollback, scalar, write_failure
 
 Outcome = Literal["new", "replaced", "unchanged", "quarantined"]
 
@@ -411,7 +412,7 @@ class _BatchWriter:
                 _record_quarantine(con, item, error)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         finally:
             for _, _, reader in self.loaded:
@@ -434,17 +435,27 @@ class _BatchWriter:
             try:
                 inserted = scalar(con, f"INSERT INTO {table_name} BY NAME SELECT * FROM _stream")
             finally:
-                con.unregister("_stream")
+                # After a failed insert the transaction is aborted and refuses even this;
+                # raising here would hide the stream's own error (the name is re-registered
+                # by the next load).
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("_stream")
             rows = int(str(inserted or 0))
             self._write_ledger([(item, rows, reader)])
             con.execute("COMMIT")
         except (ParseError, duckdb.Error, pa.ArrowException) as exc:
             # Raised while the stream was being read: a bad row deep in a large file.
-            con.execute("ROLLBACK")
+            rollback(con)
+            if write_failure(exc) is not None:
+                raise  # the disk is full, not the unit bad: never quarantine it for that
             text = exc.one_line() if isinstance(exc, ParseError) else " ".join(str(exc).split())
-            return text if item.unit.uri in text else f"{item.unit.uri}: {text}"
+            # A parser's error raised inside the stream comes back wrapped, with its traceback.
+            text = text.split(" Detail: Python exception:", 1)[0]
+            # Lead with the unit (DuckDB wraps a stream's error in its own words first).
+            uri = item.unit.uri
+            return text[text.index(uri):] if uri in text else f"{uri}: {text}"
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         finally:
             reader.close()

@@ -95,6 +95,30 @@ def parse_params(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return params
 
 
+#: Run on the connection of ``reconcile query`` before any user SQL: a read-only
+#: connection still lets SQL write files (``COPY ... TO``, ``EXPORT DATABASE``, profiling
+#: and query logs), read any file (``read_csv('/etc/passwd')``), install or load
+#: extensions and spill to disk. Locking the configuration last keeps the query from
+#: undoing any of it (``SET enable_external_access = true`` is then refused).
+_LOCK_DOWN = (
+    "SET temp_directory = ''",
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``con`` unable to touch the file system or its own settings, for good.
+
+    Statements then see only the database's tables: no file is read or written (not
+    even a spill file), no extension is installed or loaded, no setting changes.
+    """
+    for statement in _LOCK_DOWN:
+        con.execute(statement)
+
+
 def run(con: duckdb.DuckDBPyConnection, query: QueryFile, params: dict[str, str]) -> pa.Table:
     """Execute ``query`` with ``params`` bound as DuckDB named parameters.
 

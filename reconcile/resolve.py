@@ -36,6 +36,7 @@ import pyarrow as pa
 from reconcile.errors import ParseError
 from reconcile.models import ModelRegistry, Resolution, default_registry
 from reconcile.params import ParamCount, count_parameters, lora_parameters
+from reconcile.warehouse import rollback
 
 RESOLVER_VERSION = 1
 
@@ -575,16 +576,20 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
             con.unregister("_resolved")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return len(resolved)
 
 
 def needs_resolving(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether resolved_runs is missing runs or was built by an older resolver."""
+    """Whether resolved_runs is missing runs, was built by an older resolver, or is
+    older than the last load of training runs (an ingest that committed its units but
+    failed before resolving, e.g. on a full disk)."""
     rows = con.execute(
         "SELECT (SELECT count(*) FROM training_runs), (SELECT count(*) FROM resolved_runs), "
-        "(SELECT coalesce(min(resolver_version), 0) FROM resolved_runs)"
+        "(SELECT coalesce(min(resolver_version), 0) FROM resolved_runs), "
+        "coalesce((SELECT max(resolved_at) FROM resolved_runs) < (SELECT max(loaded_at) "
+        "FROM ingest_ledger WHERE target_table = 'training_runs'), false)"
     ).fetchall()
-    runs, resolved, version = rows[0]
-    return bool(runs) and (resolved == 0 or version != RESOLVER_VERSION)
+    runs, resolved, version, stale = rows[0]
+    return bool(runs) and (resolved == 0 or version != RESOLVER_VERSION or bool(stale))

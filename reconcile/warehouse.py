@@ -74,6 +74,42 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: How DuckDB reports a write the file system refused (disk full, quota, file-size limit),
+#: also inside "Failed to commit" when the WAL could not be written (that ends the
+#: transaction).
+_WRITE_REFUSED = re.compile(
+    r"Could not write|No space left|File too large|Disk quota|disk is full", re.IGNORECASE
+)
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """DuckDB's first line about a refused write anywhere in ``exc``'s chain, else None.
+
+    The chain matters: a failed statement is often followed by a failing clean-up (an
+    ``unregister`` in an aborted transaction) that becomes the exception raised.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (duckdb.IOException, duckdb.TransactionException)):
+            text = " ".join(str(current).split())
+            if _WRITE_REFUSED.search(text):
+                return text
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction; one DuckDB already ended (a COMMIT that failed
+    ends it) needs nothing, and must not hide the error that ended it."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
+
+
 def scalar(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
 ) -> object:
@@ -126,7 +162,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         applied.append(migration.version)
     return applied

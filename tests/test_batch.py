@@ -35,11 +35,17 @@ def run_cli(*args: str) -> object:
 
 def test_run_ingests_estimates_and_publishes_a_snapshot(tmp_path, hf_runs_copy):
     db = tmp_path / "w.duckdb"
-    config = write_config(tmp_path, [hf_runs_copy])
+    config = write_config(tmp_path, [hf_runs_copy], f'[report]\nout = "{tmp_path / "out"}"\n')
     result = run_cli("--db", str(db), "--config", str(config), "run", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["sources"][0]["new"] == 6
+    assert sorted(Path(p).name for p in summary["report"]) == [
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
+    assert (tmp_path / "out" / "report.html").read_text().count("acme-legal-8b") >= 1
     assert summary["models"]["acme-legal-8b"] == "below"
     # Without its job description the DPO run has no sequence length: no token count.
     assert summary["models"]["support-assistant-7b"] == "insufficient_evidence"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,3 +156,152 @@ def test_sigkill_at_random_points_then_rerun_gives_clean_totals(tmp_path):
 
     subprocess.run(ingest_cmd(db, source), check=True, env=env, capture_output=True)
     assert consistent_totals(db) == clean
+
+
+# -- estimate and the batch job ---------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def reconcile_cmd(db: Path, *args: str, config: Path | None = None) -> list[str]:
+    base = [sys.executable, "-m", "reconcile", "--db", str(db)]
+    return base + (["--config", str(config)] if config else []) + list(args)
+
+
+def statuses(db: Path) -> set[tuple[object, ...]]:
+    """compliance_status and run_estimates as comparable rows (without their times)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        models = con.execute(
+            "SELECT 'status', model_id, status, flops_central, threshold_flops, "
+            "flags::VARCHAR, explanation FROM compliance_status"
+        ).fetchall()
+        runs = con.execute(
+            "SELECT 'estimate', run_id, method, flops_central, NULL, flags::VARCHAR, "
+            "assumptions::VARCHAR FROM run_estimates"
+        ).fetchall()
+    finally:
+        con.close()
+    return set(models) | set(runs)
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.monotonic()
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_sigkill_during_estimate_leaves_the_old_or_the_new_statuses(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    config = SAMPLE / "reconcile.toml"
+    pending = tmp_path / "pending.duckdb"
+    # The old statuses: from part of the evidence only.
+    subprocess.run(
+        reconcile_cmd(
+            pending,
+            "ingest",
+            str(SAMPLE / "aws/acme-ml-artifacts/sagemaker"),
+            str(SAMPLE / "onprem/hpc-lustre/mistral-cpt"),
+            config=config,
+        ),
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(reconcile_cmd(pending, "estimate", config=config), check=True, env=env)
+    old = statuses(pending)
+    # All the evidence is in; the new statuses are what a complete estimate gives.
+    subprocess.run(
+        reconcile_cmd(pending, "ingest", str(SAMPLE), config=config), env=env, capture_output=True
+    )
+    clean = tmp_path / "clean.duckdb"
+    shutil.copyfile(pending, clean)
+    duration = timed(reconcile_cmd(clean, "estimate", config=config), env)
+    new = statuses(clean)
+    assert old and new and old != new
+
+    rng = random.Random(99)
+    kills = completed = 0
+    for attempt in range(5):
+        db = tmp_path / f"killed-{attempt}.duckdb"
+        shutil.copyfile(pending, db)
+        process = subprocess.Popen(
+            reconcile_cmd(db, "estimate", config=config),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.2, 1.0) * duration)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        found = statuses(db)
+        assert found in (old, new), f"attempt {attempt}: a partial set of statuses"
+        if found == old and not completed:  # the next estimate completes the work
+            subprocess.run(reconcile_cmd(db, "estimate", config=config), check=True, env=env)
+            assert statuses(db) == new
+            completed += 1
+    assert kills >= 3
+
+
+@pytest.mark.slow
+def test_sigkill_during_run_then_rerun_gives_the_clean_result(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    config = tmp_path / "reconcile.toml"
+    config.write_text(
+        (SAMPLE / "reconcile.toml").read_text() + f'\n[[sources]]\nuri = "{SAMPLE.as_posix()}"\n'
+    )
+    clean = tmp_path / "clean.duckdb"
+    duration = timed(reconcile_cmd(clean, "run", config=config), env)
+    expected = statuses(clean)
+    assert expected
+
+    db = tmp_path / "killed.duckdb"
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen(
+            reconcile_cmd(db, "run", "--lock-timeout", "30", config=config),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.1, 1.0) * duration)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        if not db.exists():
+            continue
+        probe = duckdb.connect(str(db), read_only=True)
+        version = warehouse.schema_version(probe)
+        probe.close()
+        if version == 0:
+            continue
+        found = statuses(db)
+        assert found in (set(), expected), "a partial set of statuses"
+        con = warehouse.open_for_read(db)
+        try:
+            for table in ("training_runs", "billing_lines", "gpu_usage"):
+                half = con.execute(
+                    f"SELECT count(*) FROM ingest_ledger l LEFT JOIN (SELECT source_uri, "
+                    f"count(*) AS n FROM {table} GROUP BY ALL) r ON r.source_uri = l.uri "
+                    f"WHERE l.target_table = '{table}' AND coalesce(r.n, 0) <> l.row_count"
+                ).fetchall()[0][0]
+                assert half == 0, f"a half-loaded unit in {table}"
+        finally:
+            con.close()
+        snapshot = warehouse.snapshot_path(db)
+        if snapshot.exists():  # published only when a run completes: always whole
+            assert statuses(snapshot) == expected
+    assert kills >= 3
+
+    # A run after the kills takes over the lock the killed one left and finishes the job.
+    result = subprocess.run(
+        reconcile_cmd(db, "run", "--json", config=config), env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert statuses(db) == expected
+    assert statuses(warehouse.snapshot_path(db)) == expected

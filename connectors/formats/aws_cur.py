@@ -244,7 +244,7 @@ def _tag_entries(columns: Columns) -> str:
     if actual is not None:
         if columns.types[actual].startswith("MAP"):
             return f"map_entries({columns.ref(actual)})"
-        return f"_json_entries({columns.text(actual)})"
+        return columns.text(actual)  # JSON text (CSV), parsed per distinct value
     tag_columns = [n for n in columns.names if snake_case(n).startswith("resource_tags_")]
     if not tag_columns:
         return "NULL::STRUCT(key VARCHAR, value VARCHAR)[]"

@@ -293,7 +293,7 @@ WITH base AS (
         {m("CostInBillingCurrency", "Cost", "PreTaxCost")} AS _cost,
         coalesce({payg_cost}, CAST({price} * {quantity} AS {MONEY})) AS cost_list,
         upper({t("BillingCurrency", "BillingCurrencyCode", "Currency")}) AS currency,
-        _json_entries({t("Tags")}) AS {TAG_ENTRIES},
+        {t("Tags")} AS {TAG_ENTRIES},
         lower(hex(hash(src))) AS raw_hash
     FROM src
 ), typed AS (

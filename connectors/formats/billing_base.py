@@ -29,12 +29,11 @@ from connectors.formats.base import Parsed, Sample, Unit, UnitReader, reject_opt
 from connectors.formats.billing_common import (
     BATCH_ROWS,
     DEFAULT_STREAM_THRESHOLD_MB,
-    AcceleratorResolver,
+    BatchFinisher,
     Columns,
     DataKind,
     connect,
     data_kind,
-    finish_batch,
     sql_string,
 )
 from connectors.stores.base import ObjectInfo, Store
@@ -101,22 +100,30 @@ def newest_delivery(files: Sequence[ObjectInfo]) -> list[ObjectInfo]:
 
 def match_listed(path: str, members: Sequence[ObjectInfo]) -> ObjectInfo | None:
     """The member a manifest's file reference (``s3://bucket/key``, a bucket-relative
-    key, or a blob name) points at. Matching is by path suffix, so a local or
-    re-rooted copy of a bucket still resolves (the longest match wins).
+    key, or a blob name) points at.
+
+    Matching is by trailing path components, so a local or re-rooted copy of the bucket
+    still resolves: at least the file name and its folder (the assembly, execution or
+    run id) must agree, or the whole reference when it is a bare name; the member
+    agreeing on the most components wins.
     """
     text = path.strip()
     if "://" in text:
         text = text.split("://", 1)[1]
         text = text.split("/", 1)[1] if "/" in text else ""
-    text = text.lstrip("/")
-    if not text:
+    wanted = [part for part in text.split("/") if part]
+    if not wanted:
         return None
+    needed = min(2, len(wanted))
     best: ObjectInfo | None = None
+    best_count = 0
     for info in members:
-        key = info.key
-        if key == text or text.endswith("/" + key) or key.endswith("/" + text):
-            if best is None or len(key) > len(best.key):
-                best = info
+        have = info.key.split("/")
+        count = 0
+        while count < min(len(have), len(wanted)) and have[-1 - count] == wanted[-1 - count]:
+            count += 1
+        if count >= needed and count > best_count:
+            best, best_count = info, count
     return best
 
 
@@ -136,6 +143,8 @@ def read_manifest(reader: UnitReader, info: ObjectInfo) -> dict[str, Any]:
         raise ParseError(
             uri, f"manifest is not valid JSON: {exc.msg}", f"line {exc.lineno}"
         ) from exc
+    except RecursionError as exc:
+        raise ParseError(uri, "manifest is not a manifest: its JSON nests too deeply") from exc
     if not isinstance(value, dict):
         raise ParseError(uri, "manifest is not a JSON object")
     return value
@@ -266,7 +275,7 @@ class _Translator:
         self.files = files
 
     def __call__(self, exc: Exception, where: DataFile | None = None) -> ParseError:
-        text = " ".join(str(exc).split())
+        text = " ".join(str(exc).split()).removeprefix("IOError: ")
         source = where.uri if where is not None else self.unit_uri
         for data in self.files:
             if str(data.path) in text:
@@ -285,7 +294,6 @@ def load(
     prepared: Prepared,
     *,
     stream_threshold_bytes: int,
-    resolver: AcceleratorResolver | None = None,
 ) -> Parsed:
     """Read ``prepared.files`` with DuckDB, normalise them with the format's SQL and
     return the canonical table (or, above the threshold, a stream of its batches).
@@ -295,7 +303,7 @@ def load(
             that does not convert (for streamed units such errors surface while the
             engine reads the stream, and the unit is quarantined as a whole).
     """
-    resolver = resolver or AcceleratorResolver()
+    finish = BatchFinisher(reader.unit.uri)
     unit_uri = reader.unit.uri
     files = prepared.files
     translate = _Translator(unit_uri, files)
@@ -314,14 +322,17 @@ def load(
             try:
                 # DuckDB's batch stream is much faster to read than to_arrow_table().
                 reader_ = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-                batches = [finish_batch(b, resolver) for b in reader_]
+                batches = [finish(b) for b in reader_]
             except duckdb.Error as exc:
                 raise _locate(con, prepared, files, kind, translate, exc) from exc
             return pa.Table.from_batches(batches, schema=BILLING_LINES)
-        stream = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        try:
+            stream = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:  # DuckDB may run ahead to the first batch
+            raise _locate(con, prepared, files, kind, translate, exc) from exc
         owned = False
         return pa.RecordBatchReader.from_batches(
-            BILLING_LINES, _stream(con, stream, resolver, translate, prepared.cleanup)
+            BILLING_LINES, _stream(con, stream, finish, translate, prepared.cleanup)
         )
     finally:
         if owned:
@@ -332,7 +343,7 @@ def load(
 def _stream(
     con: duckdb.DuckDBPyConnection,
     stream: pa.RecordBatchReader,
-    resolver: AcceleratorResolver,
+    finish: BatchFinisher,
     translate: _Translator,
     cleanup: list[Path],
 ) -> Iterator[pa.RecordBatch]:
@@ -348,7 +359,7 @@ def _stream(
     def produce() -> None:
         try:
             for batch in stream:
-                finished = finish_batch(batch, resolver)
+                finished = finish(batch)
                 while not stop.is_set():
                     try:
                         queue.put(finished, timeout=0.1)
@@ -368,7 +379,8 @@ def _stream(
             item = queue.get()
             if item is None:
                 return
-            if isinstance(item, duckdb.Error):
+            if isinstance(item, (duckdb.Error, pa.ArrowException, OSError)):
+                # DuckDB's errors reach pyarrow's stream as ArrowIOError ("IOError: ...")
                 raise translate(item) from item
             if isinstance(item, BaseException):
                 raise item

@@ -30,10 +30,11 @@ Conventions shared by every format (see README "Billing formats"):
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 
 from connectors.formats.base import Sample
 from reconcile.catalog import Catalog, load_catalog
+from reconcile.errors import ParseError
 from reconcile.schemas import BILLING_LINES, TAGS
 
 DataKind = Literal["csv", "parquet", "json"]
@@ -140,7 +142,8 @@ CREATE MACRO _json_entries(t) AS
     CASE WHEN t IS NULL OR trim(t) IN ('', '{}', '[]', 'NULL', 'null')
              THEN NULL::STRUCT(key VARCHAR, value VARCHAR)[]
          WHEN starts_with(ltrim(t), '[')
-             THEN CAST(CAST(t AS JSON) AS STRUCT(key VARCHAR, value VARCHAR)[])
+             THEN CAST(json_transform(t, '[{"key": "VARCHAR", "value": "VARCHAR"}]')
+                       AS STRUCT(key VARCHAR, value VARCHAR)[])
          WHEN starts_with(ltrim(t), '{') THEN _object_entries(t)
          ELSE _object_entries('{' || t || '}') END;
 CREATE MACRO _line_type(t) AS
@@ -184,6 +187,8 @@ def connect() -> duckdb.DuckDBPyConnection:
     con.execute(f"SET memory_limit = {sql_string(PARSE_MEMORY_LIMIT)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
+    # The files are read once: caching their blocks would grow memory with file size.
+    con.execute("SET enable_external_file_cache = false")
     for statement in _MACROS.split(";\n"):
         if statement.strip():
             con.execute(statement)
@@ -354,28 +359,94 @@ class AcceleratorResolver:
         return None, None
 
 
-def finish_batch(batch: pa.RecordBatch, resolver: AcceleratorResolver) -> pa.RecordBatch:
-    """The canonical record batch: accelerator columns and tags filled in, helpers gone."""
-    keys = batch.column(ACCEL_KEY)
-    distinct = pc.unique(keys)
-    resolved = [resolver(k) for k in distinct.to_pylist()]
-    index = pc.index_in(keys, value_set=distinct, skip_nulls=False)
-    accelerator = pa.array([r[0] for r in resolved], pa.string()).take(index)
-    factor = pa.array([r[1] for r in resolved], pa.float64()).take(index)
-    hours = pc.multiply(batch.column(ACCEL_QUANTITY).cast(pa.float64()), factor)
-    strip = pc.fill_null(pc.equal(batch.column("provider"), "aws"), False)
-    tags = build_tags(batch.column(TAG_ENTRIES), strip)
-    arrays = []
-    for name in BILLING_LINES.names:
-        if name == "accelerator":
-            arrays.append(accelerator)
-        elif name == "accelerator_hours":
-            arrays.append(hours)
-        elif name == "tags":
-            arrays.append(tags)
+ENTRY = pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())])
+ENTRIES = pa.list_(ENTRY)
+
+
+class BatchFinisher:
+    """Turns the format SQL's record batches into canonical ones: the accelerator
+    columns from the catalog and the tags MAP, each computed once per distinct value
+    (instance type, SKU, tags text) of the batch and cached across batches.
+    """
+
+    def __init__(self, source: str, resolver: AcceleratorResolver | None = None) -> None:
+        self.source = source
+        self.resolve = resolver or AcceleratorResolver()
+        self._texts: dict[str | None, list[tuple[str, str | None]] | None] = {None: None}
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The canonical record batch.
+
+        Raises:
+            ParseError: a tags cell is not JSON.
+        """
+        keys = batch.column(ACCEL_KEY)
+        distinct = pc.unique(keys)
+        resolved = [self.resolve(k) for k in distinct.to_pylist()]
+        index = pc.index_in(keys, value_set=distinct, skip_nulls=False)
+        accelerator = pa.array([r[0] for r in resolved], pa.string()).take(index)
+        factor = pa.array([r[1] for r in resolved], pa.float64()).take(index)
+        hours = pc.multiply(batch.column(ACCEL_QUANTITY).cast(pa.float64()), factor)
+        entries = batch.column(TAG_ENTRIES)
+        if pa.types.is_string(entries.type) or pa.types.is_large_string(entries.type):
+            entries = self._parse_texts(entries)
+        strip = pc.fill_null(pc.equal(batch.column("provider"), "aws"), False)
+        tags = build_tags(entries, strip)
+        arrays = []
+        for name in BILLING_LINES.names:
+            if name == "accelerator":
+                arrays.append(accelerator)
+            elif name == "accelerator_hours":
+                arrays.append(hours)
+            elif name == "tags":
+                arrays.append(tags)
+            else:
+                arrays.append(batch.column(name))
+        return pa.RecordBatch.from_arrays(arrays, schema=BILLING_LINES)
+
+    def _parse_texts(self, texts: pa.Array) -> pa.Array:
+        """Tags given as text (a JSON object, an object without its braces as Azure EA
+        writes them, or a ``[{key, value}]`` list) → entry lists, parsed once per
+        distinct text: far cheaper than JSON functions per row.
+        """
+        distinct = pc.unique(texts)
+        parsed = []
+        for text in distinct.to_pylist():
+            if text not in self._texts:
+                self._texts[text] = self._parse_text(str(text))
+            parsed.append(self._texts[text])
+        index = pc.index_in(texts, value_set=distinct, skip_nulls=False)
+        values = [[{"key": k, "value": v} for k, v in p] if p else None for p in parsed]
+        return pa.array(values, ENTRIES).take(index)
+
+    def _parse_text(self, text: str) -> list[tuple[str, str | None]] | None:
+        body = text.strip()
+        if body in ("", "{}", "[]", "NULL", "null"):
+            return None
+        if not body.startswith(("{", "[")):
+            body = "{" + body + "}"
+        try:
+            value = json.loads(body, object_pairs_hook=list)
+        except (json.JSONDecodeError, RecursionError):
+            shown = text if len(text) <= 80 else text[:80] + "…"
+            raise ParseError(self.source, f"tags are not JSON: {shown!r}") from None
+        pairs: list[tuple[Any, Any]]
+        if isinstance(value, list) and all(isinstance(p, tuple) for p in value):
+            pairs = value  # an object: its (key, value) pairs, repeated keys kept
+        elif isinstance(value, list) and all(
+            isinstance(item, list) and all(isinstance(p, tuple) for p in item) for item in value
+        ):  # a list of {"key": ..., "value": ...} objects (GCP labels)
+            pairs = [(dict(item).get("key"), dict(item).get("value")) for item in value]
         else:
-            arrays.append(batch.column(name))
-    return pa.RecordBatch.from_arrays(arrays, schema=BILLING_LINES)
+            shown = text if len(text) <= 80 else text[:80] + "…"
+            raise ParseError(self.source, f"tags are not a JSON object: {shown!r}")
+        return [(str(k), _tag_value(v)) for k, v in pairs if k is not None] or None
+
+
+def _tag_value(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 _AWS_USER_PREFIX = r"^user[_:]"

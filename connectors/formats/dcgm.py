@@ -65,6 +65,7 @@ from connectors.formats.gpu_common import (
     sql_ident,
     sql_str,
 )
+from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
 
@@ -253,8 +254,10 @@ class DcgmParser(FileParser):
                     if text.startswith(("{", "[")):
                         shape = self._json(con, path, source, compressed)
                     elif text.startswith("#") or _EXPOSITION_LINE.match(text.split("\n", 1)[0]):
+                        check_head_lines(path, source, compressed=compressed)
                         shape = self._exposition(con, path, source, compressed)
                     else:
+                        check_head_lines(path, source, compressed=compressed)
                         shape = self._tabular(
                             con, path, source, parquet=False, compressed=compressed
                         )
@@ -700,14 +703,26 @@ def _csv_header(
 ) -> tuple[list[str], str, dict[str, bool]]:
     """Column names, delimiter, and which columns look numeric in the first rows."""
     opener: Any = gzip.open if compressed else open
+    head: list[str] = []
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            head = [line for _, line in zip(range(50), handle, strict=False)]
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+            # readline with a limit: one enormous line (or a gzip bomb) is not read whole.
+            while len(head) < 50 and (line := handle.readline(MAX_LINE_BYTES + 1)):
+                if len(line) > MAX_LINE_BYTES:
+                    raise ParseError(
+                        source,
+                        f"a line longer than {MAX_LINE_BYTES:,} characters",
+                        f"line {len(head) + 1}",
+                    )
+                head.append(line)
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise ParseError(source, f"cannot read the header line: {exc}") from exc
     first = head[0].rstrip("\r\n") if head else ""
     delim = max((",", ";", "\t"), key=first.count)
-    rows = list(csv.reader([line.rstrip("\r\n") for line in head], delimiter=delim))
+    try:
+        rows = list(csv.reader([line.rstrip("\r\n") for line in head], delimiter=delim))
+    except csv.Error as exc:
+        raise ParseError(source, f"malformed CSV header: {exc}", "line 1") from exc
     columns = [c.strip() for c in rows[0]] if rows else []
     if not columns or len(set(columns)) != len(columns) or any(not c for c in columns):
         raise ParseError(source, "header has empty or duplicate column names", "line 1")

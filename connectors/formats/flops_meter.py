@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample
+from connectors.formats.base import FileParser, Sample, UnitReader
+from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -41,8 +42,8 @@ def _flops(value: Any, source: str, key: str) -> float | None:
         raise ParseError(source, f"{key} should be a number, got {value!r}")
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise ParseError(source, f"{key} should be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError(source, f"{key} should be a number, got {value!r:.40}") from None
     if not math.isfinite(number) or number < 0:
         raise ParseError(source, f"{key} is not a finite non-negative number: {value!r}")
     return number
@@ -54,10 +55,10 @@ def _count(value: Any, source: str, key: str) -> int | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or value < 0
+        or not 0 <= value <= INT64_MAX  # also false for NaN
         or (value != int(value))
     ):
-        raise ParseError(source, f"{key} should be a non-negative whole number, got {value!r}")
+        raise ParseError(source, f"{key} should be a non-negative whole number, got {value!r:.40}")
     return int(value)
 
 
@@ -76,6 +77,11 @@ class FlopsMeterParser(FileParser):
         head = sample.text()[:4096]
         return '"Flops_architecture"' in head and '"tokens_processed"' in head
 
+    def parse_unit(self, reader: UnitReader) -> pa.Table:
+        """Read the meter file (refused past ``MAX_SIDECAR_BYTES``: real ones are ~1 KB)."""
+        (info,) = reader.unit.members
+        return self.parse(reader.read(info.key, limit=MAX_SIDECAR_BYTES), source=reader.unit.uri)
+
     def parse(self, data: bytes, *, source: str) -> pa.Table:
         """Parse one meter file."""
         if not data.strip():
@@ -84,6 +90,8 @@ class FlopsMeterParser(FileParser):
             meter = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ParseError(source, f"invalid JSON: {exc}") from exc
+        except RecursionError:
+            raise ParseError(source, "invalid JSON: nested too deeply") from None
         if not isinstance(meter, dict):
             raise ParseError(source, "not a flops_meter.json: top level is not an object")
         missing = [k for k in _REQUIRED if k not in meter]
@@ -97,6 +105,11 @@ class FlopsMeterParser(FileParser):
         gpus = _count(meter.get("gpu_size"), source, "gpu_size")
         job = meter.get("training_job_name")
         job = job if isinstance(job, str) and job else None
+        for key in ("gpu_name", "model_name", "model_package_group_name", "instance_type"):
+            if not isinstance(meter.get(key), (str, type(None))):
+                raise ParseError(
+                    source, f"{key} should be a string, got {type(meter[key]).__name__}"
+                )
         accelerator = load_catalog().match_accelerator(meter.get("gpu_name"))
         model = meter.get("model_name")
         attributes = {

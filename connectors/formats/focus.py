@@ -93,15 +93,15 @@ def azure_size_from_meter(meter: str) -> str:
 
 
 def tag_entries_sql(columns: Columns, name: str) -> str:
-    """A tags column (a MAP, or JSON text, possibly without its braces) as key/value
-    entries (``TAG_ENTRIES``).
+    """A tags column for ``TAG_ENTRIES``: key/value entries of a MAP, or the JSON text
+    (possibly without its braces), which ``BatchFinisher`` parses once per distinct value.
     """
     actual = columns.find(name)
     if actual is None:
         return "NULL::STRUCT(key VARCHAR, value VARCHAR)[]"
     if columns.types[actual].startswith("MAP"):
         return f"map_entries({columns.ref(actual)})"
-    return f"_json_entries({columns.text(actual)})"
+    return columns.text(actual)  # JSON text, parsed per distinct value in Arrow
 
 
 def focus_sql(columns: Columns, *, source_uri: str, source_format: str) -> str:

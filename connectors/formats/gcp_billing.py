@@ -130,7 +130,7 @@ def _flatten(has_path: dict[str, set[str] | None]) -> str:
     ``has_path`` holds the dotted scalar paths present (value None) and, for the repeated
     records present, the set of their fields.
     """
-    parts = ["lower(hex(hash(src))) AS \"_raw_hash\""]
+    parts = ['lower(hex(hash(src))) AS "_raw_hash"']
     for path, kind in _SCALARS.items():
         if path in has_path:
             expr = "src." + ".".join(f'"{p}"' for p in path.split("."))
@@ -205,6 +205,16 @@ def _entries(columns: Columns, name: str) -> str:
     return f"_json_entries({columns.text(actual)})"
 
 
+def _labels(columns: Columns) -> str:
+    """The labels for ``TAG_ENTRIES``: typed entries, or JSON text (flattened CSV)."""
+    actual = columns.find("labels")
+    if actual is None:
+        return "NULL::STRUCT(key VARCHAR, value VARCHAR)[]"
+    if columns.types[actual].endswith("[]"):
+        return columns.ref(actual)
+    return columns.text(actual)
+
+
 def _credits(columns: Columns) -> str:
     actual = columns.find("credits")
     if actual is None:
@@ -212,9 +222,11 @@ def _credits(columns: Columns) -> str:
     if columns.types[actual].endswith("[]"):
         return f"coalesce({columns.ref(actual)}, [])"
     text = columns.text(actual)
+    # json_transform, unlike a cast, reads a missing field (older exports) as NULL.
+    shape = "[{" + ", ".join(f'"{k}": "{v}"' for k, v in _LISTS["credits"].items()) + "}]"
     return (
         f"CASE WHEN {text} IS NULL OR {text} IN ('[]', '{{}}') THEN []::{_CREDITS_TYPE} "
-        f"ELSE CAST(CAST({text} AS JSON) AS {_CREDITS_TYPE}) END"
+        f"ELSE CAST(json_transform({text}, {sql_string(shape)}) AS {_CREDITS_TYPE}) END"
     )
 
 
@@ -265,7 +277,7 @@ WITH base AS (
         {_credits(columns)} AS _credits,
         {t("invoice.month")} AS _invoice_month,
         lower({t("cost_type")}) AS _cost_type,
-        {_entries(columns, "labels")} AS _labels,
+        {_labels(columns)} AS _labels,
         {_entries(columns, "system_labels")} AS _system_labels
     FROM src
 ), deduped AS ({deduped}
@@ -341,7 +353,7 @@ class GcpBillingParser(BillingParser):
             if line.startswith("{"):
                 try:
                     first = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     return False
                 names = set(first) if isinstance(first, dict) else set()
         return all(marker in names for marker in _MARKERS) and bool(

@@ -143,8 +143,17 @@ def mig_fraction(profile: str, model_name: str | None = None) -> float | None:
     return min(1.0, slices / total)
 
 
+#: Most hosts one hostlist may name: more than any cluster has, few enough that a
+#: damaged range (``gpu[1-99999999999]``) cannot exhaust memory.
+MAX_HOSTS = 1 << 16
+
+
 def expand_hostlist(text: str) -> list[str]:
-    """Expand a Slurm hostlist (``gpu[001-003,007],login1``) into host names."""
+    """Expand a Slurm hostlist (``gpu[001-003,007],login1``) into host names.
+
+    Raises:
+        ValueError: a malformed range, or more than ``MAX_HOSTS`` hosts.
+    """
     text = text.strip()
     if not text or text.lower() in {"none assigned", "(null)", "none"}:
         return []
@@ -159,23 +168,26 @@ def expand_hostlist(text: str) -> list[str]:
     parts.append(current)
     hosts: list[str] = []
     for part in parts:
-        hosts += _expand_one(part.strip())
+        hosts += _expand_one(part.strip(), MAX_HOSTS - len(hosts))
     return hosts
 
 
-def _expand_one(part: str) -> list[str]:
+def _expand_one(part: str, budget: int) -> list[str]:
     match = _HOSTLIST_RANGE.search(part)
     if not match:
         return [part] if part else []
     head, tail = part[: match.start()], part[match.end() :]
-    out = []
+    out: list[str] = []
     for item in match.group()[1:-1].split(","):
         low, _, high = item.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not low.isdigit() or (high and not high.isdigit()) or len(low + high) > 36:
             raise ValueError(f"bad hostlist range {item!r}")
         width = len(low)
-        rests = _expand_one(tail) if tail else [""]
-        for number in range(int(low), int(high or low) + 1):
+        rests = _expand_one(tail, budget) if tail else [""]
+        first, last = int(low), int(high or low)
+        if len(out) + (last - first + 1) * len(rests) > budget:
+            raise ValueError(f"more than {MAX_HOSTS:,} hosts")
+        for number in range(first, last + 1):
             out += [f"{head}{number:0{width}d}{rest}" for rest in rests]
     return out
 

@@ -35,10 +35,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import yaml
 
-from connectors.formats.base import Unit, UnitReader, reject_options
-from connectors.formats.tracking import REPO_ID, path_job_name
+from connectors.formats.base import MAX_OBJECT_BYTES, Unit, UnitReader, reject_options
+from connectors.formats.tracking import (
+    INT64_MAX,
+    MAX_SIDECAR_BYTES,
+    REPO_ID,
+    load_json,
+    load_yaml,
+    path_job_name,
+)
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -75,8 +81,8 @@ def _job_name(run_dir: str) -> str | None:
     return path_job_name(run_dir)
 
 
-def _load_json(reader: UnitReader, key: str) -> Any:
-    data = reader.read(key)
+def _load_json(reader: UnitReader, key: str, limit: int = MAX_OBJECT_BYTES) -> Any:
+    data = reader.read(key, limit=limit)
     uri = reader.uri(key)
     if not data.strip():
         raise ParseError(uri, "empty file")
@@ -84,10 +90,7 @@ def _load_json(reader: UnitReader, key: str) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ParseError(uri, f"not UTF-8 text (byte {exc.start})") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(uri, f"invalid JSON: {exc.msg}", f"line {exc.lineno}") from exc
+    return load_json(text, uri)
 
 
 def _validate_state(state: Any, uri: str) -> dict[str, Any]:
@@ -100,8 +103,8 @@ def _validate_state(state: Any, uri: str) -> dict[str, Any]:
             raise ParseError(
                 uri, f"{key!r} should be {kind.__name__}, got {type(state[key]).__name__}"
             )
-    if state["global_step"] < 0:
-        raise ParseError(uri, "'global_step' is negative")
+    if not 0 <= state["global_step"] <= INT64_MAX:
+        raise ParseError(uri, f"'global_step' is out of range ({state['global_step']})")
     for index, entry in enumerate(state["log_history"]):
         if not isinstance(entry, dict):
             raise ParseError(uri, "log_history entry is not an object", f"log_history[{index}]")
@@ -113,9 +116,13 @@ def _number(value: Any, uri: str, key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParseError(uri, f"{key!r} should be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ParseError(uri, f"{key!r} is not finite ({value!r:.40})") from None
+    if not math.isfinite(number):
         raise ParseError(uri, f"{key!r} is not finite ({value!r})")
-    return float(value)
+    return number
 
 
 def _count(value: Any, uri: str, key: str) -> int | None:
@@ -124,7 +131,16 @@ def _count(value: Any, uri: str, key: str) -> int | None:
         return None
     if number < 0 or number != int(number):
         raise ParseError(uri, f"{key!r} should be a non-negative whole number, got {value!r}")
+    if number > INT64_MAX:
+        raise ParseError(uri, f"{key!r} is too large ({value!r})")
     return int(number)
+
+
+def _dig(value: Any, *keys: str) -> dict[str, Any] | None:
+    """The object at ``keys`` in nested objects, or None where any level is not one."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else None
 
 
 def _front_matter(text: str, uri: str) -> dict[str, Any]:
@@ -136,10 +152,7 @@ def _front_matter(text: str, uri: str) -> dict[str, Any]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise ParseError(uri, "model card front matter is not closed by '---'") from None
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        raise ParseError(uri, f"model card front matter is not valid YAML: {exc}") from exc
+    meta = load_yaml("\n".join(lines[1:end]), uri, "model card front matter")
     return meta if isinstance(meta, dict) else {}
 
 
@@ -154,7 +167,7 @@ def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
         raise ParseError(uri, f"safetensors header length {length} is impossible for the file size")
     try:
         header = json.loads(reader.read_range(info.key, 8, length))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ParseError(uri, "safetensors header is not valid JSON") from exc
     if not isinstance(header, dict):
         raise ParseError(uri, "safetensors header is not an object")
@@ -166,6 +179,8 @@ def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise ParseError(uri, f"tensor {name!r} has no valid shape")
         total += math.prod(shape)
+        if total > INT64_MAX:
+            raise ParseError(uri, f"tensor {name!r} makes the parameter count impossibly large")
     return total
 
 
@@ -254,7 +269,7 @@ class HfCheckpointParser:
         card_key = sidecar("README.md")
         card: dict[str, Any] = {}
         if card_key:
-            raw = reader.read(card_key)
+            raw = reader.read(card_key, limit=MAX_SIDECAR_BYTES)
             card = _front_matter(raw.decode("utf-8", errors="replace"), reader.uri(card_key))
 
         history = state["log_history"]
@@ -319,14 +334,8 @@ class HfCheckpointParser:
         precision = None
         if config:
             precision = config.get("torch_dtype") or config.get("dtype")
-        should_stop = (
-            state.get("stateful_callbacks", {})
-            .get("TrainerControl", {})
-            .get("args", {})
-            .get("should_training_stop")
-            if isinstance(state.get("stateful_callbacks"), dict)
-            else None
-        )
+        should_stop = _dig(state, "stateful_callbacks", "TrainerControl", "args")
+        should_stop = should_stop.get("should_training_stop") if should_stop else None
         run_status = (
             "completed" if summary is not None else ("stopped" if should_stop else "incomplete")
         )
@@ -341,7 +350,9 @@ class HfCheckpointParser:
             "base_model_basis": basis,
             "method": method,
             "objective": objective,
-            "model_type": config.get("model_type") if config else None,
+            "model_type": str(config["model_type"])
+            if config and config.get("model_type")
+            else None,
             "params_total": params_total,
             "params_trainable": params_trainable,
             "params_basis": params_basis,
@@ -372,7 +383,7 @@ class HfCheckpointParser:
     def _optional_json(reader: UnitReader, key: str | None) -> dict[str, Any] | None:
         if key is None:
             return None
-        value = _load_json(reader, key)
+        value = _load_json(reader, key, MAX_SIDECAR_BYTES)
         if not isinstance(value, dict):
             raise ParseError(reader.uri(key), "expected a JSON object")
         return value
@@ -397,7 +408,10 @@ class HfCheckpointParser:
             if e.get("num_tokens") is not None
         ]
         if any(trl):
-            return int(max(v for v in trl if v is not None)), "log_history.num_tokens (TRL)"
+            top = max(v for v in trl if v is not None)
+            if not 0 <= top <= INT64_MAX:
+                raise ParseError(uri, f"'log_history num_tokens' is out of range ({top!r})")
+            return int(top), "log_history.num_tokens (TRL)"
         return None, None
 
     @staticmethod

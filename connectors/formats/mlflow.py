@@ -139,6 +139,11 @@ def _decode(data: bytes, uri: str, *, allow_empty: bool = False) -> str:
         raise ParseError(uri, f"not UTF-8 text (byte {exc.start})") from exc
 
 
+def _small(reader: UnitReader, key: str) -> bytes:
+    """A param, tag or meta.yaml file: refused past ``MAX_TRACKER_VALUE_BYTES``."""
+    return reader.read(key, limit=tracking.MAX_TRACKER_VALUE_BYTES)
+
+
 def _metric_lines(text: str, uri: str) -> list[_Point]:
     points = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -295,12 +300,12 @@ class MlflowParser:
             exp = self._yaml(reader, exp_meta_key)
             experiment_name = tracking.text(exp.get("name"))
         tags = {
-            name: _decode(reader.read(key), reader.uri(key), allow_empty=True)
+            name: _decode(_small(reader, key), reader.uri(key), allow_empty=True)
             for name, key in sorted(parts["tags"].items())
             if name not in _SKIPPED_TAGS
         }
         params = {
-            name: _decode(reader.read(key), reader.uri(key), allow_empty=True)
+            name: _decode(_small(reader, key), reader.uri(key), allow_empty=True)
             for name, key in sorted(parts["params"].items())
             if name in _PARAMS
         }
@@ -327,22 +332,21 @@ class MlflowParser:
     def _yaml(reader: UnitReader, key: str) -> dict[str, Any]:
         uri = reader.uri(key)
         try:
-            value = yaml.safe_load(_decode(reader.read(key), uri))
+            value = yaml.safe_load(_decode(_small(reader, key), uri))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise ParseError(
                 uri, "invalid YAML", f"line {mark.line + 1}" if mark is not None else None
             ) from exc
+        except RecursionError:
+            raise ParseError(uri, "invalid YAML: nested too deeply") from None
+        tracking.check_yaml_value(value, uri, "meta.yaml")
         if not isinstance(value, dict):
             raise ParseError(uri, "meta.yaml is not a mapping")
         return value
 
     def _export_runs(self, data: bytes, uri: str) -> list[_Run]:
-        text = _decode(data, uri)
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParseError(uri, f"invalid JSON: {exc.msg}", f"line {exc.lineno}") from exc
+        document = tracking.load_json(_decode(data, uri), uri)
         if isinstance(document, dict) and isinstance(document.get("runs"), list):
             items: list[Any] = document["runs"]
         elif isinstance(document, list):
@@ -391,8 +395,12 @@ class MlflowParser:
             value = entry.get("value")
             if isinstance(value, str) and value.strip().lower() in ("nan", "inf", "-inf"):
                 value = float(value)
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise fail(f"{name}.value should be a number, got {value!r}")
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or abs(value) > 1e308  # an integer beyond any float
+            ):
+                raise fail(f"{name}.value should be a number, got {value!r:.40}")
             points[key].append(
                 _Point(
                     float(value),
@@ -561,14 +569,16 @@ class MlflowParser:
             if not t.is_none(extra):
                 attributes[key] = str(extra)
         parent = t.text(tags.get("mlflow.parentRunId"))
-        return {
+        row = {
             "run_id": f"mlflow:{run_id}",
             "platform": platform,
             "job_name": job,
             "external_run_id": run_id,
             "run_status": _STATUS_NAMES[status_name.upper()] if status_name else None,
-            "started_at": t.from_epoch(started_ms / 1000) if started_ms else None,
-            "ended_at": t.from_epoch(ended_ms / 1000) if ended_ms else None,
+            "started_at": t.from_epoch(started_ms / 1000, uri, "start_time")
+            if started_ms
+            else None,
+            "ended_at": t.from_epoch(ended_ms / 1000, uri, "end_time") if ended_ms else None,
             "time_basis": "tracking_run" if started_ms else None,
             "model_id": model_id,
             "base_model": base_model,
@@ -604,3 +614,5 @@ class MlflowParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
+        t.check_int64(row, uri)
+        return row

@@ -48,6 +48,7 @@ from connectors.formats.gpu_common import (
     series_id_sql,
     sql_str,
 )
+from connectors.formats.text import check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
 
@@ -216,6 +217,7 @@ class NvidiaSmiParser(FileParser):
                 source, f"needs a timestamp and an index or uuid field, found {fields}", "line 1"
             )
         col = {FIELDS[f]: i for i, f in enumerate(fields) if f in FIELDS}
+        check_head_lines(path, source, compressed=compressed)  # no gigabyte-long line
         found = self._from_path(source)
         with duck() as con:
             try:

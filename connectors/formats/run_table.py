@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from connectors.formats import tracking
 from connectors.formats.base import FileParser, Sample, Unit
+from connectors.formats.text import read_text
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -138,7 +139,7 @@ class RunTableParser(FileParser):
         if key.endswith(".jsonl"):
             try:
                 record = json.loads(first)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 return False
             return isinstance(record, dict) and looks_like_run_table(list(record))
         try:
@@ -155,10 +156,7 @@ class RunTableParser(FileParser):
         else:
             if not data.strip():
                 raise ParseError(source, "empty file")
-            try:
-                text = data.decode("utf-8").removeprefix("\ufeff")
-            except UnicodeDecodeError as exc:
-                raise ParseError(source, f"not UTF-8 text (byte {exc.start})") from exc
+            text = read_text(data, source)  # no enormous line, UTF-8
             records = (
                 _jsonl_records(text, source) if kind == "jsonl" else _csv_records(text, source)
             )
@@ -234,6 +232,8 @@ def _jsonl_records(text: str, source: str) -> Iterator[tuple[str, dict[str, Any]
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ParseError(source, f"invalid JSON: {exc.msg}", where) from exc
+        except RecursionError:
+            raise ParseError(source, "invalid JSON: nested too deeply", where) from None
         if not isinstance(record, dict):
             raise ParseError(source, "each line should be a JSON object", where)
         _check_header(list(record), source, where)
@@ -272,11 +272,15 @@ def _value(kind: str, value: Any, source: str, where: str) -> Any:
                 value = float(value.replace("_", ""))
             except ValueError:
                 raise fail("a number") from None
+        if isinstance(value, int) and value.bit_length() > 1023:  # beyond any float
+            raise fail("a finite number")
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise fail("a non-negative number")
         if kind == "count":
             if value != int(value):
                 raise fail("a whole number")
+            if value > tracking.INT64_MAX:
+                raise fail("a number that fits 64 bits")
             return int(value)
         return float(value)
     if kind == "flag":
@@ -309,7 +313,7 @@ def _value(kind: str, value: Any, source: str, where: str) -> Any:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise fail("a JSON object of tags") from None
         if not isinstance(value, Mapping) or not all(
             isinstance(v, (str, int, float, bool)) for v in value.values()
@@ -376,4 +380,5 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     values["run_id"] = values.get("run_id") or f"table:{values['job_name']}"
     values["tags"] = sorted(tags.items()) or None
     values["attributes"] = json.dumps(attributes, sort_keys=True)
+    tracking.check_int64(values, source, where)
     return values

@@ -17,6 +17,7 @@ strings, often JSON-quoted (``"\\"Qwen/Qwen2.5-7B\\""``).
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample, Unit, UnitReader
+from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
@@ -71,7 +73,10 @@ def _timestamp(value: Any, uri: str, key: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, or beyond year 9999
+            raise ParseError(uri, f"{key} is not a timestamp: {value!r:.40}") from None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -86,7 +91,7 @@ def _hyperparameter(value: str) -> Any:
     text = value.strip()
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return text
 
 
@@ -100,22 +105,44 @@ def _pick(hps: dict[str, Any], names: Sequence[str]) -> Any:
 def _int(value: Any, uri: str, key: str) -> int | None:
     if value is None:
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParseError(uri, f"{key} should be a number, got {value!r}") from None
+    number = _float(value, uri, key)
+    assert number is not None
     if number != int(number) or number < 0:
         raise ParseError(uri, f"{key} should be a non-negative whole number, got {value!r}")
+    if number > INT64_MAX:
+        raise ParseError(uri, f"{key} is too large ({value!r})")
     return int(number)
 
 
 def _float(value: Any, uri: str, key: str) -> float | None:
     if value is None:
         return None
+    if isinstance(value, bool):
+        raise ParseError(uri, f"{key} should be a number, got {value!r}")
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ParseError(uri, f"{key} should be a number, got {value!r}") from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError(uri, f"{key} should be a number, got {value!r:.40}") from None
+    if not math.isfinite(number):
+        raise ParseError(uri, f"{key} is not finite ({value!r})")
+    return number
+
+
+def _object(value: Any, uri: str, key: str) -> dict[str, Any]:
+    """A nested object of the response ({} when absent)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParseError(uri, f"{key} should be an object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, uri: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ParseError(uri, f"{key} should be a string, got {type(value).__name__}")
+    return value
 
 
 class SageMakerJobParser(FileParser):
@@ -174,15 +201,18 @@ class SageMakerJobParser(FileParser):
         tags: dict[str, str] = {}
         if len(reader.unit.members) > 1:
             tags = self._tags(reader, reader.unit.members[1])
-        return self.parse(reader.read(job_info.key), source=reader.uri(job_info.key), tags=tags)
+        data = reader.read(job_info.key, limit=MAX_SIDECAR_BYTES)
+        return self.parse(data, source=reader.uri(job_info.key), tags=tags)
 
     @staticmethod
     def _tags(reader: UnitReader, info: ObjectInfo) -> dict[str, str]:
         uri = reader.uri(info.key)
         try:
-            data = json.loads(reader.read(info.key))
+            data = json.loads(reader.read(info.key, limit=MAX_SIDECAR_BYTES))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ParseError(uri, f"tags file is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ParseError(uri, "tags file is not valid JSON: nested too deeply") from None
         items = data.get("Tags") if isinstance(data, dict) else data
         if not isinstance(items, list) or not all(
             isinstance(t, dict) and "Key" in t and "Value" in t for t in items
@@ -198,6 +228,8 @@ class SageMakerJobParser(FileParser):
             job = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ParseError(source, f"invalid JSON: {exc}") from exc
+        except RecursionError:
+            raise ParseError(source, "invalid JSON: nested too deeply") from None
         if not isinstance(job, dict) or not isinstance(job.get("TrainingJobName"), str):
             raise ParseError(source, "not a DescribeTrainingJob response: no TrainingJobName")
         name = job["TrainingJobName"]
@@ -206,6 +238,8 @@ class SageMakerJobParser(FileParser):
             raise ParseError(source, "ResourceConfig is not an object")
         catalog = load_catalog()
         groups = resources.get("InstanceGroups") or []
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ParseError(source, "ResourceConfig.InstanceGroups is not a list of objects")
         if groups:
             pairs = [
                 (
@@ -222,6 +256,8 @@ class SageMakerJobParser(FileParser):
                 )
             ]
         instance_count = sum(count for _, count in pairs)
+        if instance_count > INT64_MAX:
+            raise ParseError(source, f"InstanceCount is too large ({instance_count})")
         accelerators: set[str] = set()
         accelerator_count = 0.0
         unknown_types = []
@@ -235,11 +271,11 @@ class SageMakerJobParser(FileParser):
         types = {t for t, _ in pairs}
         hps = {
             k: _hyperparameter(v) if isinstance(v, str) else v
-            for k, v in (job.get("HyperParameters") or {}).items()
+            for k, v in _object(job.get("HyperParameters"), source, "HyperParameters").items()
         }
         training_s = _float(job.get("TrainingTimeInSeconds"), source, "TrainingTimeInSeconds")
         billable_s = _float(job.get("BillableTimeInSeconds"), source, "BillableTimeInSeconds")
-        warm = job.get("WarmPoolStatus") or {}
+        warm = _object(job.get("WarmPoolStatus"), source, "WarmPoolStatus")
         retained_s = _float(
             warm.get("ResourceRetainedBillableTimeInSeconds"),
             source,
@@ -272,8 +308,12 @@ class SageMakerJobParser(FileParser):
             else None,
             "instance_groups": [{"type": t, "count": c} for t, c in pairs] if groups else None,
             "unknown_instance_types": unknown_types or None,
-            "model_artifacts": (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
-            "checkpoint_s3_uri": (job.get("CheckpointConfig") or {}).get("S3Uri"),
+            "model_artifacts": _object(job.get("ModelArtifacts"), source, "ModelArtifacts").get(
+                "S3ModelArtifacts"
+            ),
+            "checkpoint_s3_uri": _object(
+                job.get("CheckpointConfig"), source, "CheckpointConfig"
+            ).get("S3Uri"),
             "failure_reason": job.get("FailureReason"),
         }
         if isinstance(model, str) and model and not model.startswith(("/", ".")):
@@ -287,11 +327,14 @@ class SageMakerJobParser(FileParser):
         per_device = _int(_pick(hps, _HP_BATCH), source, "batch size hyperparameter")
         accum = _int(_pick(hps, _HP_ACCUM), source, "gradient_accumulation_steps")
         world = int(accelerator_count) if accelerator_count else None
+        global_batch = per_device * accum * world if per_device and accum and world else None
+        if max(world or 0, global_batch or 0) > INT64_MAX:
+            raise ParseError(source, "InstanceCount or batch size hyperparameters are too large")
         row = {
             "run_id": "sagemaker:" + name,
             "platform": "aws-sagemaker",
             "job_name": name,
-            "external_run_id": job.get("TrainingJobArn"),
+            "external_run_id": _text(job.get("TrainingJobArn"), source, "TrainingJobArn"),
             "run_status": _STATUS.get(str(job.get("TrainingJobStatus")), None),
             "started_at": _timestamp(job.get("TrainingStartTime"), source, "TrainingStartTime"),
             "ended_at": _timestamp(job.get("TrainingEndTime"), source, "TrainingEndTime"),
@@ -306,7 +349,7 @@ class SageMakerJobParser(FileParser):
             # One training process per accelerator (torchrun/accelerate default); the
             # estimator states this assumption when it derives the global batch.
             "world_size": world,
-            "global_batch": per_device * accum * world if per_device and accum and world else None,
+            "global_batch": global_batch,
             "runtime_seconds": training_s,
             "instance_type": types.pop() if len(types) == 1 else "mixed",
             "instance_count": instance_count,

@@ -28,7 +28,6 @@ Reference: sacct(1) (``--parsable2``, field list, Elapsed format), Slurm TRES an
 
 from __future__ import annotations
 
-import gzip
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -52,6 +51,8 @@ from connectors.formats.gpu_common import (
     option_error,
     usage_id,
 )
+from connectors.formats.text import read_text
+from connectors.formats.tracking import check_int64
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE, conform
@@ -65,7 +66,9 @@ OPTIONS = (
     "gpus_per_node",
     "allocgres",
 )
-_ELAPSED = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
+_ELAPSED = re.compile(
+    r"^(?:(\d{1,9})-)?(?:(\d{1,9}):)?(\d{1,9}):(\d{1,9})(?:\.(\d{1,9}))?$", re.ASCII
+)
 _JOB_ID = re.compile(r"^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\+(\d+))?$")
 _UNKNOWN = {"", "unknown", "none", "n/a"}
 _HEADER_HINT = (
@@ -136,15 +139,7 @@ class SlurmSacctParser(FileParser):
 
     def parse(self, data: bytes, *, source: str) -> pa.Table:
         """Parse one dump."""
-        if data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise ParseError(source, "corrupt gzip data") from exc
-        try:
-            text = data.decode("utf-8").removeprefix("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise ParseError(source, f"not UTF-8 text (byte {exc.start})") from exc
+        text = read_text(data, source)  # gunzipped within bounds, no enormous line
         lines = text.splitlines()
         numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
         if not numbered:
@@ -248,16 +243,19 @@ class SlurmSacctParser(FileParser):
         end_raw = self._time(end_text, source, where, "End")
         if start_raw is None and not elapsed:
             return None  # never started
-        started, ended, time_basis = self._utc(start_raw, end_raw, elapsed)
-        if elapsed is None and started and ended:
-            elapsed = (ended - started).total_seconds()
-        if ended is None and started is not None and elapsed is not None:
-            ended = started + timedelta(seconds=elapsed)
-            tags["ended_at_basis"] = "start_plus_elapsed"
-        elif started and ended and elapsed is not None:
-            drift = (ended - started).total_seconds() - elapsed
-            if abs(drift) > 1:
-                tags["elapsed_vs_start_end_seconds"] = f"{drift:.0f}"
+        try:
+            started, ended, time_basis = self._utc(start_raw, end_raw, elapsed)
+            if elapsed is None and started and ended:
+                elapsed = (ended - started).total_seconds()
+            if ended is None and started is not None and elapsed is not None:
+                ended = started + timedelta(seconds=elapsed)
+                tags["ended_at_basis"] = "start_plus_elapsed"
+            elif started and ended and elapsed is not None:
+                drift = (ended - started).total_seconds() - elapsed
+                if abs(drift) > 1:
+                    tags["elapsed_vs_start_end_seconds"] = f"{drift:.0f}"
+        except OverflowError:  # a time near the year 1 or 9999, or an absurd elapsed time
+            raise ParseError(source, "Start, End or Elapsed out of range", where) from None
 
         job_id = row["JobID"]
         match = _JOB_ID.match(job_id)
@@ -290,7 +288,7 @@ class SlurmSacctParser(FileParser):
         if time_basis == TIME_CONFIGURED_ZONE and self.timezone is not None:
             tags["timezone"] = self.timezone.key
         cluster = row.get("Cluster") or self.cluster
-        return {
+        out = {
             "usage_id": usage_id(
                 "slurm",
                 cluster,
@@ -323,6 +321,8 @@ class SlurmSacctParser(FileParser):
             "source_uri": source,
             "source_format": self.name,
         }
+        check_int64(out, source, where)
+        return out
 
     # -- fields ----------------------------------------------------------------
 
@@ -330,8 +330,8 @@ class SlurmSacctParser(FileParser):
     def _int(text: str | None, name: str, source: str, where: str) -> int | None:
         if text is None or text.strip().lower() in _UNKNOWN:
             return None
-        if not text.strip().isdigit():
-            raise ParseError(source, f"{name} is not a whole number: {text!r}", where)
+        if not _whole(text.strip()):
+            raise ParseError(source, f"{name} is not a whole number: {text!r:.40}", where)
         return int(text)
 
     def _elapsed(self, row: dict[str, str], source: str, where: str) -> float | None:
@@ -372,9 +372,9 @@ class SlurmSacctParser(FileParser):
             parts = re.sub(r"\(.*\)$", "", item).split(":")
             if parts[0] != "gpu":
                 continue
-            if len(parts) == 2 and parts[1].isdigit():
+            if len(parts) == 2 and _whole(parts[1]):
                 count, kind = int(parts[1]), None
-            elif len(parts) == 3 and parts[2].isdigit():
+            elif len(parts) == 3 and _whole(parts[2]):
                 count, kind = int(parts[2]), parts[1]
             else:
                 raise ParseError(source, f"AllocGRES entry {item!r} is not gpu[:type]:count", where)
@@ -392,8 +392,8 @@ class SlurmSacctParser(FileParser):
 
     @staticmethod
     def _tres_count(value: str, key: str, source: str, where: str) -> int:
-        if not value.isdigit():
-            raise ParseError(source, f"AllocTRES {key}={value!r} is not a whole number", where)
+        if not _whole(value):
+            raise ParseError(source, f"AllocTRES {key}={value!r:.40} is not a whole number", where)
         return int(value)
 
     @staticmethod
@@ -401,12 +401,12 @@ class SlurmSacctParser(FileParser):
         text = text.strip()
         if text.lower() in _UNKNOWN:
             return None
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
         try:
+            if text.isdigit():
+                return datetime.fromtimestamp(int(text), UTC)
             return datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ParseError(source, f"{name} is not a time: {text!r}", where) from exc
+        except (ValueError, OverflowError, OSError) as exc:  # also past the year 9999
+            raise ParseError(source, f"{name} is not a time: {text!r:.40}", where) from exc
 
     def _utc(
         self, start: datetime | None, end: datetime | None, elapsed: float | None
@@ -481,6 +481,11 @@ class SlurmSacctParser(FileParser):
             tags["step_elapsed_max_seconds"] = f"{longest:.0f}"
         if problems:
             tags["step_check"] = "; ".join(problems)
+
+
+def _whole(text: str) -> bool:
+    """ASCII digits that fit a 64-bit count (``"²".isdigit()`` is true; int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

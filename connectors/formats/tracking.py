@@ -14,11 +14,14 @@ naming the key: a tracker file with a non-numeric batch size is damaged, not dat
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import yaml
 
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
@@ -90,21 +93,37 @@ def is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NONE_STRINGS)
 
 
+#: The largest whole number an INT64 column holds; a count above it is damage, not data.
+INT64_MAX = 2**63 - 1
+#: Most bytes read of a file that describes a run rather than logs it (a model or W&B
+#: config, a job description, a summary, a model card): real ones are kilobytes, so a
+#: bigger one is refused before it is parsed (whole-object reads otherwise stop at 512 MiB).
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+#: Most bytes of one MLflow param, tag or meta.yaml file (MLflow caps values at 8,000
+#: characters).
+MAX_TRACKER_VALUE_BYTES = 1024 * 1024
+#: Most values a YAML document may expand to: its aliases are shared by reference when
+#: loaded, but walking or serialising them expands every one ("billion laughs").
+MAX_YAML_VALUES = 1_000_000
+
+
 def number(value: Any, uri: str, key: str) -> float | None:
     """A finite number from a logged value (int, float or numeric string)."""
     if is_none(value):
         return None
     if isinstance(value, bool):
         raise ParseError(uri, f"{key!r} should be a number, got {value!r}")
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             result = float(value.strip())
-        except ValueError:
-            raise ParseError(uri, f"{key!r} should be a number, got {value!r}") from None
-    elif isinstance(value, (int, float)):
-        result = float(value)
-    else:
-        raise ParseError(uri, f"{key!r} should be a number, got {type(value).__name__}")
+        elif isinstance(value, (int, float)):
+            result = float(value)
+        else:
+            raise ParseError(uri, f"{key!r} should be a number, got {type(value).__name__}")
+    except ValueError:
+        raise ParseError(uri, f"{key!r} should be a number, got {value!r}") from None
+    except OverflowError:  # an integer beyond any float
+        raise ParseError(uri, f"{key!r} is not finite ({value!r:.40})") from None
     if not math.isfinite(result):
         raise ParseError(uri, f"{key!r} is not finite ({value!r})")
     return result
@@ -117,7 +136,89 @@ def count(value: Any, uri: str, key: str) -> int | None:
         return None
     if result < 0 or result != int(result):
         raise ParseError(uri, f"{key!r} should be a non-negative whole number, got {value!r}")
+    if result > INT64_MAX:
+        raise ParseError(uri, f"{key!r} is too large ({value!r})")
     return int(result)
+
+
+def load_json(text: str | bytes, uri: str) -> Any:
+    """JSON text into Python values; invalid or absurdly nested JSON is a ParseError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(uri, f"invalid JSON: {exc.msg}", f"line {exc.lineno}") from exc
+    except UnicodeDecodeError as exc:
+        raise ParseError(uri, f"not UTF-8 text (byte {exc.start})") from exc
+    except RecursionError:
+        raise ParseError(uri, "invalid JSON: nested too deeply") from None
+
+
+def load_yaml(text: str, uri: str, what: str = "YAML") -> Any:
+    """A YAML document (safe types only) into Python values.
+
+    Raises:
+        ParseError: invalid YAML, nesting too deep, a recursive alias, or aliases that
+            expand to more than ``MAX_YAML_VALUES`` values.
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParseError(uri, f"{what} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    except RecursionError:
+        raise ParseError(uri, f"{what} is nested too deeply") from None
+    check_yaml_value(value, uri, what)
+    return value
+
+
+def check_yaml_value(value: Any, uri: str, what: str = "YAML") -> None:
+    """Refuse a loaded YAML value that contains itself or expands past ``MAX_YAML_VALUES``.
+
+    Raises:
+        ParseError: naming ``what``.
+    """
+    try:
+        size = _expanded_size(value, {}, set())
+    except RecursionError:
+        raise ParseError(uri, f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise ParseError(uri, f"{what} {exc}") from None
+    if size > MAX_YAML_VALUES:
+        raise ParseError(uri, f"{what} expands to more than {MAX_YAML_VALUES:,} values")
+
+
+def check_int64(row: Mapping[str, Any], uri: str, where: str | None = None) -> None:
+    """Refuse a row with a whole number no INT64 column holds (e.g. a product of
+    damaged counts), naming the column.
+
+    Raises:
+        ParseError: the first such column.
+    """
+    for column, value in row.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT64_MAX - 1 <= value <= INT64_MAX:
+                raise ParseError(uri, f"{column} is out of range ({value:.3e})", where)
+
+
+def _expanded_size(value: Any, memo: dict[int, int], active: set[int]) -> int:
+    """Values in ``value`` with every alias expanded (each shared node counted once per
+    use, computed once); raises ValueError for a node that contains itself."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise ValueError("contains itself through an alias")
+    active.add(key)
+    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo, active)
+        if total > MAX_YAML_VALUES:
+            break
+    active.discard(key)
+    memo[key] = total
+    return total
 
 
 def flag(value: Any, uri: str, key: str) -> bool | None:
@@ -138,9 +239,16 @@ def text(value: Any) -> str | None:
     return str(value).strip()
 
 
-def from_epoch(seconds: float) -> datetime:
-    """A UTC timestamp from seconds since the epoch."""
-    return datetime.fromtimestamp(seconds, tz=UTC)
+def from_epoch(seconds: float, uri: str, key: str) -> datetime:
+    """A UTC timestamp from seconds since the epoch.
+
+    Raises:
+        ParseError: outside the years 1 to 9999.
+    """
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ParseError(uri, f"{key!r} is not a plausible time ({seconds!r})") from None
 
 
 def parse_iso(value: Any, uri: str, key: str) -> datetime | None:
@@ -151,9 +259,9 @@ def parse_iso(value: Any, uri: str, key: str) -> datetime | None:
         raise ParseError(uri, f"{key!r} should be an ISO-8601 timestamp, got {value!r}")
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO-8601, or past year 9999 once in UTC
         raise ParseError(uri, f"{key!r} is not an ISO-8601 timestamp: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def hint(sources: Sequence[Mapping[str, Any]], column: str) -> tuple[str | None, str | None]:

@@ -89,11 +89,7 @@ def _decode(data: bytes, uri: str) -> str:
 
 
 def _load_json(data: bytes, uri: str) -> Any:
-    text = _decode(data, uri)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(uri, f"invalid JSON: {exc.msg}", f"line {exc.lineno}") from exc
+    return tracking.load_json(_decode(data, uri), uri)
 
 
 def _object(value: Any, uri: str, what: str) -> dict[str, Any]:
@@ -132,12 +128,15 @@ def _peft_config(value: Any) -> dict[str, Any] | None:
     return first if isinstance(first, dict) and "peft_type" in first else None
 
 
-def _banner(text: str) -> dict[str, int]:
+def _banner(text: str, uri: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for name, pattern in _BANNER.items():
         match = pattern.search(text)
         if match:
-            found[name] = int(match.group(1).replace(",", ""))
+            digits = match.group(1).replace(",", "")
+            if not digits or len(digits) > 18:  # beyond INT64, or just commas
+                raise ParseError(uri, f"implausible {name} in the Trainer banner: {digits:.30}")
+            found[name] = int(digits)
     return found
 
 
@@ -218,13 +217,16 @@ class WandbParser:
         if "config.yaml" in files:
             key = files["config.yaml"].key
             uri = reader.uri(key)
-            text = _decode(reader.read(key), uri)
+            text = _decode(reader.read(key, limit=tracking.MAX_SIDECAR_BYTES), uri)
             try:
                 raw = yaml.safe_load(text)
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f"line {mark.line + 1}" if mark is not None else None
                 raise ParseError(uri, "invalid YAML", where) from exc
+            except RecursionError:
+                raise ParseError(uri, "invalid YAML: nested too deeply") from None
+            tracking.check_yaml_value(raw, uri, "config.yaml")
             if not isinstance(raw, dict):
                 raise ParseError(uri, "config.yaml is not a mapping of keys")
             config = unwrap_config(raw, uri, strict=True)
@@ -233,18 +235,20 @@ class WandbParser:
         if "wandb-summary.json" in files:
             key = files["wandb-summary.json"].key
             summary_uri = reader.uri(key)
-            summary = _object(_load_json(reader.read(key), summary_uri), summary_uri, "summary")
+            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            summary = _object(_load_json(data, summary_uri), summary_uri, "summary")
         metadata: dict[str, Any] = {}
         metadata_uri = unit.uri
         if "wandb-metadata.json" in files:
             key = files["wandb-metadata.json"].key
             metadata_uri = reader.uri(key)
-            metadata = _object(_load_json(reader.read(key), metadata_uri), metadata_uri, "metadata")
+            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            metadata = _object(_load_json(data, metadata_uri), metadata_uri, "metadata")
         banner: dict[str, int] = {}
         if "output.log" in files:
             info = files["output.log"]
             head = reader.read_range(info.key, 0, min(info.size, _BANNER_BYTES))
-            banner = _banner(head.decode("utf-8", errors="replace"))
+            banner = _banner(head.decode("utf-8", errors="replace"), reader.uri(info.key))
         match = _RUN_DIR.match(posixpath.basename(unit.key))
         assert match is not None  # units() only groups folders with that name
         stamp, run_id = match.groups()
@@ -300,7 +304,7 @@ class WandbParser:
             if isinstance(value, str):  # GraphQL returns these as JSON text
                 try:
                     value = json.loads(value)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     raise fail(f"{key!r} is a string that is not JSON") from None
             if value is None:
                 value = {}
@@ -527,9 +531,11 @@ class WandbParser:
         )
         if started is None:
             start_time = t.number(wandb_block.get("start_time"), config_uri, "_wandb.start_time")
-            started = t.from_epoch(start_time) if start_time else None
+            started = (
+                t.from_epoch(start_time, config_uri, "_wandb.start_time") if start_time else None
+            )
         last = metric("_timestamp")
-        ended = t.from_epoch(last) if last else None
+        ended = t.from_epoch(last, summary_uri, "_timestamp") if last else None
         if state is not None:
             run_status: str | None = _STATES.get(state, state)
         else:  # a folder has no state: the Trainer's final summary says training ended
@@ -571,7 +577,7 @@ class WandbParser:
         )
         params_total = num_parameters or None
         steps = t.count(summary.get("train/global_step"), summary_uri, "train/global_step")
-        return {
+        row = {
             "run_id": run_id,
             "platform": platform,
             "job_name": job,
@@ -613,3 +619,5 @@ class WandbParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
+        t.check_int64(row, source_uri)
+        return row

@@ -41,7 +41,8 @@ _ERROR_CODES: dict[str, type[StoreError]] = {
     "500": StoreUnavailableError,
 }
 
-#: Retries with exponential backoff and jitter for throttling and 5xx answers.
+#: Retries (with exponential backoff and jitter) of throttling and 5xx answers, unless the
+#: AWS configuration sets its own total (``AWS_MAX_ATTEMPTS``, ``max_attempts`` in a profile).
 RETRY_ATTEMPTS = 8
 
 
@@ -73,12 +74,19 @@ class S3Store:
 
             session = boto3.Session(profile_name=profile) if profile else boto3.Session()
             region = session.region_name or "us-east-1"
+            # botocore's own resolution (env, then profile); boto3 has no public getter.
+            configured = session._session.get_config_variable("max_attempts")
+            retries = (
+                {"total_max_attempts": int(configured), "mode": "standard"}
+                if configured
+                else {"max_attempts": RETRY_ATTEMPTS, "mode": "standard"}
+            )
             client = session.client(
                 "s3",
                 endpoint_url=endpoint_url,
                 region_name=region,
                 config=Config(
-                    retries={"max_attempts": RETRY_ATTEMPTS, "mode": "standard"},
+                    retries=retries,
                     connect_timeout=10,
                     read_timeout=60,
                 ),

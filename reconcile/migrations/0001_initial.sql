@@ -76,6 +76,42 @@ CREATE TABLE billing_lines (
     source_format       VARCHAR NOT NULL
 );
 
+-- billing_lines, marked with what to count. The same spend often arrives in several
+-- exports (CUR 2.0 and FOCUS, legacy CUR during a migration, Azure actual and amortized
+-- cost, GCP standard and detailed tables): per provider, account and month, hours and
+-- billed cost count from one export kind and effective cost from one, never summed across
+-- kinds. Native before FOCUS; CUR 2.0 before legacy; GCP detailed before standard; Azure
+-- actual cost for billed figures, amortized cost for effective ones.
+-- month = the month of usage_start_at (UTC), else the billing period.
+CREATE VIEW billing_lines_counted AS
+WITH lines AS (
+    SELECT *,
+        coalesce(strftime(usage_start_at AT TIME ZONE 'UTC', '%Y-%m'), billing_period) AS month,
+        CASE export_kind
+            WHEN 'cur2' THEN 1 WHEN 'cur1' THEN 2
+            WHEN 'gcp_detailed' THEN 1 WHEN 'gcp_standard' THEN 2
+            WHEN 'azure_actual' THEN 1 WHEN 'azure_amortized' THEN 2 WHEN 'azure_usage' THEN 3
+            ELSE 9 END AS rank_billed,
+        CASE export_kind
+            WHEN 'cur2' THEN 1 WHEN 'cur1' THEN 2
+            WHEN 'gcp_detailed' THEN 1 WHEN 'gcp_standard' THEN 2
+            WHEN 'azure_amortized' THEN 1 WHEN 'azure_actual' THEN 2 WHEN 'azure_usage' THEN 3
+            ELSE 9 END AS rank_effective
+    FROM billing_lines
+), chosen AS (
+    SELECT provider, coalesce(account_id, '') AS account, month,
+           min(rank_billed) AS best_billed, min(rank_effective) AS best_effective
+    FROM lines
+    GROUP BY ALL
+)
+SELECT lines.* EXCLUDE (rank_billed, rank_effective),
+       rank_billed = best_billed AS counts_billed,
+       rank_effective = best_effective AS counts_effective
+FROM lines
+JOIN chosen ON chosen.provider = lines.provider
+           AND chosen.account = coalesce(lines.account_id, '')
+           AND chosen.month = lines.month;
+
 CREATE TABLE gpu_usage (
     usage_id            VARCHAR NOT NULL,
     source_kind         VARCHAR NOT NULL,   -- slurm | dcgm | nvidia-smi

@@ -64,7 +64,9 @@ def ingest(db: Path, *sources: Path | str, config: Path | None = None) -> tuple[
 
 
 def billing_totals(db: Path) -> list[dict]:
-    result = CliRunner().invoke(cli, ["--db", str(db), "query", "billing_totals", "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "query", "billing_totals", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -89,9 +91,7 @@ def test_sample_cur2_loads_only_the_newest_assembly(sample_data):
     (table,) = parse_all(sample_data / "aws")
     assert table.num_rows == 14  # the final delivery; the early one has 11 other lines
     lines = table.to_pylist()
-    assert {line["source_uri"] for line in lines} == {
-        (sample_data / PERIOD).resolve().as_uri()
-    }
+    assert {line["source_uri"] for line in lines} == {(sample_data / PERIOD).resolve().as_uri()}
     assert all(line["line_id"].startswith("f") for line in lines)  # final execution's ids
     by_type: dict[str, list[dict]] = {}
     for line in lines:
@@ -184,16 +184,12 @@ def test_redelivered_period_replaces_the_whole_month(tmp_path, cur_copy):
     assert len(members) == 4  # every assembly's file and the manifest; only one was read
 
 
-def test_a_manifest_naming_a_missing_file_is_quarantined_and_keeps_the_old_rows(
-    tmp_path, cur_copy
-):
+def test_a_manifest_naming_a_missing_file_is_quarantined_and_keeps_the_old_rows(tmp_path, cur_copy):
     db = tmp_path / "w.duckdb"
     ingest(db, cur_copy)
     manifest_path = cur_copy / MANIFEST
     manifest = json.loads(manifest_path.read_text())
-    manifest["dataFiles"].append(
-        manifest["dataFiles"][0].replace("00001.snappy", "00002.snappy")
-    )
+    manifest["dataFiles"].append(manifest["dataFiles"][0].replace("00001.snappy", "00002.snappy"))
     manifest_path.write_text(json.dumps(manifest))
     code, summary, _ = ingest(db, cur_copy)
     assert code == 3
@@ -299,27 +295,50 @@ def write_legacy(root: Path, *, header: list[str] = LEGACY_HEADER) -> Path:
     (old / "acme-hourly-1.csv.gz").write_bytes(gzip.compress(legacy_csv(stale, header)))
     first = [
         legacy_row(
-            "u1", "Usage", "BoxUsage:p4d.24xlarge", "2", "43.915284",
-            **{"product/instanceType": "p4d.24xlarge", "lineItem/ResourceId": "i-0a9f3c2e1b7d45f10",
-               "resourceTags/user:Project": "support-assistant",
-               "pricing/publicOnDemandCost": "43.915284"},
+            "u1",
+            "Usage",
+            "BoxUsage:p4d.24xlarge",
+            "2",
+            "43.915284",
+            **{
+                "product/instanceType": "p4d.24xlarge",
+                "lineItem/ResourceId": "i-0a9f3c2e1b7d45f10",
+                "resourceTags/user:Project": "support-assistant",
+                "pricing/publicOnDemandCost": "43.915284",
+            },
         ),
         legacy_row(
-            "u2", "Usage", "USW2-SpotUsage:p5.48xlarge", "1.5", "24.768",
+            "u2",
+            "Usage",
+            "USW2-SpotUsage:p5.48xlarge",
+            "1.5",
+            "24.768",
             **{"lineItem/ResourceId": "i-0c11d2e3f4a5b6c7d"},
         ),
         legacy_row(
-            "u3", "DiscountedUsage", "USE1-BoxUsage:g6e.12xlarge", "1", "0",
+            "u3",
+            "DiscountedUsage",
+            "USE1-BoxUsage:g6e.12xlarge",
+            "1",
+            "0",
             **{"reservation/EffectiveCost": "6.2956", "reservation/ReservationARN": RI},
         ),
         legacy_row(
-            "u4", "RIFee", "USE1-HeavyUsage:g6e.12xlarge", "744", "4683.9264",
-            **{"reservation/ReservationARN": RI,
-               "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod": "0",
-               "reservation/UnusedRecurringFee": "120.5"},
+            "u4",
+            "RIFee",
+            "USE1-HeavyUsage:g6e.12xlarge",
+            "744",
+            "4683.9264",
+            **{
+                "reservation/ReservationARN": RI,
+                "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod": "0",
+                "reservation/UnusedRecurringFee": "120.5",
+            },
         ),
         legacy_row("u5", "Usage", "USW2-BoxUsage:p7.48xlarge", "1", "99.0"),
-        legacy_row("u6", "Usage", "USE1-EBS:VolumeUsage.gp3", "0.5", "0.04", **{"pricing/unit": "GB-Mo"}),
+        legacy_row(
+            "u6", "Usage", "USE1-EBS:VolumeUsage.gp3", "0.5", "0.04", **{"pricing/unit": "GB-Mo"}
+        ),
     ]
     (new / "acme-hourly-1.csv.gz").write_bytes(gzip.compress(legacy_csv(first, header)))
     wider = [*header, "resourceTags/user:Team"]
@@ -328,8 +347,15 @@ def write_legacy(root: Path, *, header: list[str] = LEGACY_HEADER) -> Path:
         legacy_row("r1", "Refund", "", "0", "-12.5"),
         legacy_row("t1", "Tax", "", "0", "18.75"),
         legacy_row(
-            "u7", "Usage", "USE1-BoxUsage:p5.48xlarge", "1", "55.04",
-            **{"resourceTags/user:Project": "legal-assistant", "resourceTags/user:Team": "ml-research"},
+            "u7",
+            "Usage",
+            "USE1-BoxUsage:p5.48xlarge",
+            "1",
+            "55.04",
+            **{
+                "resourceTags/user:Project": "legal-assistant",
+                "resourceTags/user:Team": "ml-research",
+            },
         ),
     ]
     buffer = io.BytesIO()
@@ -391,11 +417,11 @@ def test_legacy_csv_gz_and_zip_with_schema_drift(tmp_path):
     assert lines["c1"]["tags"] is None
     # Nothing of the stale assembly.
     assert "old1" not in lines
-    assert sum(line["cost_billed"] for line in lines.values()) == Decimal(
-        "43.915284"
-    ) + Decimal("24.768") + 0 + Decimal("4683.9264") + 99 + Decimal("0.04") - 250 - Decimal(
-        "12.5"
-    ) + Decimal("18.75") + Decimal("55.04")
+    assert sum(line["cost_billed"] for line in lines.values()) == Decimal("43.915284") + Decimal(
+        "24.768"
+    ) + 0 + Decimal("4683.9264") + 99 + Decimal("0.04") - 250 - Decimal("12.5") + Decimal(
+        "18.75"
+    ) + Decimal("55.04")
 
 
 def test_legacy_without_the_period_manifest_uses_the_newest_assembly_manifest(tmp_path):
@@ -443,7 +469,9 @@ def test_athena_parquet_layout(tmp_path):
             "identity_time_interval": [HOUR, HOUR],
             "line_item_usage_account_id": ["012345678901", "012345678901"],
             "line_item_line_item_type": ["Usage", "Usage"],
-            "line_item_usage_start_date": pa.array([1741593600000, 1741593600000], pa.timestamp("ms")),
+            "line_item_usage_start_date": pa.array(
+                [1741593600000, 1741593600000], pa.timestamp("ms")
+            ),
             "line_item_product_code": ["AmazonSageMaker", "AmazonSageMaker"],
             "line_item_usage_type": ["USE1-Cluster:ml.p5.48xlarge", "USE1-Cluster:VolumeUsage.gp2"],
             "line_item_usage_amount": [3.0, 500.0],
@@ -461,3 +489,54 @@ def test_athena_parquet_layout(tmp_path):
     assert dict(lines[0]["tags"]) == {"project": "hyperpod"}
     assert lines[1]["accelerator"] is None
     assert lines[0]["export_kind"] == "cur1"
+
+
+def test_a_bad_value_deep_in_a_streamed_unit_quarantines_it_whole(tmp_path):
+    period = write_legacy(tmp_path)
+    path = period / "22222222-bbbb/acme-hourly-1.csv.gz"
+    text = gzip.decompress(path.read_bytes()).decode().replace("24.768", "twenty")
+    path.write_bytes(gzip.compress(text.encode()))
+    config = tmp_path / "reconcile.toml"
+    config.write_text("[formats.aws_cur]\nstream_threshold_mb = 0\n")
+    db = tmp_path / "w.duckdb"
+    code, summary, _ = ingest(db, tmp_path / "cur-legacy", config=config)
+    assert code == 3
+    (error,) = [q["error"] for q in summary["quarantine"]]
+    assert period.resolve().as_uri() in error  # the unit, or the file inside it
+    assert "twenty" in error
+    assert rows(db, "SELECT count(*) FROM billing_lines") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM ingest_ledger") == [(0,)]
+
+
+@pytest.mark.slow
+def test_a_bad_value_after_the_first_streamed_batch_rolls_the_unit_back(tmp_path):
+    """The error surfaces while the engine is already inserting the stream: the whole
+    unit is rolled back and quarantined with the reason, nothing half-loaded."""
+    import duckdb
+
+    period = write_legacy(tmp_path)
+    path = period / "22222222-bbbb/acme-hourly-1.csv.gz"
+    values = {
+        "identity/LineItemId": "'u' || range",
+        "identity/TimeInterval": f"'{HOUR}'",
+        "lineItem/UsageAccountId": "'012345678901'",
+        "lineItem/LineItemType": "'Usage'",
+        "lineItem/UsageType": "'BoxUsage:p4d.24xlarge'",
+        "lineItem/UsageAmount": "'1'",
+        "lineItem/UnblendedCost": "CASE WHEN range = 699999 THEN 'twenty' ELSE '1.5' END",
+    }
+    select = ", ".join(f'{values.get(c, chr(39) * 2)} AS "{c}"' for c in LEGACY_HEADER)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT {select} FROM range(700000)) TO '{path}' (HEADER, COMPRESSION gzip)")
+    con.close()
+    config = tmp_path / "reconcile.toml"
+    config.write_text("[formats.aws_cur]\nstream_threshold_mb = 0\n")
+    db = tmp_path / "w.duckdb"
+    code, summary, _ = ingest(db, tmp_path / "cur-legacy", config=config)
+    assert code == 3
+    (error,) = [q["error"] for q in summary["quarantine"]]
+    assert period.resolve().as_uri() in error
+    assert 'Could not convert string "twenty"' in error
+    assert "Traceback" not in error
+    assert rows(db, "SELECT count(*) FROM billing_lines") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM ingest_ledger") == [(0,)]

@@ -96,9 +96,10 @@ def test_machine_spec_attributes_vm_lines_without_hours(resolve):
         None,
     )
     # the GPU line itself carries the hours even with the spec present
-    assert resolve(
-        key("sku", "gcp", "Nvidia H100 80GB GPU running in EMEA", "a3-highgpu-8g")
-    ) == ("NVIDIA H100 SXM5-80GB", 1.0)
+    assert resolve(key("sku", "gcp", "Nvidia H100 80GB GPU running in EMEA", "a3-highgpu-8g")) == (
+        "NVIDIA H100 SXM5-80GB",
+        1.0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -52,8 +52,10 @@ def test_sample_focus_file(sample_data):
     assert sum(line["cost_effective"] for line in disks) == Decimal("17.441255") * 4
     # "usage"/"Usage" mixed casing, literal NULLs, a tag key with a stray space
     assert {line["line_type"] for line in lines} == {"usage"}
-    assert all(dict(line["tags"]) == {"project": "legal-assistant", "team": "ml-research"}
-               for line in lines)
+    assert all(
+        dict(line["tags"]) == {"project": "legal-assistant", "team": "ml-research"}
+        for line in lines
+    )
     assert {line["region"] for line in lines} == {"westeurope"}
     first = min(lines, key=lambda line: line["usage_start_at"])
     assert first["usage_start_at"].isoformat() == "2025-05-12T00:00:00+00:00"
@@ -63,17 +65,37 @@ def test_sample_focus_file(sample_data):
 FOCUS_12 = {
     "ProviderName": ["AWS", "AWS", "Google Cloud", "Google Cloud", "Microsoft", "AWS", "aws"],
     "ServiceProviderName": [None] * 7,
-    "BillingAccountId": ["012345678901"] * 2 + ["01A2B3-C4D5E6-F7A8B9"] * 2
+    "BillingAccountId": ["012345678901"] * 2
+    + ["01A2B3-C4D5E6-F7A8B9"] * 2
     + ["81234567", "012345678901", "012345678901"],
-    "SubAccountId": ["012345678901", "012345678901", "acme-training-eu", "acme-training-eu",
-                     f"/subscriptions/{SUBSCRIPTION}", "012345678901", "012345678901"],
+    "SubAccountId": [
+        "012345678901",
+        "012345678901",
+        "acme-training-eu",
+        "acme-training-eu",
+        f"/subscriptions/{SUBSCRIPTION}",
+        "012345678901",
+        "012345678901",
+    ],
     "BillingPeriodStart": ["2025-03-01T00:00:00Z"] * 7,
-    "ChargePeriodStart": ["2025-03-04T13:00:00Z", "2025-03-04T14:00:00Z", "2025-03-04T00:00:00Z",
-                          "2025-03-04T00:00:00Z", "2025-03-04T00:00:00Z", "2025-03-01T00:00:00Z",
-                          "2025-03-05T00:00:00Z"],
-    "ChargePeriodEnd": ["2025-03-04T14:00:00Z", "2025-03-04T15:00:00Z", "2025-03-05T00:00:00Z",
-                        "2025-03-05T00:00:00Z", "2025-03-05T00:00:00Z", "2025-04-01T00:00:00Z",
-                        "2025-03-06T00:00:00Z"],
+    "ChargePeriodStart": [
+        "2025-03-04T13:00:00Z",
+        "2025-03-04T14:00:00Z",
+        "2025-03-04T00:00:00Z",
+        "2025-03-04T00:00:00Z",
+        "2025-03-04T00:00:00Z",
+        "2025-03-01T00:00:00Z",
+        "2025-03-05T00:00:00Z",
+    ],
+    "ChargePeriodEnd": [
+        "2025-03-04T14:00:00Z",
+        "2025-03-04T15:00:00Z",
+        "2025-03-05T00:00:00Z",
+        "2025-03-05T00:00:00Z",
+        "2025-03-05T00:00:00Z",
+        "2025-04-01T00:00:00Z",
+        "2025-03-06T00:00:00Z",
+    ],
     "ChargeCategory": ["Usage", "usage", "Usage", "Credit", "Usage", "Usage", "Usage"],
     "ChargeClass": [None, None, None, None, None, None, "Correction"],
     "CommitmentDiscountStatus": ["Used", None, None, None, None, "Unused", None],
@@ -86,24 +108,48 @@ FOCUS_12 = {
         "Savings Plan unused commitment",
         "$55.04 per On Demand Linux p5.48xlarge Instance Hour",
     ],
-    "ServiceName": ["Amazon Elastic Compute Cloud"] * 2 + ["Compute Engine"] * 2
-    + ["Azure Machine Learning", "Savings Plans for AWS Compute usage",
-       "Amazon Elastic Compute Cloud"],
+    "ServiceName": ["Amazon Elastic Compute Cloud"] * 2
+    + ["Compute Engine"] * 2
+    + [
+        "Azure Machine Learning",
+        "Savings Plans for AWS Compute usage",
+        "Amazon Elastic Compute Cloud",
+    ],
     "ConsumedQuantity": [1.0, 0.5, 28800.0, None, 24.0, None, -1.0],
     "ConsumedUnit": ["Hours", "Hours", "Seconds", None, "Hours", None, "Hours"],
     "BilledCost": [0.0, 27.52, 86.0, -8.6, 2359.68, 12.0, -55.04],
     "EffectiveCost": [31.12, 27.52, 86.0, -8.6, 2359.68, 12.0, -55.04],
     "ListCost": [55.04, 27.52, 86.0, None, 2359.68, None, -55.04],
     "BillingCurrency": ["USD"] * 7,
-    "ResourceId": ["i-0c11d2e3f4a5b6c7d", "i-0c11d2e3f4a5b6c7d", "//compute/…/instances/1",
-                   "//compute/…/instances/1",
-                   f"/subscriptions/{SUBSCRIPTION}/resourcegroups/rg/providers/"
-                   "microsoft.machinelearningservices/workspaces/ws", None, "i-0c11d2e3f4a5b6c7d"],
+    "ResourceId": [
+        "i-0c11d2e3f4a5b6c7d",
+        "i-0c11d2e3f4a5b6c7d",
+        "//compute/…/instances/1",
+        "//compute/…/instances/1",
+        f"/subscriptions/{SUBSCRIPTION}/resourcegroups/rg/providers/"
+        "microsoft.machinelearningservices/workspaces/ws",
+        None,
+        "i-0c11d2e3f4a5b6c7d",
+    ],
     "SkuId": ["K8AJ7", "K8AJ7", "F1E2-7A4B-3C9D", "F1E2-7A4B-3C9D", "DZH318Z0BQ5W", None, "K8AJ7"],
-    "Tags": ['{"user:Project": "pretrain"}', "{}", '{"project": "legal"}', None,
-             '{"ComputeType": "AmlCompute", " project": "ml"}', None, None],
-    "x_UsageType": ["USW2-BoxUsage:p5.48xlarge", "USW2-BoxUsage:p5.48xlarge", None, None,
-                    None, "ComputeSP:1yrNoUpfront", "USW2-BoxUsage:p5.48xlarge"],
+    "Tags": [
+        '{"user:Project": "pretrain"}',
+        "{}",
+        '{"project": "legal"}',
+        None,
+        '{"ComputeType": "AmlCompute", " project": "ml"}',
+        None,
+        None,
+    ],
+    "x_UsageType": [
+        "USW2-BoxUsage:p5.48xlarge",
+        "USW2-BoxUsage:p5.48xlarge",
+        None,
+        None,
+        None,
+        "ComputeSP:1yrNoUpfront",
+        "USW2-BoxUsage:p5.48xlarge",
+    ],
     "x_SkuMeterName": [None, None, None, None, "ND96isr H100 v5", None, None],
     "InvoiceId": ["INV-1"] * 7,  # a 1.2 column
     "PricingCurrency": ["USD"] * 7,
@@ -163,8 +209,12 @@ def test_focus_in_the_data_exports_layout_is_read_by_aws_cur(tmp_path):
     meta.mkdir(parents=True)
     (meta / "acme-focus-Manifest.json").write_text(
         json.dumps(
-            {"dataFiles": ["s3://b/focus/acme-focus/data/BILLING_PERIOD=2025-03/"
-                           "acme-focus-00001.snappy.parquet"]}
+            {
+                "dataFiles": [
+                    "s3://b/focus/acme-focus/data/BILLING_PERIOD=2025-03/"
+                    "acme-focus-00001.snappy.parquet"
+                ]
+            }
         )
     )
     (table,) = parse_all(tmp_path, "aws_cur")
@@ -193,3 +243,19 @@ def test_focus_files_are_recognised_by_content(tmp_path, sample_data):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows"]["billing_lines"] == 20
+
+
+def test_tags_that_are_not_json_quarantine_the_file(tmp_path, sample_data):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    text = (sample_data / SAMPLE).read_text()
+    broken = text.replace(
+        '"{""project"": ""legal-assistant"", "" team"": ""ml-research""}"',
+        '"{""project"": ""legal-assistant"", "" team"" ml-research}"',
+        1,
+    )
+    assert broken != text
+    (folder / "focus-may.csv").write_text(broken)
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", str(folder)])
+    assert result.exit_code == 3
+    assert "focus-may.csv: tags are not JSON" in result.stderr
