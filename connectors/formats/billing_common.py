@@ -7,10 +7,10 @@ data files with DuckDB's own readers (``read_parquet``/``read_csv``/``read_json`
 ``UnitReader.path()``, ``union_by_name`` so columns added in later files are kept),
 normalises them with one SQL ``SELECT`` into the ``billing_lines`` columns, and returns
 Arrow: a table for small units, a ``RecordBatchReader`` for large ones. No Python code
-runs per line: the only Python step is per record batch, mapping the handful of
-distinct instance types / SKU descriptions of the batch to catalog accelerators.
+runs per line: the only Python steps are per record batch and per distinct value
+(instance types and SKU descriptions → catalog accelerators, tags text → a MAP).
 
-Conventions shared by every format (see README "Billing formats"):
+Conventions shared by every format (also in the README, under ``aws_cur``):
 
 - IDs are read as text (CSV files are read with every column as VARCHAR, so a 12-digit
   AWS account id keeps its leading zero); money is ``DECIMAL(38,10)``; timestamps UTC.
@@ -33,7 +33,9 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -56,17 +58,17 @@ DEFAULT_STREAM_THRESHOLD_MB = 16
 BATCH_ROWS = 256 * 1024
 #: The DuckDB that parses one unit spills to disk beyond this (bounded memory).
 PARSE_MEMORY_LIMIT = "1GB"
+SPILL_DIRECTORY = Path(tempfile.gettempdir()) / "reconcile-duckdb-spill"
 
-#: Canonical columns the SQL of a format produces (all but the two accelerator columns,
-#: which the per-batch catalog lookup fills), plus the lookup's two inputs.
-SQL_COLUMNS = [
-    n for n in BILLING_LINES.names if n not in ("accelerator", "accelerator_hours", "tags")
-]
+#: Helper columns every format's SQL adds to the canonical ones (all but accelerator,
+#: accelerator_hours and tags, which ``BatchFinisher`` computes per batch): the catalog
+#: lookup key and the quantity its multiplier applies to.
 ACCEL_KEY = "_accel_key"
 ACCEL_QUANTITY = "_accel_quantity"
-#: The tags as key/value entries (``STRUCT(key VARCHAR, value VARCHAR)[]``); the MAP is
-#: built per batch in Arrow (trimmed keys, AWS ``user_`` prefix removed, empty entries
-#: dropped, the first of repeated keys kept), much cheaper than MAP functions in SQL.
+#: The tags as key/value entries (``STRUCT(key VARCHAR, value VARCHAR)[]``) or as JSON
+#: text; the MAP is built per batch in Arrow (text parsed once per distinct value, keys
+#: trimmed, AWS ``user_`` prefix removed, empty entries dropped, the first of repeated
+#: keys kept), much cheaper than JSON and MAP functions per row in SQL.
 TAG_ENTRIES = "_tag_entries"
 
 _DATA_SUFFIXES: dict[str, DataKind] = {
@@ -185,6 +187,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = {sql_string(PARSE_MEMORY_LIMIT)}")
+    con.execute(f"SET temp_directory = {sql_string(str(SPILL_DIRECTORY))}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     # The files are read once: caching their blocks would grow memory with file size.
