@@ -781,3 +781,124 @@ if __name__ == "__main__":  # pragma: no cover - exploratory loop: distinct cras
         print(name, "crashes:", len(crashes))
         for sig, text in crashes.items():
             print("   ", sig, "|", text)
+
+
+# ---------------------------------------------------------------------------
+# Regressions: one example of each crash the fuzzing found (now a ParseError, or, for a
+# value the row can do without, tolerated)
+
+
+def _json_set(key: str, value: Any) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        doc = json.loads(data)
+        doc[key] = value
+        return json.dumps(doc).encode()
+
+    return change
+
+
+def _deep(data: bytes) -> bytes:
+    return b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def _sacct_field(name: str, value: str) -> Callable[[bytes], bytes]:
+    def change(data: bytes) -> bytes:
+        lines = data.decode().splitlines()
+        header = lines[0].split("|")
+        cells = lines[1].split("|")
+        cells[header.index(name)] = value
+        return "\n".join([lines[0], "|".join(cells), *lines[2:]]).encode()
+
+    return change
+
+
+REGRESSIONS: list[tuple[str, str, str, Callable[[bytes], bytes]]] = [
+    ("json nested 100,000 deep", "hf_checkpoint", "/trainer_state.json", _deep),
+    ("json nested 100,000 deep", "sagemaker_job", "/describe-training-job.json", _deep),
+    ("json nested 100,000 deep", "flops_meter", "/flops_meter.json", _deep),
+    ("json nested 100,000 deep", "wandb", ".wandb.json", _deep),
+    ("json nested 100,000 deep", "mlflow", "qwen7b-dpo-20250318-0922.json", _deep),
+    ("json nested 100,000 deep", "run_table", ".jsonl", lambda d: _deep(d) + b"\n"),
+    ("step beyond int64", "hf_checkpoint", "/trainer_state.json", _json_set("global_step", 10**20)),
+    (
+        "TrainerControl not an object",
+        "hf_checkpoint",
+        "/trainer_state.json",
+        _json_set("stateful_callbacks", {"TrainerControl": "x"}),
+    ),
+    ("model_type a number", "hf_checkpoint", "/config.json", _json_set("model_type", 7)),
+    (
+        "ModelArtifacts a string",
+        "sagemaker_job",
+        "/describe-training-job.json",
+        _json_set("ModelArtifacts", "s3://x"),
+    ),
+    (
+        "epoch seconds past 9999",
+        "sagemaker_job",
+        "/describe-training-job.json",
+        _json_set("TrainingStartTime", 1e20),
+    ),
+    (
+        "InstanceCount beyond int64",
+        "sagemaker_job",
+        "/describe-training-job.json",
+        _json_set("ResourceConfig", {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 10**30}),
+    ),
+    (
+        "HyperParameters a list",
+        "sagemaker_job",
+        "/describe-training-job.json",
+        _json_set("HyperParameters", ["x"]),
+    ),
+    ("gpu_name a number", "flops_meter", "/flops_meter.json", _json_set("gpu_name", 1.5)),
+    ("N_total infinite", "flops_meter", "/flops_meter.json", _json_set("N_total", float("inf"))),
+    (
+        "integer beyond any float",
+        "wandb",
+        "/wandb-summary.json",
+        _json_set("train/global_step", 10**400),
+    ),
+    ("YAML alias bomb", "wandb", "/config.yaml", lambda d: YAML_BOMB.encode()),
+    ("YAML alias bomb", "mlflow", "/meta.yaml", lambda d: YAML_BOMB.encode()),
+    ("YAML alias to itself", "mlflow", "/meta.yaml", lambda d: b"a: &a [*a]\n"),
+    ("YAML alias bomb", "hf_checkpoint", "/README.md", lambda d: f"---\n{YAML_BOMB}---\n".encode()),
+    (
+        "hostlist of 10**11 hosts",
+        "slurm_sacct",
+        "sacct-2025-04.txt",
+        _sacct_field("NodeList", "gpu[1-99999999999]"),
+    ),
+    ("superscript digit", "slurm_sacct", "sacct-2025-04.txt", _sacct_field("ElapsedRaw", "²")),
+    (
+        "5,000-digit elapsed time",
+        "slurm_sacct",
+        "sacct-2025-04.txt",
+        _sacct_field("ElapsedRaw", "9" * 5000),
+    ),
+    (
+        "CSV field over the csv module's limit",
+        "dcgm",
+        ".prom",
+        lambda d: b'timestamp,"' + b"x" * 200_000 + b'"\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "name", "suffix", "change"),
+    REGRESSIONS,
+    ids=[f"{name}: {what}" for what, name, _, _ in REGRESSIONS],
+)
+def test_crashes_found_by_fuzzing_are_parse_errors(what, name, suffix, change):
+    seed, key = next(
+        (seed, key)
+        for seed in seeds()[name]
+        for key in sorted(seed.files)
+        if key.endswith(suffix) and "/params/" not in key
+    )
+    files = dict(seed.files)
+    files[key] = change(seed.files[key])
+    # An odd value the row does not need is tolerated (stringified or ignored).
+    tolerated = what in ("TrainerControl not an object", "model_type a number")
+    assert check_unit(name, files, seed.key) == ("ok" if tolerated else "parse_error")

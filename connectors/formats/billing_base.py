@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,11 +212,17 @@ def local_files(
     return files
 
 
+#: A zipped CUR file may unpack to at most this many bytes (a zip bomb is refused).
+MAX_UNZIPPED_BYTES = 16 * 1024**3
+
+
 def _unzip(path: Path, uri: str, cleanup: list[Path]) -> Path:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ParseError(uri, "not a valid zip archive") from exc
+    except (zipfile.BadZipFile, NotImplementedError, OSError) as exc:
+        raise ParseError(uri, f"not a readable zip archive: {exc}") from exc
+    # CSV compresses 10-30x; a zip bomb thousands of times: refuse past 1,000x.
+    limit = min(MAX_UNZIPPED_BYTES, max(64 * 1024**2, 1000 * path.stat().st_size))
     with archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
         if len(names) != 1:
@@ -225,8 +232,14 @@ def _unzip(path: Path, uri: str, cleanup: list[Path]) -> Path:
         target = folder / "data.csv"
         try:
             with archive.open(names[0]) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                written = 0
+                while chunk := source.read(1 << 20):
+                    written += len(chunk)
+                    if written > limit:
+                        raise ParseError(uri, f"zip archive unpacks to more than {limit} bytes")
+                    sink.write(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+            # NotImplementedError: a compression method or zip version Python cannot read.
             raise ParseError(uri, f"cannot unpack zip archive: {exc}") from exc
     return target
 
