@@ -336,7 +336,9 @@ def load(
                 # DuckDB's batch stream is much faster to read than to_arrow_table().
                 reader_ = con.sql(sql).to_arrow_reader(BATCH_ROWS)
                 batches = [finish(b) for b in reader_]
-            except duckdb.Error as exc:
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                # Whether DuckDB fails before the first batch (duckdb.Error) or while pyarrow
+                # reads its stream (ArrowIOError, an OSError) depends on timing: same error.
                 raise _locate(con, prepared, files, kind, translate, exc) from exc
             return pa.Table.from_batches(batches, schema=BILLING_LINES)
         try:
@@ -442,7 +444,7 @@ def _locate(
     files: Sequence[DataFile],
     kind: DataKind,
     translate: _Translator,
-    exc: duckdb.Error,
+    exc: Exception,
 ) -> ParseError:
     """On an error in a several-file unit, find the file that holds it (each file with
     the SQL for its own columns: files of one delivery may differ).
@@ -456,7 +458,7 @@ def _locate(
                 )
                 for _ in con.sql(prepared.build_sql(columns)).to_arrow_reader(BATCH_ROWS):
                     pass
-            except duckdb.Error as single:
+            except (duckdb.Error, pa.ArrowException, OSError) as single:
                 return translate(single, data)
     return translate(exc, files[0] if len(files) == 1 else None)
 
