@@ -1,15 +1,16 @@
 -- Accelerator-hours per platform and accelerator type, by the evidence that measured them:
 -- billing (billed), scheduler allocations, telemetry (measured device time), and the
 -- training runs' own logs (runtime x accelerators).
--- Reads: billing_lines_counted, gpu_usage, resolved_runs.
+-- Reads: billing_rollup and usage_rollup (stage results of the last `reconcile estimate`),
+--   resolved_runs.
 -- Columns: source, platform, accelerator, month, accelerator_hours.
-SELECT 'billing' AS source, provider AS platform, accelerator,
-       strftime(usage_start_at, '%Y-%m') AS month, sum(accelerator_hours) AS accelerator_hours
-FROM billing_lines_counted WHERE accelerator_hours > 0 AND counts_billed GROUP BY ALL
+SELECT 'billing' AS source, provider AS platform, accelerator, month,
+       CAST(sum(accelerator_hours) AS DOUBLE) AS accelerator_hours
+FROM billing_rollup WHERE accelerator_hours > 0 AND counts_billed GROUP BY ALL
 UNION ALL
 SELECT source_kind, coalesce(cluster, source_kind), accelerator, strftime(started_at, '%Y-%m'),
-       sum(gpu_seconds) / 3600.0
-FROM gpu_usage WHERE gpu_seconds > 0 GROUP BY ALL
+       CAST(sum(gpu_seconds) AS DOUBLE) / 3600.0
+FROM usage_rollup WHERE gpu_seconds > 0 GROUP BY ALL
 UNION ALL
 SELECT 'run_logs', coalesce(platform, 'unknown'), accelerator,
        strftime(coalesce(started_at, ended_at), '%Y-%m'),

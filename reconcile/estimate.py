@@ -7,6 +7,7 @@ idempotent and a crash leaves the previous results in place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -20,6 +21,7 @@ import pyarrow as pa
 from reconcile import flops
 from reconcile.catalog import load_catalog, normalize_precision
 from reconcile.compliance import Status, classify, sci, threshold_for
+from reconcile.engines import DuckDBEngine, Engine, StageResult, rollup_id_sql
 from reconcile.errors import ConfigError
 from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
 from reconcile.models import ModelRegistry, default_registry
@@ -200,8 +202,10 @@ class UsageEvidence:
     tensor_seconds: float = 0.0
     billed_seconds: float = 0.0  # billing accelerator-hours x 3600
     accelerators: set[str] = field(default_factory=set)
-    usage_ids: list[str] = field(default_factory=list)
-    line_ids: list[str] = field(default_factory=list)
+    usage_ids: list[str] = field(default_factory=list)  # usage_rollup groups
+    line_ids: list[str] = field(default_factory=list)  # billing_rollup groups
+    usage_rows: int = 0  # gpu_usage rows in those groups
+    billing_lines: int = 0  # billing lines in those groups
 
     @property
     def measured_tensor_active(self) -> float | None:
@@ -265,7 +269,7 @@ def _hardware(
             "accelerator": name,
             "seconds_basis": basis,
             "precision": precision or f"{options.default_precision} (assumed)",
-            "matched_usage_rows": len(usage.usage_ids),
+            "matched_usage_rows": usage.usage_rows,
         }
     )
     return estimate, None
@@ -292,7 +296,7 @@ def _billing(
     estimate.assumptions.update(
         {
             "accelerator": name,
-            "billing_lines": len(usage.line_ids),
+            "billing_lines": usage.billing_lines,
             "seconds_basis": "billed accelerator-hours x 3600",
         }
     )
@@ -477,15 +481,73 @@ _ESTIMATE_SCHEMA = pa.schema(
 )
 
 
+def _land_stages(
+    con: duckdb.DuckDBPyConnection, stages: Mapping[str, StageResult]
+) -> dict[str, pa.Table]:
+    """The stage results with their ``rollup_id`` (computed by DuckDB, whichever engine
+    produced the rows, so ids never depend on the engine)."""
+    landed = {}
+    for name, result in stages.items():
+        con.register("_stage", result.table)
+        try:
+            landed[name] = con.sql(
+                f"SELECT {rollup_id_sql(name)} AS rollup_id, * FROM _stage"
+            ).to_arrow_table()
+        finally:
+            con.unregister("_stage")
+    return landed
+
+
+def _usage_groups(table: pa.Table) -> list[dict[str, Any]]:
+    """usage_rollup rows in the shape matching reads (ids, windows, node list as a tag)."""
+    rows = []
+    for row in table.to_pylist():
+        rows.append(
+            {
+                **row,
+                "usage_id": row["rollup_id"],
+                "gpu_seconds": float(row["gpu_seconds"] or 0),
+                "tags": {"node_list": row["node_list"]} if row["node_list"] else {},
+            }
+        )
+    return rows
+
+
+def _billing_groups(table: pa.Table) -> list[dict[str, Any]]:
+    """billing_rollup groups that count (one export kind per account and month)."""
+    rows = []
+    for row in table.to_pylist():
+        if not row["counts_billed"] or not row["accelerator_hours"]:
+            continue
+        rows.append(
+            {
+                **row,
+                "line_id": row["rollup_id"],
+                "accelerator_hours": float(row["accelerator_hours"]),
+                "tags": json.loads(row["tags_key"] or "{}"),
+            }
+        )
+    return rows
+
+
 def run_estimate(
     con: duckdb.DuckDBPyConnection,
     registry: ModelRegistry | None = None,
     options: EstimateOptions | None = None,
+    engine: Engine | None = None,
 ) -> EstimateSummary:
-    """Rebuild estimates, lineage and statuses from the evidence (idempotent)."""
+    """Rebuild estimates, lineage and statuses from the evidence (idempotent).
+
+    The heavy stages (billing and usage rollups) run on ``engine`` (DuckDB in process by
+    default, or Spark); their small results land in DuckDB in the same transaction as
+    the estimates.
+    """
     registry = registry or default_registry()
     options = options or EstimateOptions()
+    engine = engine or DuckDBEngine()
     resolve_runs(con, registry)
+    stages = engine.run_stages(con)
+    landed = _land_stages(con, stages)
     runs = con.sql("SELECT * FROM resolved_runs ORDER BY run_key").to_arrow_table().to_pylist()
     evidence = (
         con.sql("SELECT run_id, parent_run_id, attributes FROM training_runs")
@@ -499,45 +561,32 @@ def run_estimate(
     ).fetchall():
         if run_id in member_of:
             arns[member_of[run_id]].add(external)
-    usage_rows = (
-        con.sql(
-            "SELECT usage_id, source_kind, job_key, job_name, host, accelerator, gpu_count, "
-            "started_at, ended_at, gpu_seconds, tensor_active_avg, tags FROM gpu_usage"
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    billing_rows = (
-        con.sql(
-            "SELECT line_id, provider, account_id, usage_start_at, usage_end_at, resource_id, "
-            "accelerator, accelerator_hours, line_type, tags FROM billing_lines_counted "
-            "WHERE accelerator_hours > 0 AND counts_billed"
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
+    usage_rows = _usage_groups(landed["usage_rollup"])
+    billing_rows = _billing_groups(landed["billing_rollup"])
     matches = match_runs(runs, usage_rows, billing_rows, arns, options.tag_keys)
     usage_by_id = {u["usage_id"]: u for u in usage_rows}
     lines_by_id = {b["line_id"]: b for b in billing_rows}
     evidence_of: dict[str, UsageEvidence] = defaultdict(UsageEvidence)
     for match in matches:
         target = evidence_of[match.run_key]
-        if match.target_table == "gpu_usage":
+        if match.target_table == "usage_rollup":
             row = usage_by_id[match.target_id]
-            seconds = float(row.get("gpu_seconds") or 0.0)
+            seconds = row["gpu_seconds"]
             target.usage_ids.append(match.target_id)
+            target.usage_rows += int(row["usage_rows"] or 0)
             if row.get("accelerator"):
                 target.accelerators.add(row["accelerator"])
             if row["source_kind"] == "slurm":
                 target.allocation_seconds += seconds
             else:
                 target.telemetry_seconds += seconds
-                if row.get("tensor_active_avg") is not None and seconds:
-                    target.tensor_active_weighted += float(row["tensor_active_avg"]) * seconds
-                    target.tensor_seconds += seconds
+                if row["tensor_covered_seconds"]:
+                    target.tensor_active_weighted += float(row["tensor_active_seconds"])
+                    target.tensor_seconds += float(row["tensor_covered_seconds"])
         else:
             line = lines_by_id[match.target_id]
             target.line_ids.append(match.target_id)
+            target.billing_lines += int(line["line_count"] or 0)
             target.billed_seconds += float(line["accelerator_hours"]) * 3600.0
             if line.get("accelerator"):
                 target.accelerators.add(line["accelerator"])
@@ -612,7 +661,17 @@ def run_estimate(
         }
         for m in matches
     ]
-    _write(con, rows, lineage_rows, status_rows, match_rows)
+    stage_rows = [
+        {
+            "stage": name,
+            "engine": engine.name,
+            "rows_out": result.table.num_rows,
+            "seconds": result.seconds,
+            "sql_sha256": hashlib.sha256(result.sql.encode()).hexdigest(),
+        }
+        for name, result in stages.items()
+    ]
+    _write(con, rows, lineage_rows, status_rows, match_rows, landed, stage_rows)
     summary.matches = len(match_rows)
     return summary
 
@@ -669,8 +728,23 @@ def _write(
     lineage_rows: list[dict[str, Any]],
     status_rows: list[dict[str, Any]],
     match_rows: list[dict[str, Any]],
+    landed: Mapping[str, pa.Table],
+    stage_rows: list[dict[str, Any]],
 ) -> None:
     tables = {
+        **landed,
+        "stage_runs": pa.Table.from_pylist(
+            stage_rows,
+            schema=pa.schema(
+                [
+                    ("stage", pa.string()),
+                    ("engine", pa.string()),
+                    ("rows_out", pa.int64()),
+                    ("seconds", pa.float64()),
+                    ("sql_sha256", pa.string()),
+                ]
+            ),
+        ),
         "run_matches": pa.Table.from_pylist(
             match_rows,
             schema=pa.schema(

@@ -15,6 +15,10 @@ Strongest first, each with a confidence:
 * ``time_window`` (0.4): a billing line of the run's cloud, on the run's accelerator,
   whose usage period overlaps the run's window (a run's own evidence rarely names the
   billing account, so the cloud stands for it).
+
+Matching works on groups (``usage_rollup`` and ``billing_rollup``, the stage results):
+every row or line in a group shares each attribute looked at here, so linking a group is
+linking each of its members.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def match_runs(
                 matches.append(
                     Match(
                         run_key,
-                        "gpu_usage",
+                        "usage_rollup",
                         row["usage_id"],
                         "job_id",
                         0.95,
@@ -164,7 +168,7 @@ def match_runs(
                 )
             ):
                 matches.append(
-                    Match(run_key, "gpu_usage", row["usage_id"], "pod_name", 0.8, {"pod": pod})
+                    Match(run_key, "usage_rollup", row["usage_id"], "pod_name", 0.8, {"pod": pod})
                 )
                 continue
             for job in matched_jobs:
@@ -178,7 +182,7 @@ def match_runs(
                     matches.append(
                         Match(
                             run_key,
-                            "gpu_usage",
+                            "usage_rollup",
                             row["usage_id"],
                             "host_time_window",
                             0.7,
@@ -193,7 +197,7 @@ def match_runs(
                 matches.append(
                     Match(
                         run_key,
-                        "billing_lines",
+                        "billing_rollup",
                         line["line_id"],
                         "resource_id",
                         0.95,
@@ -213,7 +217,7 @@ def match_runs(
                 matches.append(
                     Match(
                         run_key,
-                        "billing_lines",
+                        "billing_rollup",
                         line["line_id"],
                         "tag",
                         0.6,
@@ -229,7 +233,7 @@ def match_runs(
                 matches.append(
                     Match(
                         run_key,
-                        "billing_lines",
+                        "billing_rollup",
                         line["line_id"],
                         "time_window",
                         0.4,

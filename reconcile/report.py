@@ -29,9 +29,10 @@ from typing import Any
 
 import duckdb
 
-from reconcile import __version__, compliance, estimate, flops, queries, warehouse
+from reconcile import __version__, compliance, estimate, flops, lake, queries, warehouse
 from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
+from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
 from reconcile.models import ModelRegistry, default_registry
 
@@ -886,6 +887,7 @@ def build_report(
     models = _models(
         statuses, lineage_rows, runs_by_key, estimates_by_run, registry, check_threshold
     )
+    _match_members(con)
     runs = [
         _run(
             run,
@@ -1299,6 +1301,23 @@ def _u(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.2f}"
 
 
+def _match_members(con: duckdb.DuckDBPyConnection) -> None:
+    """Temporary tables from each matched rollup group to its billing lines / usage rows
+    (the same rollup_id expression over the lake projection of the warehouse tables)."""
+    lake.register_views(con)
+    for stage, view, member, where in (
+        ("billing_rollup", "lake_billing_lines", "line_id", "accelerator_hours > 0"),
+        ("usage_rollup", "lake_gpu_usage", "usage_id", "true"),
+    ):
+        table = "_billing_members" if stage == "billing_rollup" else "_usage_members"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS "
+            f"SELECT rollup_id, {member} FROM (SELECT {rollup_id_sql(stage)} AS rollup_id, "
+            f"{member} FROM {view} WHERE {where}) WHERE rollup_id IN "
+            f"(SELECT target_id FROM run_matches WHERE target_table = '{stage}')"
+        )
+
+
 def _usage_matches(
     con: duckdb.DuckDBPyConnection, run_key: str, evidence_id: Mapping[str, str]
 ) -> list[UsageMatch]:
@@ -1306,8 +1325,9 @@ def _usage_matches(
         con,
         "SELECT m.match_method, m.confidence, u.usage_id, u.source_kind, u.cluster, u.job_key, "
         "u.host, u.accelerator, u.started_at, u.ended_at, u.gpu_seconds, u.tensor_active_avg, "
-        "u.source_uri FROM run_matches m JOIN gpu_usage u ON u.usage_id = m.target_id "
-        "WHERE m.run_id = $run AND m.target_table = 'gpu_usage' ORDER BY u.usage_id",
+        "u.source_uri FROM run_matches m JOIN _usage_members x ON x.rollup_id = m.target_id "
+        "JOIN gpu_usage u ON u.usage_id = x.usage_id "
+        "WHERE m.run_id = $run AND m.target_table = 'usage_rollup' ORDER BY u.usage_id",
         {"run": run_key},
     )
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -1367,8 +1387,9 @@ def _billing_matches(
         "SELECT m.match_method, m.confidence, b.line_id, b.provider, b.account_id, "
         "b.usage_type, b.instance_type, b.resource_id, b.accelerator, b.accelerator_hours, "
         "CAST(b.cost_billed AS DOUBLE) AS cost_billed, b.currency, b.source_uri "
-        "FROM run_matches m JOIN billing_lines b ON b.line_id = m.target_id "
-        "WHERE m.run_id = $run AND m.target_table = 'billing_lines' ORDER BY b.line_id",
+        "FROM run_matches m JOIN _billing_members x ON x.rollup_id = m.target_id "
+        "JOIN billing_lines b ON b.line_id = x.line_id "
+        "WHERE m.run_id = $run AND m.target_table = 'billing_rollup' ORDER BY b.line_id",
         {"run": run_key},
     )
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)

@@ -234,8 +234,9 @@ def test_report_without_billing_data(sample_db, tmp_path):
     db = tmp_path / "nobilling.duckdb"
     shutil.copy(sample_db, db)
     con = duckdb.connect(str(db))
-    con.execute("DELETE FROM run_matches WHERE target_table = 'billing_lines'")
+    con.execute("DELETE FROM run_matches WHERE target_table = 'billing_rollup'")
     con.execute("DELETE FROM billing_lines")
+    con.execute("DELETE FROM billing_rollup")  # derived by `estimate` from billing_lines
     con.close()
     result = run_cli("--db", db, "report", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output

@@ -233,6 +233,27 @@ class AzureBlobStore:
         """Blobs are never local."""
         return None
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload ``path`` as a block blob (replacing it)."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            with path.open("rb") as data:
+                self._client.upload_blob(key, data, overwrite=True, max_concurrency=2)
+        except AzureError as exc:
+            raise self._error(exc, key) from exc
+
+    def delete(self, key: str) -> None:
+        """Delete the blob; a missing one is not an error."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            self._client.delete_blob(key)
+        except ResourceNotFoundError:
+            return
+        except AzureError as exc:
+            raise self._error(exc, key) from exc
+
     def copy_to(self, key: str, handle: ByteSink) -> None:
         """Stream the blob into ``handle`` in 4 MiB chunks."""
         from azure.core.exceptions import AzureError

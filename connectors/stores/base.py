@@ -71,3 +71,17 @@ class Store(Protocol):
     def copy_to(self, key: str, handle: ByteSink) -> None:
         """Stream the object into ``handle`` in chunks (bounded memory)."""
         ...
+
+
+@runtime_checkable
+class WritableStore(Store, Protocol):
+    """A store the lake export may write to. Sources are only ever read; writing is
+    for ``reconcile lake export`` and happens under keys the export chose."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload the local file ``path`` as ``key`` (replacing it)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; a missing key is not an error."""
+        ...

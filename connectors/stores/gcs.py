@@ -187,6 +187,26 @@ class GcsStore:
         """Objects in GCS are never local."""
         return None
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload ``path`` (resumable above the client's chunk size)."""
+        try:
+            self._bucket.blob(key).upload_from_filename(
+                str(path), retry=self._retry, timeout=TIMEOUT
+            )
+        except self._sdk_errors() as exc:
+            raise self._error(exc, key) from exc
+
+    def delete(self, key: str) -> None:
+        """Delete the object; a missing one is not an error."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._bucket.blob(key).delete(retry=self._retry, timeout=TIMEOUT)
+        except NotFound:
+            return
+        except self._sdk_errors() as exc:
+            raise self._error(exc, key) from exc
+
     def copy_to(self, key: str, handle: ByteSink) -> None:
         """Stream the object into ``handle`` (the client writes it in small chunks)."""
         try:

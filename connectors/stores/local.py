@@ -8,6 +8,7 @@ a source folder cannot lead the tool to files outside it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +109,31 @@ class LocalStore:
         if not path.is_file():
             raise StoreNotFoundError(f"{self.uri(key)}: no such file")
         return path
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Copy ``path`` to ``key`` through a temporary name, then rename it into place."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+        except PermissionError as exc:
+            raise StoreAccessError(f"{self.uri(key)}: permission denied") from exc
+        except OSError as exc:
+            raise StoreError(f"{self.uri(key)}: cannot write: {exc.strerror or exc}") from exc
+
+    def delete(self, key: str) -> None:
+        """Remove the file (and folders left empty up to the root)."""
+        target = self._path(key)
+        target.unlink(missing_ok=True)
+        parent = target.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
     def copy_to(self, key: str, handle: ByteSink) -> None:
         """Copy the file into ``handle``."""

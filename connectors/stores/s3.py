@@ -179,6 +179,29 @@ class S3Store:
         """Objects in S3 are never local."""
         return None
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload ``path`` (multipart above the transfer threshold)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.upload_file(str(path), self.bucket, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, key) from exc
+        except Exception as exc:  # boto3's S3UploadFailedError wraps the ClientError
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError | BotoCoreError):
+                raise self._error(cause, key) from exc
+            raise
+
+    def delete(self, key: str) -> None:
+        """DeleteObject (S3 answers 204 for a missing key too)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, key) from exc
+
     def copy_to(self, key: str, handle: ByteSink) -> None:
         """Stream GetObject into ``handle`` in 1 MiB chunks."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,0 +1,449 @@
+"""Stage engines: where the heavy aggregations run.
+
+The stages (``queries/stages/*.sql``) turn the biggest inputs into the small tables the
+estimator needs: billing lines into accelerator-hour groups (``billing_rollup``) and GPU
+usage rows into accelerator-second integrals (``usage_rollup``). They are written once,
+in the subset of DuckDB's dialect that docs/shared-sql.md describes, and run
+
+* on DuckDB (the default), in process, over views of the warehouse (``lake_*`` views,
+  the same projections the lake export writes), or
+* on Apache Spark, after ``sqlglot`` transpiles them (pinned version; the transpiled
+  text is kept as golden files in ``queries/stages/spark/``), over the lake's Parquet,
+  so the data never has to fit on one machine.
+
+Either way the result comes back as Arrow, is cast to the stage's declared schema and
+lands in DuckDB (``reconcile.estimate``), where matching, estimation and compliance run.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+
+from reconcile import lake
+from reconcile.errors import ConfigError, ReconcileError
+
+log = logging.getLogger("reconcile")
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: Each stage's output schema (what lands in DuckDB), and the lake dataset it reads.
+STAGES: dict[str, tuple[str, pa.Schema]] = {
+    "billing_rollup": (
+        "billing_lines",
+        pa.schema(
+            [
+                ("provider", pa.string()),
+                ("account_id", pa.string()),
+                ("month", pa.string()),
+                ("usage_hour", _TS),
+                ("usage_start_at", _TS),
+                ("usage_end_at", _TS),
+                ("export_kind", pa.string()),
+                ("counts_billed", pa.bool_()),
+                ("counts_effective", pa.bool_()),
+                ("resource_id", pa.string()),
+                ("instance_type", pa.string()),
+                ("accelerator", pa.string()),
+                ("line_type", pa.string()),
+                ("currency", pa.string()),
+                ("tags_key", pa.string()),
+                ("source_uri", pa.string()),
+                ("accelerator_hours", pa.decimal128(38, 12)),
+                ("cost_billed", pa.decimal128(38, 10)),
+                ("cost_effective", pa.decimal128(38, 10)),
+                ("line_count", pa.int64()),
+            ]
+        ),
+    ),
+    "usage_rollup": (
+        "gpu_usage",
+        pa.schema(
+            [
+                ("source_kind", pa.string()),
+                ("cluster", pa.string()),
+                ("month", pa.string()),
+                ("job_key", pa.string()),
+                ("job_name", pa.string()),
+                ("host", pa.string()),
+                ("accelerator", pa.string()),
+                ("started_at", _TS),
+                ("ended_at", _TS),
+                ("node_list", pa.string()),
+                ("source_uri", pa.string()),
+                ("usage_rows", pa.int64()),
+                ("devices", pa.int64()),
+                ("gpu_count", pa.int64()),
+                ("samples", pa.int64()),
+                ("gpu_seconds", pa.decimal128(38, 9)),
+                ("tensor_active_seconds", pa.decimal128(38, 9)),
+                ("tensor_covered_seconds", pa.decimal128(38, 9)),
+            ]
+        ),
+    ),
+}
+
+#: The columns that identify a stage's group (its other key columns derive from these),
+#: present both in the stage's output and in the lake projection it reads: a group's
+#: ``rollup_id`` and the ``rollup_id`` of each input row are the same expression.
+ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
+    "billing_rollup": (
+        "provider",
+        "account_id",
+        "month",
+        "usage_start_at",
+        "usage_end_at",
+        "export_kind",
+        "resource_id",
+        "instance_type",
+        "accelerator",
+        "line_type",
+        "currency",
+        "tags_key",
+        "source_uri",
+    ),
+    "usage_rollup": (
+        "source_kind",
+        "cluster",
+        "month",
+        "job_key",
+        "job_name",
+        "host",
+        "accelerator",
+        "started_at",
+        "ended_at",
+        "node_list",
+        "source_uri",
+    ),
+}
+
+
+def rollup_id_sql(stage: str, alias: str = "") -> str:
+    """DuckDB expression of a row's ``rollup_id``: md5 of the JSON array of its key
+    columns as text (NULL stays null, so no two key tuples share a text)."""
+    prefix = f"{alias}." if alias else ""
+    items = ", ".join(f"CAST({prefix}{c} AS VARCHAR)" for c in ROLLUP_KEYS[stage])
+    return f"md5(CAST(to_json([{items}]) AS VARCHAR))"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage's result as it came back from the engine."""
+
+    table: pa.Table
+    seconds: float
+    sql: str
+
+
+#: Spark settings every session gets; a user's conf may not change them (each one keeps
+#: the transpiled SQL's results identical to DuckDB's, see docs/shared-sql.md).
+SPARK_PINNED: dict[str, str] = {
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+}
+#: Defaults for a local session (``local[N]``), overridable by the user's conf.
+SPARK_LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "8",
+}
+ENGINES = ("duckdb", "spark")
+
+
+class EngineError(ReconcileError):
+    """The stage engine cannot run (not installed, unreachable, failed)."""
+
+    exit_code = 2
+
+
+def stage_sql(name: str) -> str:
+    """The shared SQL of stage ``name`` (DuckDB dialect)."""
+    return (resources.files("reconcile.sql") / "stages" / f"{name}.sql").read_text("utf-8")
+
+
+def transpile(sql: str) -> str:
+    """DuckDB SQL -> Spark SQL with sqlglot (pretty-printed, comments kept)."""
+    try:
+        import sqlglot
+    except ImportError as exc:
+        raise EngineError(
+            "the Spark engine needs sqlglot, which is not installed",
+            hint="pip install 'reconcile[spark]'",
+        ) from exc
+    return sqlglot.transpile(sql, read="duckdb", write="spark", pretty=True)[0] + "\n"
+
+
+def spark_sql(name: str) -> str:
+    """The Spark SQL of stage ``name``, as transpiled now (tests pin it to golden files)."""
+    return transpile(stage_sql(name))
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns and types (checked, lossless casts)."""
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise EngineError(f"stage result lacks columns: {', '.join(missing)}")
+    columns = []
+    for f in schema:
+        column = table.column(f.name)
+        if column.type != f.type:
+            column = column.cast(f.type, safe=True)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _log_stage(engine: str, stage: str, result: StageResult) -> None:
+    log.info(
+        "stage.done",
+        extra={
+            "fields": {
+                "engine": engine,
+                "stage": stage,
+                "rows": result.table.num_rows,
+                "seconds": round(result.seconds, 3),
+            }
+        },
+    )
+
+
+class Engine(Protocol):
+    """Runs every stage and returns its result, cast to the stage's schema."""
+
+    name: str
+
+    def run_stages(self, con: duckdb.DuckDBPyConnection) -> dict[str, StageResult]:
+        """Stage name -> its result, cast to the stage's schema."""
+        ...
+
+
+class DuckDBEngine:
+    """The stages in process, over views of the warehouse."""
+
+    name = "duckdb"
+
+    def run_stages(self, con: duckdb.DuckDBPyConnection) -> dict[str, StageResult]:
+        lake.register_views(con)
+        results = {}
+        for name, (_, schema) in STAGES.items():
+            started = time.monotonic()
+            sql = stage_sql(name)
+            table = conform(con.sql(sql).to_arrow_table(), schema)
+            results[name] = StageResult(table, time.monotonic() - started, sql)
+            _log_stage(self.name, name, results[name])
+        return results
+
+
+@dataclass
+class SparkSettings:
+    """``[engine.spark]``: where Spark runs and how it reaches the lake."""
+
+    master: str | None = None
+    remote: str | None = None
+    lake: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, value: Mapping[str, Any] | None) -> SparkSettings:
+        """Validate ``[engine.spark]``.
+
+        Raises:
+            ConfigError: naming the key.
+        """
+        value = dict(value or {})
+        conf = value.get("conf") or {}
+        for key, item in conf.items():
+            if not isinstance(item, str | int | float | bool):
+                raise ConfigError(f"'engine.spark.conf.{key}' must be a string or number")
+            if key in SPARK_PINNED and str(item).lower() != SPARK_PINNED[key].lower():
+                raise ConfigError(
+                    f"'engine.spark.conf.{key}' cannot be changed: reconcile pins it to "
+                    f"{SPARK_PINNED[key]}",
+                    hint="see docs/shared-sql.md for why",
+                )
+        if value.get("master") and value.get("remote"):
+            raise ConfigError("set one of 'engine.spark.master' and 'engine.spark.remote'")
+        return cls(
+            master=value.get("master"),
+            remote=value.get("remote"),
+            lake=value.get("lake"),
+            conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()},
+        )
+
+
+def default_lake(db: Path) -> str:
+    """The lake folder used when none is configured: beside the warehouse file."""
+    return str(db.with_name(db.name + ".lake"))
+
+
+def spark_path(lake_uri: str) -> str:
+    """The lake URI as Spark's Hadoop file systems name it (s3:// -> s3a://, gs:// as is,
+    az://container/path -> abfss://container@<account>.dfs.core.windows.net/path needs
+    the account, so it must be configured as ``engine.spark.lake``)."""
+    parsed = urlparse(lake_uri)
+    if len(parsed.scheme) <= 1 or parsed.scheme == "file":
+        path = Path(parsed.path if parsed.scheme == "file" else lake_uri).expanduser()
+        return path.resolve().as_uri()
+    if parsed.scheme == "s3":
+        return "s3a://" + lake_uri[len("s3://") :]
+    if parsed.scheme == "gs":
+        return lake_uri
+    raise ConfigError(
+        f"Spark cannot read {lake_uri} by that name",
+        hint="set engine.spark.lake to the URI the cluster reads the lake under "
+        "(e.g. abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH)",
+    )
+
+
+def _reachable(url: str) -> None:
+    """Fail fast, with one line, when a Spark master or Connect server does not answer."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("spark", "sc") or not parsed.hostname:
+        return
+    for host in parsed.hostname.split(","):
+        port = parsed.port or (15002 if parsed.scheme == "sc" else 7077)
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+            return
+        except OSError as exc:
+            error = exc
+    raise EngineError(
+        f"cannot reach the Spark {'Connect server' if parsed.scheme == 'sc' else 'master'} "
+        f"at {url}: {error.strerror or error}",
+        hint="check engine.spark.master / engine.spark.remote, or use --engine duckdb",
+    )
+
+
+class SparkEngine:
+    """The stages on Apache Spark (local, a cluster, or Spark Connect), over the lake."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        settings: SparkSettings,
+        lake_uri: str,
+        *,
+        s3_endpoint_url: str | None = None,
+        export: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.lake_uri = lake_uri
+        self.s3_endpoint_url = s3_endpoint_url
+        self.export = export
+
+    def session(self) -> Any:
+        """The Spark session (an existing active one is reused), with the pinned settings.
+
+        Raises:
+            EngineError: pyspark missing, no Java, or the master cannot be reached.
+        """
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineError(
+                "the Spark engine needs pyspark, which is not installed",
+                hint="pip install 'reconcile[spark]' (and Java 17+), or use --engine duckdb",
+            ) from exc
+        target = self.settings.remote or self.settings.master or "local[2]"
+        _reachable(target)
+        builder = SparkSession.builder.appName("reconcile")
+        if self.settings.remote:
+            builder = builder.remote(self.settings.remote)
+        else:
+            builder = builder.master(target)
+            if target.startswith("local"):
+                for key, value in SPARK_LOCAL_DEFAULTS.items():
+                    builder = builder.config(key, value)
+        for key, value in {**self.settings.conf, **SPARK_PINNED}.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+            for key, value in SPARK_PINNED.items():
+                session.conf.set(key, value)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "JAVA_GATEWAY_EXITED" in str(exc) or "JAVA_HOME" in str(exc):
+                raise EngineError(
+                    f"cannot start Spark: {first}",
+                    hint="the Spark engine needs Java 17 or newer on PATH or in JAVA_HOME",
+                ) from exc
+            raise EngineError(f"cannot start Spark ({target}): {first}") from exc
+        return session
+
+    def run_stages(self, con: duckdb.DuckDBPyConnection) -> dict[str, StageResult]:
+        if self.export:
+            lake.export_lake(con, self.lake_uri, s3_endpoint_url=self.s3_endpoint_url)
+        manifest = lake.read_manifest(self.lake_uri, s3_endpoint_url=self.s3_endpoint_url)
+        base = (self.settings.lake or spark_path(self.lake_uri)).rstrip("/")
+        session = self.session()
+        results = {}
+        for name, (dataset, schema) in STAGES.items():
+            started = time.monotonic()
+            self._register(session, con, base, dataset, manifest)
+            sql = spark_sql(name)
+            try:
+                table = session.sql(sql).toArrow()
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise EngineError(f"Spark failed in stage {name}: {first}") from exc
+            results[name] = StageResult(conform(table, schema), time.monotonic() - started, sql)
+            _log_stage(self.name, name, results[name])
+        return results
+
+    @staticmethod
+    def _register(
+        session: Any,
+        con: duckdb.DuckDBPyConnection,
+        base: str,
+        dataset: str,
+        manifest: Mapping[str, Any],
+    ) -> None:
+        view = lake.VIEW_NAMES[dataset]
+        info = (manifest.get("datasets") or {}).get(dataset) or {}
+        if not info.get("files"):
+            # Nothing exported (an empty table): an empty frame with the lake's schema.
+            frame = session.createDataFrame(lake.dataset_schema(con, dataset).empty_table())
+        else:
+            path = f"{base}/{dataset}"
+            frame = session.read.option("basePath", path).parquet(path)
+        frame.createOrReplaceTempView(view)
+
+
+def make_engine(
+    name: str | None,
+    config: Mapping[str, Any],
+    db: Path,
+    *,
+    s3_endpoint_url: str | None = None,
+) -> Engine:
+    """The engine a command asked for (``--engine`` over ``[engine] name``; DuckDB by
+    default).
+
+    Raises:
+        ConfigError: an unknown engine or invalid ``[engine]`` settings.
+    """
+    section = dict(config.get("engine") or {})
+    chosen = str(name or section.get("name") or "duckdb").strip().lower()
+    if chosen not in ENGINES:
+        raise ConfigError(f"unknown engine {chosen!r}", hint="known: " + ", ".join(ENGINES))
+    if chosen == "duckdb":
+        return DuckDBEngine()
+    settings = SparkSettings.from_config(section.get("spark"))
+    return SparkEngine(
+        settings, section.get("lake") or default_lake(db), s3_endpoint_url=s3_endpoint_url
+    )
