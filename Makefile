@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+SPARK  := $(VENV)/.spark-stamp
 
 .PHONY: demo test lint bench clean
 
@@ -20,8 +21,15 @@ demo: $(STAMP)
 	$(BIN)/reconcile --config $(DEMO_CONFIG) estimate
 	$(BIN)/reconcile status
 
-# The whole test suite, object-store servers included (started by the tests).
-test: $(STAMP)
+# The [spark] extra (pyspark, pinned sqlglot) for the engine tests; Spark itself needs
+# Java 17+ on PATH. `make demo` does not need it.
+$(SPARK): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	touch $(SPARK)
+
+# The whole test suite, object-store servers and a local Spark included (started by
+# the tests).
+test: $(STAMP) $(SPARK)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -121,6 +121,7 @@ def run_batch(
     s3_endpoint_url: str | None = None,
     report_out: Path | None = None,
     report_formats: Sequence[str] = ("html", "md", "json"),
+    engine: Any = None,
 ) -> RunSummary:
     """Ingest all sources, estimate, report and publish a snapshot, under the lock."""
     from connectors.registry import open_source
@@ -175,7 +176,7 @@ def run_batch(
                         extra={"fields": {"uri": redact(item["uri"]), "error": item["error"]}},
                     )
                 log.info("ingest.source", extra={"fields": record})
-            outcome = estimate_module.run_estimate(con, registry, options)
+            outcome = estimate_module.run_estimate(con, registry, options, engine)
             summary.models = dict(outcome.models)
             log.info(
                 "estimate.done",

@@ -124,6 +124,7 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
       report    the audit report: HTML, Markdown, JSON              (available)
       run       the scheduled batch job: all of the above           (available)
       config    show the effective configuration and its origins   (available)
+      lake      export billing and GPU usage as Parquet for Spark    (available)
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 some inputs quarantined, 4 --fail-on met.
     """
@@ -325,21 +326,41 @@ def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
 
 
 @cli.command()
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["duckdb", "spark"]),
+    envvar="RECONCILE_ENGINE",
+    help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    envvar="RECONCILE_S3_ENDPOINT_URL",
+    help="S3-compatible endpoint for an s3:// lake (Spark engine).",
+)
 @click.pass_context
-def estimate(ctx: click.Context) -> None:
+def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str | None) -> None:
     """(Re)compute estimates, lineage and compliance status from the warehouse.
 
     Merges evidence into logical runs, estimates each run's FLOPs by every method the
     evidence allows (architecture, hardware, reported), cross-checks them, builds each
     model's lineage and decides its status. Idempotent: results are rebuilt in one
     transaction.
+
+    With --engine spark the heavy stages (billing and GPU-usage rollups) run on Apache
+    Spark over the lake ([engine] lake), exported first; their results come back here.
     """
-    registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
+    from reconcile.engines import make_engine
+
+    data = ctx.meta.get("reconcile.config", {})
+    registry = ModelRegistry(data.get("models"))
     options = _estimate_options(ctx)
+    engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
     with writer_lock(ctx.obj["db"], command="estimate"):
         con = warehouse.open_for_write(ctx.obj["db"])
         try:
-            summary = estimate_module.run_estimate(con, registry, options)
+            summary = estimate_module.run_estimate(con, registry, options, engine)
         finally:
             con.close()
     counts: dict[str, int] = {}
@@ -498,6 +519,13 @@ def _open_reader(ctx: click.Context) -> Any:
     envvar="RECONCILE_S3_ENDPOINT_URL",
     help="S3-compatible endpoint for s3:// sources.",
 )
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["duckdb", "spark"]),
+    envvar="RECONCILE_ENGINE",
+    help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -506,6 +534,7 @@ def run(
     report_out: Path | None,
     as_json: bool,
     s3_endpoint_url: str | None,
+    engine_name: str | None,
 ) -> None:
     """The scheduled batch job: ingest every configured source, estimate, report.
 
@@ -514,8 +543,14 @@ def run(
     one; a lock left by a killed run is taken over. When the run completes, a snapshot
     of the warehouse is published, from which `query` and `status` answer while the next
     run writes. Safe to start from cron or a Kubernetes CronJob every hour.
+
+    With --engine spark (or [engine] name = "spark") the heavy stages run on Apache
+    Spark over the lake; see the README's "Running on a Spark cluster".
     """
+    from reconcile.engines import make_engine
+
     data = ctx.meta.get("reconcile.config", {})
+    engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
     sources = batch.parse_sources(data.get("sources"))
     report = data.get("report") or {}
     out = report_out or (Path(report["out"]) if report.get("out") else None)
@@ -528,6 +563,7 @@ def run(
         s3_endpoint_url=s3_endpoint_url,
         report_out=out,
         report_formats=formats,
+        engine=engine,
     )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -656,11 +692,67 @@ def config_show(ctx: click.Context) -> None:
             + (f" exclude={list(spec.exclude)}" if spec.exclude else "")
             + f"  ({file_note})"
         )
-    for table in ("formats", "models", "lineage", "estimate"):
+    for table in ("formats", "models", "lineage", "estimate", "engine"):
         if table in data:
             click.echo(f"{table} = {json.dumps(data[table], sort_keys=True)}  ({file_note})")
         else:
             click.echo(f"{table} = (defaults)  (default)")
+
+
+@cli.group()
+def lake() -> None:
+    """The lake: billing lines and GPU usage as hive-partitioned Parquet for other engines."""
+
+
+@lake.command("export")
+@click.argument("dest", required=False, metavar="[DEST]")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    type=click.Choice(["billing_lines", "gpu_usage"]),
+    help="Export only this dataset (repeatable; default: all).",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    envvar="RECONCILE_S3_ENDPOINT_URL",
+    help="S3-compatible endpoint for an s3:// destination.",
+)
+@click.pass_context
+def lake_export(
+    ctx: click.Context, dest: str | None, datasets: tuple[str, ...], s3_endpoint_url: str | None
+) -> None:
+    """Write the warehouse's billing_lines and gpu_usage to DEST (a folder, s3://, gs:// or
+    az://; default: [engine] lake, else DB.lake beside the warehouse).
+
+    Layout: DATASET/provider=P/month=YYYY-MM/data_N.parquet (gpu_usage: source_kind=),
+    microsecond UTC timestamps, DECIMAL hours and money, string ids and partitions, and
+    _reconcile_lake.json with row counts and schemas. A re-export replaces the datasets.
+    """
+    from reconcile import lake as lake_module
+    from reconcile.engines import default_lake
+
+    data = ctx.meta.get("reconcile.config", {})
+    target = dest or (data.get("engine") or {}).get("lake") or default_lake(ctx.obj["db"])
+    con = _open_reader(ctx)
+    try:
+        con.execute("BEGIN TRANSACTION")  # both datasets from one snapshot
+        result = lake_module.export_lake(
+            con,
+            target,
+            datasets=datasets or tuple(lake_module.PROJECTIONS),
+            s3_endpoint_url=s3_endpoint_url,
+        )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    for name, info in result.datasets.items():
+        click.echo(f"{name}: {info['rows']:,} rows in {info['files']} files")
+    click.echo(
+        f"lake: {target} ({result.files_written} files written, {result.files_deleted} "
+        f"removed, {result.seconds:.2f} s)"
+    )
 
 
 def main() -> None:

@@ -36,6 +36,12 @@ SCHEMA: dict[str, Any] = {
     # [estimate] and [lineage]: validated by reconcile.estimate.EstimateOptions.
     "estimate": FREE_FORM,
     "lineage": FREE_FORM,
+    # [engine]: where the heavy stages run (reconcile.engines); [engine.spark].conf is free.
+    "engine": {
+        "name": str,
+        "lake": str,
+        "spark": {"master": str, "remote": str, "lake": str, "conf": FREE_FORM},
+    },
 }
 
 

@@ -18,6 +18,7 @@ lands in DuckDB (``reconcile.estimate``), where matching, estimation and complia
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -168,7 +169,51 @@ ENGINES = ("duckdb", "spark")
 class EngineError(ReconcileError):
     """The stage engine cannot run (not installed, unreachable, failed)."""
 
-    exit_code = 2
+
+
+#: Constructs the shared SQL must not use: each transpiles to something Spark rejects or,
+#: worse, computes differently without an error (docs/shared-sql.md has the evidence).
+SUBSET_RULES: tuple[tuple[str, str], ...] = (
+    (r"\bepoch(_ms|_us|_ns)?\s*\(", "epoch(): whole seconds or missing on Spark; use "
+     "date_diff('microsecond', a, b)"),
+    (r"\bextract\s*\(\s*epoch\b", "extract(epoch ...): use date_diff('microsecond', a, b)"),
+    (r"\btime_bucket\s*\(", "time_bucket(): Spark has none; use date_trunc on a TIMESTAMP"),
+    (r"\bdate_?diff\s*\(\s*'(?!microsecond')", "date_diff with a unit other than "
+     "'microsecond': DuckDB counts boundaries, Spark elapsed time"),
+    (r"\bdate_?sub\s*\(", "date_sub: differs between the engines; use date_diff('microsecond')"),
+    (r"\bgroup\s+by\s+all\b", "GROUP BY ALL: list the columns (Trino/Athena reject ALL)"),
+    (r"\border\s+by\s+all\b", "ORDER BY ALL: list the columns"),
+    (r"\*\s*(replace|exclude)\s*\(", "* REPLACE / * EXCLUDE: select the columns by name"),
+    (r"\basof\b", "ASOF JOIN: Spark has none"),
+    (r"\b(un)?pivot\b", "PIVOT: DuckDB's syntax does not transpile"),
+    (r"\bcolumns\s*\(", "COLUMNS(): DuckDB only"),
+    (r"\bmap\s*\{", "MAP literal: transpiles to invalid Spark SQL"),
+    (r"\belement_at\s*\(", "element_at: a list on DuckDB, a scalar on Spark; use map['k']"),
+    (r"\b(list_\w+|array_slice|len|string_split)\s*\(", "list functions: missing or "
+     "1-based differently on Spark"),
+    (r"\[[^\]'\n]*:[^\]\n]*\]", "list slicing: indexes shift on Spark"),
+    (r"\bregexp_replace\s*\((?![^;]*?,\s*'g'\s*\))", "regexp_replace without 'g': "
+     "DuckDB replaces the first match, Spark all"),
+    (r"\b(percentile_cont|quantile\w*|median|approx\w*)\s*\(", "percentiles are "
+     "approximate on Spark"),
+    (r"\bavg\s*\(", "avg(): DOUBLE on Spark, DECIMAL on DuckDB for DECIMAL input; sum and "
+     "divide explicitly"),
+    (r"\blist\s*\(", "list(): order is lost on Spark (COLLECT_LIST)"),
+    (r"\bstrftime\s*\(", "strftime: write months as partition values, not formatted dates"),
+)
+
+
+def subset_violations(sql: str) -> list[str]:
+    """The shared-SQL rules ``sql`` breaks (comments ignored), as ``line N: reason``."""
+    import re
+
+    found = []
+    for number, line in enumerate(sql.splitlines(), start=1):
+        code = line.split("--", 1)[0]
+        for pattern, reason in SUBSET_RULES:
+            if re.search(pattern, code, flags=re.IGNORECASE):
+                found.append(f"line {number}: {reason}")
+    return found
 
 
 def stage_sql(name: str) -> str:
@@ -346,21 +391,40 @@ class SparkEngine:
         self.s3_endpoint_url = s3_endpoint_url
         self.export = export
 
+    @property
+    def target(self) -> str:
+        """The Spark Connect URL or master the session uses."""
+        return self.settings.remote or self.settings.master or "local[2]"
+
+    def preflight(self) -> None:
+        """Fail fast, before any lock or export: pyspark importable, master reachable.
+
+        Raises:
+            EngineError: one line saying what is missing.
+        """
+        try:
+            import pyspark.sql  # noqa: F401
+        except ImportError as exc:
+            raise EngineError(
+                "the Spark engine needs pyspark, which is not installed",
+                hint="pip install 'reconcile[spark]' (and Java 17+), or use --engine duckdb",
+            ) from exc
+        transpile("SELECT 1")  # sqlglot present
+        _reachable(self.target)
+
     def session(self) -> Any:
         """The Spark session (an existing active one is reused), with the pinned settings.
 
         Raises:
             EngineError: pyspark missing, no Java, or the master cannot be reached.
         """
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError as exc:
-            raise EngineError(
-                "the Spark engine needs pyspark, which is not installed",
-                hint="pip install 'reconcile[spark]' (and Java 17+), or use --engine duckdb",
-            ) from exc
-        target = self.settings.remote or self.settings.master or "local[2]"
-        _reachable(target)
+        self.preflight()
+        from pyspark.sql import SparkSession
+
+        target = self.target
+        if target.startswith("local"):
+            # The driver binds to loopback: no hostname lookups, no warning about them.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = SparkSession.builder.appName("reconcile")
         if self.settings.remote:
             builder = builder.remote(self.settings.remote)
@@ -444,6 +508,8 @@ def make_engine(
     if chosen == "duckdb":
         return DuckDBEngine()
     settings = SparkSettings.from_config(section.get("spark"))
-    return SparkEngine(
+    engine = SparkEngine(
         settings, section.get("lake") or default_lake(db), s3_endpoint_url=s3_endpoint_url
     )
+    engine.preflight()
+    return engine

@@ -113,7 +113,6 @@ VIEW_NAMES = {"billing_lines": "lake_billing_lines", "gpu_usage": "lake_gpu_usag
 class LakeError(ReconcileError):
     """The lake cannot be written or read."""
 
-    exit_code = 2
 
 
 def dataset_schema(con: duckdb.DuckDBPyConnection, name: str) -> pa.Schema:
@@ -221,7 +220,7 @@ def export_lake(
         for name in datasets:
             dataset = PROJECTIONS[name]
             folder = Path(tmp) / name
-            rows = con.sql(f"SELECT count(*) FROM {dataset.table}").fetchone()
+            rows = con.execute(f"SELECT count(*) FROM {dataset.table}").fetchone()
             count = int(rows[0]) if rows else 0
             if count:
                 parts = ", ".join(dataset.partition_by)
