@@ -130,7 +130,10 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
     """
     ctx.ensure_object(dict)
     ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
-    logs.configure(log_format)
+    secret = (ctx.meta.get("reconcile.config", {}).get("logging") or {}).get("secret_tags")
+    if secret is not None and not all(isinstance(k, str) for k in secret):
+        raise click.BadParameter("'logging.secret_tags' must be a list of tag keys")
+    logs.configure(log_format, secret)
 
 
 class _RichProgress(ingest_module.ProgressSink):
@@ -692,7 +695,7 @@ def config_show(ctx: click.Context) -> None:
             + (f" exclude={list(spec.exclude)}" if spec.exclude else "")
             + f"  ({file_note})"
         )
-    for table in ("formats", "models", "lineage", "estimate", "engine"):
+    for table in ("formats", "models", "lineage", "estimate", "engine", "logging"):
         if table in data:
             click.echo(f"{table} = {json.dumps(data[table], sort_keys=True)}  ({file_note})")
         else:

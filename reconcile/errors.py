@@ -6,6 +6,38 @@ is a ``ReconcileError``; anything else is a bug and shows a traceback.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
+#: Tag keys whose values are secret (``[logging] secret_tags``): their values are masked
+#: in every error line, quarantine entry and log event.
+_SECRET: re.Pattern[str] | None = None
+MASK = "***"
+
+
+def set_secret_tags(keys: Iterable[str]) -> None:
+    """Mask the values of these tag keys from now on (case-insensitive; the ``user:``,
+    ``user_``, ``label:`` and ``tag:`` prefixes that exports add are covered too)."""
+    global _SECRET
+    names = sorted({k.strip() for k in keys if k and k.strip()}, key=len, reverse=True)
+    if not names:
+        _SECRET = None
+        return
+    alternatives = "|".join(re.escape(n) for n in names)
+    _SECRET = re.compile(
+        r"""(["']?(?:user:|user_|label:|tag:|tags\.)?(?:"""
+        + alternatives
+        + r""")["']?\s*(?:=>|=|:)\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^,;}\]\s)]*)""",
+        re.IGNORECASE,
+    )
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the values of secret tags replaced by ``***``."""
+    if _SECRET is None or not text:
+        return text
+    return _SECRET.sub(lambda m: m.group(1) + MASK, text)
+
 
 class ReconcileError(Exception):
     """Base of all errors the CLI reports as one ``Error: ...`` line.
@@ -23,7 +55,7 @@ class ReconcileError(Exception):
     def one_line(self) -> str:
         """The message (and hint) folded onto a single line."""
         text = self.message if not self.hint else f"{self.message} ({self.hint})"
-        return " ".join(text.split())
+        return redact_secrets(" ".join(text.split()))
 
 
 class ConfigError(ReconcileError):

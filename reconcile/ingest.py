@@ -27,7 +27,7 @@ import pyarrow as pa
 from connectors.formats.base import Parsed, Parser, Sample, Sniffer, Unit, UnitReader
 from connectors.registry import Source, all_parsers, get_parser
 from connectors.stores.base import ObjectInfo
-from reconcile.errors import ParseError, StoreError
+from reconcile.errors import ParseError, StoreError, redact_secrets
 from reconcile.schemas import FACT_TABLES
 from reconcile.warehouse import rollback, scalar, write_failure
 
@@ -448,7 +448,11 @@ class _BatchWriter:
             rollback(con)
             if write_failure(exc) is not None:
                 raise  # the disk is full, not the unit bad: never quarantine it for that
-            text = exc.one_line() if isinstance(exc, ParseError) else " ".join(str(exc).split())
+            text = (
+                exc.one_line()
+                if isinstance(exc, ParseError)
+                else redact_secrets(" ".join(str(exc).split()))
+            )
             # A parser's error raised inside the stream comes back wrapped, with its traceback.
             text = text.split(" Detail: Python exception:", 1)[0]
             # Lead with the unit (DuckDB wraps a stream's error in its own words first).

@@ -1,7 +1,9 @@
 """Structured logs: human lines on a terminal, JSON lines for collectors.
 
 Events are logged as ``log.info("ingest.source", extra={"fields": {...}})``. URIs are
-redacted before they are logged (no query strings: signed URLs carry credentials).
+redacted before they are logged (no query strings: signed URLs carry credentials); the
+values of tags configured as secret (``[logging] secret_tags``) are masked in every event
+and field (``reconcile.errors.redact_secrets``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,30 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from reconcile.errors import redact_secrets, set_secret_tags
+
+
+class SecretFilter(logging.Filter):
+    """Masks secret tag values in an event's message and string fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_secrets(record.getMessage())
+        record.args = None
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = {k: _redact_value(v) for k, v in fields.items()}
+        return True
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,12 +62,15 @@ class HumanFormatter(logging.Formatter):
         return f"{stamp} {record.levelname.lower():5} {record.getMessage()} {rest}".rstrip()
 
 
-def configure(log_format: str) -> None:
-    """Send the ``reconcile`` logger's events to stderr in ``log_format`` (human|json)."""
+def configure(log_format: str, secret_tags: list[str] | None = None) -> None:
+    """Send the ``reconcile`` logger's events to stderr in ``log_format`` (human|json),
+    masking the values of ``secret_tags`` (also in error lines, see ``errors``)."""
+    set_secret_tags(secret_tags or [])
     logger = logging.getLogger("reconcile")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SecretFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else HumanFormatter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -90,6 +90,8 @@ class Provenance:
         data_to: end of the latest training run (UTC, ISO 8601), or null.
         estimates_stale: true when evidence was loaded after the last `reconcile estimate`.
         generated_at: generation time (UTC, ISO 8601) when asked for with --stamp, else null.
+        stage_engines: for each heavy stage of the last estimate, "stage: engine, sql sha256
+            prefix" (the billing and GPU-usage rollups ran on DuckDB or Spark).
     """
 
     tool_version: str
@@ -105,6 +107,7 @@ class Provenance:
     data_to: str | None
     estimates_stale: bool
     generated_at: str | None
+    stage_engines: list[str]
 
 
 @dataclass(frozen=True)
@@ -918,6 +921,12 @@ def build_report(
         data_to=_iso(max(ends)) if ends else None,
         estimates_stale=_stale(con, bool(runs_raw)),
         generated_at=_iso(generated_at) if generated_at else None,
+        stage_engines=[
+            f"{r['stage']}: {r['engine']}, sql {r['sql_sha256'][:12]}"
+            for r in _rows(con, "SELECT stage, engine, sql_sha256 FROM stage_runs ORDER BY stage")
+        ]
+        if _table_exists(con, "stage_runs")
+        else [],
     )
     counts = [
         StatusCount(s, STATUS_LABELS[s], sum(1 for m in models if m.status == s))

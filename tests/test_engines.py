@@ -276,6 +276,33 @@ def test_lake_export_to_s3(tmp_path, s3, bucket, moto_endpoint):
     assert manifest["datasets"]["billing_lines"]["rows"] == 60
 
 
+@pytest.mark.emulator
+@pytest.mark.parametrize("scheme", ["gs", "az"])
+def test_lake_export_to_gcs_and_azure_replaces_what_is_gone(tmp_path, request, scheme):
+    bucket = request.getfixturevalue("gcs_bucket" if scheme == "gs" else "azure_container")
+    billing, usage = tricky_rows(60)
+    db = _warehouse_with(tmp_path, billing, usage)
+    uri = f"{scheme}://{bucket}/lake"
+    assert run_cli("--db", db, "lake", "export", uri).exit_code == 0
+    from connectors.registry import open_source
+
+    store = open_source(uri).store
+
+    def keys() -> list[str]:
+        return [o.key for o in store.list_objects("lake/")]
+
+    assert "lake/_reconcile_lake.json" in keys()
+    assert any(k.startswith("lake/billing_lines/provider=gcp/") for k in keys())
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM billing_lines WHERE provider = 'gcp'")
+    con.close()
+    assert run_cli("--db", db, "lake", "export", uri).exit_code == 0
+    assert not any(k.startswith("lake/billing_lines/provider=gcp/") for k in keys())
+    assert lake.read_manifest(uri)["datasets"]["billing_lines"]["rows"] == sum(
+        1 for b in billing if b["provider"] != "gcp"
+    )
+
+
 def test_reading_a_lake_that_was_never_exported_is_one_clear_error(tmp_path):
     with pytest.raises(lake.LakeError, match="no lake manifest"):
         lake.read_manifest(str(tmp_path))
