@@ -7,12 +7,16 @@ manifest) and an N-line FOCUS 1.0 CSV, then times, each in a fresh process:
 - ours: ``reconcile --db X ingest DIR`` (normalisation, accelerator lookup, decimals,
   tags map, ledger, one transaction), streaming because the files exceed the threshold;
 - DuckDB: ``CREATE TABLE t AS SELECT * FROM read_parquet(...)`` / ``read_csv(...)`` of the
-  same files into an on-disk database (no normalisation at all).
+  same files into an on-disk database (no normalisation at all);
+- dlt (a peer pipeline tool, when its virtualenv exists): ``bench/peers/dlt_load.py``
+  run by that virtualenv's Python, dlt's ``filesystem`` source with its ``read_parquet``
+  / ``read_csv_duckdb`` readers (Arrow path) into the ``duckdb`` destination.
 
-Prints wall time, the ratio (target: ours within 1.25 x DuckDB's) and the peak resident
-memory of each process.
+Prints wall time, CPU time, the ratios (target: ours within 1.25 x DuckDB's) and the
+peak resident memory of each process.
 
     python bench/billing_bench.py [--lines 1000000] [--formats cur2,focus] [--keep DIR]
+        [--dlt-python PATH | --no-dlt] [--dlt-lines N]
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_billing_samples import CUR2_COLUMNS, CUR2_SCHEMA, DOUBLE, MAP, TS
 
 ROW_GROUP = 122_880
+BENCH = Path(__file__).resolve().parent
+DLT_SCRIPT = BENCH / "peers" / "dlt_load.py"
+DEFAULT_DLT_PYTHON = BENCH / "_venv_dlt" / "bin" / "python"
 # Usage types in the mix (most lines are not accelerators, as in a real bill).
 USAGE_TYPES = np.array(
     [
@@ -296,16 +303,62 @@ def baseline(kind: str, files: list[Path], db: Path) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def dlt_command(python: Path, kind: str, files: list[Path], work: Path) -> list[str]:
+    """The dlt peer loading ``files`` (one folder's Parquet parts, or one CSV)."""
+    if kind == "cur2":
+        folder, glob = files[0].parent, "*.parquet"
+        assert all(f.parent == folder for f in files)
+    else:
+        folder, glob = files[0].parent, files[0].name
+    return [
+        str(python), str(DLT_SCRIPT),
+        "--kind", "parquet" if kind == "cur2" else "csv",
+        "--folder", str(folder), "--glob", glob,
+        "--db", str(work / "dlt.duckdb"), "--work", str(work),
+    ]  # fmt: skip
+
+
+def find_dlt_python(given: Path | None, disabled: bool) -> Path | None:
+    """The Python of the dlt virtualenv, or None (with a message) when dlt is skipped."""
+    if disabled:
+        return None
+    python = given or DEFAULT_DLT_PYTHON
+    if not python.exists():
+        print(
+            f"dlt skipped: no {python} (create it as bench/README.md says, or pass "
+            "--dlt-python PATH)",
+            file=sys.stderr,
+        )
+        return None
+    return python
+
+
 def main() -> None:
     """Generate, time, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--formats", default="cur2,focus")
     parser.add_argument("--keep", type=Path, help="write the data here and keep it")
+    parser.add_argument(
+        "--dlt-python",
+        type=Path,
+        help=f"Python of a virtualenv with dlt (default: {DEFAULT_DLT_PYTHON}, if present)",
+    )
+    parser.add_argument("--no-dlt", action="store_true", help="leave the dlt peer out")
+    parser.add_argument(
+        "--dlt-lines",
+        type=int,
+        help="run dlt only when --lines is at most this (it is slow at large sizes)",
+    )
     args = parser.parse_args()
+    dlt_python = find_dlt_python(args.dlt_python, args.no_dlt)
+    if dlt_python is not None and args.dlt_lines is not None and args.lines > args.dlt_lines:
+        print(f"dlt skipped: --lines {args.lines} > --dlt-lines {args.dlt_lines}", file=sys.stderr)
+        dlt_python = None
     tmp = Path(tempfile.mkdtemp(prefix="billing-bench-"))
     root = args.keep or tmp
     env = {**os.environ}
+    dlt_env = {**env, "RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "ERROR"}
     cli = [sys.executable, "-m", "reconcile"]
     results = []
     try:
@@ -318,14 +371,22 @@ def main() -> None:
                 files = [source]
             size = sum(f.stat().st_size for f in files)
             ours_db, base_db = tmp / f"{kind}.duckdb", tmp / f"{kind}-baseline.duckdb"
-            base_s, base_cpu, base_mib, base_out = measured(baseline(kind, files, base_db), env)
-            ours_s, ours_cpu, ours_mib, out = measured(
-                cli + ["--db", str(ours_db), "ingest", "--json", str(source)], env
-            )
-            summary = json.loads(out)
+            base = measured(baseline(kind, files, base_db), env)
+            base_db.unlink()  # the disk holds one copy of the data at a time
+            ours = measured(cli + ["--db", str(ours_db), "ingest", "--json", str(source)], env)
+            ours_db.unlink()
+            summary = json.loads(ours[3])
             loaded = summary["rows"]["billing_lines"]
-            assert loaded == args.lines == int(base_out), (loaded, base_out)
-            results.append((kind, size, ours_s, ours_cpu, ours_mib, base_s, base_cpu, base_mib))
+            assert loaded == args.lines == int(base[3]), (loaded, base[3])
+            dlt = None
+            if dlt_python is not None:
+                work = tmp / f"{kind}-dlt"
+                dlt = measured(dlt_command(dlt_python, kind, files, work), dlt_env)
+                shutil.rmtree(work, ignore_errors=True)
+                assert int(dlt[3].strip().splitlines()[-1]) == args.lines, dlt[3]
+            results.append((kind, size, ours, base, dlt))
+            if args.keep is None:
+                shutil.rmtree(root / ("cur" if kind == "cur2" else "focus"), ignore_errors=True)
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -336,16 +397,18 @@ def main() -> None:
     )
     print(f"{args.lines:,} lines per format")
     print(f"load average before: {os.getloadavg()[0]:.2f} (wall times suffer on a busy host)")
+    print("ratios are to DuckDB's plain read into a table (wall / CPU)")
     print(
-        f"{'format':7} {'file MiB':>9} {'ours s':>7} {'cpu s':>6} {'MiB':>5} "
-        f"{'duckdb s':>9} {'cpu s':>6} {'MiB':>5} {'wall ratio':>10} {'cpu ratio':>9}"
+        f"{'format':7} {'file MiB':>9} {'contender':>9} {'wall s':>8} {'cpu s':>8} "
+        f"{'peak MiB':>8} {'wall ratio':>10} {'cpu ratio':>9}"
     )
-    for kind, size, ours_s, ours_cpu, ours_mib, base_s, base_cpu, base_mib in results:
-        print(
-            f"{kind:7} {size / 2**20:9.1f} {ours_s:7.2f} {ours_cpu:6.2f} {ours_mib:5.0f} "
-            f"{base_s:9.2f} {base_cpu:6.2f} {base_mib:5.0f} {ours_s / base_s:10.2f} "
-            f"{ours_cpu / base_cpu:9.2f}"
-        )
+    for kind, size, ours, base, dlt in results:
+        rows = [("ours", ours), ("duckdb", base)] + ([("dlt", dlt)] if dlt else [])
+        for name, (wall, cpu, mib, _) in rows:
+            print(
+                f"{kind:7} {size / 2**20:9.1f} {name:>9} {wall:8.2f} {cpu:8.2f} {mib:8.0f} "
+                f"{wall / base[0]:10.2f} {cpu / base[1]:9.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,11 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
     """
     ctx.ensure_object(dict)
     ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
-    secret = (ctx.meta.get("reconcile.config", {}).get("logging") or {}).get("secret_tags")
+    data = ctx.meta.get("reconcile.config", {})
+    memory = (data.get("warehouse") or {}).get("memory_limit")
+    if memory and not os.environ.get("RECONCILE_MEMORY_LIMIT"):
+        os.environ["RECONCILE_MEMORY_LIMIT"] = memory
+    secret = (data.get("logging") or {}).get("secret_tags")
     if secret is not None and not all(isinstance(k, str) for k in secret):
         raise click.BadParameter("'logging.secret_tags' must be a list of tag keys")
     logs.configure(log_format, secret)

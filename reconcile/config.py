@@ -36,6 +36,8 @@ SCHEMA: dict[str, Any] = {
     # [estimate] and [lineage]: validated by reconcile.estimate.EstimateOptions.
     "estimate": FREE_FORM,
     "lineage": FREE_FORM,
+    # [warehouse]: DuckDB settings of the warehouse connections.
+    "warehouse": {"memory_limit": str},
     # [logging]: tag keys whose values never reach a log line or an error message.
     "logging": {"secret_tags": list},
     # [engine]: where the heavy stages run (reconcile.engines); [engine.spark].conf is free.

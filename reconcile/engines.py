@@ -287,7 +287,8 @@ class DuckDBEngine:
         for name, (_, schema) in STAGES.items():
             started = time.monotonic()
             sql = stage_sql(name)
-            table = conform(con.sql(sql).to_arrow_table(), schema)
+            with lake.bounded_memory(con):
+                table = conform(con.sql(sql).to_arrow_table(), schema)
             results[name] = StageResult(table, time.monotonic() - started, sql)
             _log_stage(self.name, name, results[name])
         return results
@@ -430,9 +431,9 @@ class SparkEngine:
             builder = builder.remote(self.settings.remote)
         else:
             builder = builder.master(target)
-            if target.startswith("local"):
-                for key, value in SPARK_LOCAL_DEFAULTS.items():
-                    builder = builder.config(key, value)
+        if target.startswith("local"):
+            for key, value in SPARK_LOCAL_DEFAULTS.items():
+                builder = builder.config(key, value)
         for key, value in {**self.settings.conf, **SPARK_PINNED}.items():
             builder = builder.config(key, value)
         try:

@@ -54,9 +54,26 @@ def latest_version() -> int:
     return migrations()[-1].version
 
 
+#: DuckDB's memory ceiling for warehouse connections (``RECONCILE_MEMORY_LIMIT`` or
+#: ``[warehouse] memory_limit``). Without one DuckDB takes up to 80 % of RAM, and a large
+#: unit inserted in one transaction keeps its blocks in memory until COMMIT (4.6 GiB at
+#: 20 M FOCUS lines); with it, DuckDB writes or spills them (bench/README.md). Heavy
+#: single statements (the lake export, the stages) raise it to 1 GB for their duration.
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
 def _setup(con: duckdb.DuckDBPyConnection) -> None:
     # Timestamps are stored as instants; show and compare them in UTC.
     con.execute("SET TimeZone = 'UTC'")
+    limit = os.environ.get("RECONCILE_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(
+            f"memory limit {limit!r} is not a size DuckDB understands",
+            hint="use e.g. 512MB or 2GB (RECONCILE_MEMORY_LIMIT / [warehouse] memory_limit)",
+        ) from exc
 
 
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -425,6 +426,36 @@ def test_run_on_spark_gives_the_same_per_model_totals_on_a_generated_org(tmp_pat
             con.execute("SELECT match_method, count(*) FROM run_matches GROUP BY ALL").fetchall()
         )
         assert {"resource_id", "tag", "pod_name"} <= set(methods)
+
+
+CONNECT_CHECK = """
+import json, sys
+from pathlib import Path
+from reconcile import warehouse
+from reconcile.engines import DuckDBEngine, SparkEngine, SparkSettings
+con = warehouse.open_for_write(Path(sys.argv[1]))
+remote = SparkEngine(SparkSettings(remote="local[2]"), sys.argv[2]).run_stages(con)
+local = DuckDBEngine().run_stages(con)
+same = {k: [v.table.num_rows, v.table.equals(local[k].table)] for k, v in remote.items()}
+print(json.dumps(same))
+"""
+
+
+@pytest.mark.spark
+def test_spark_connect_gives_the_same_stage_results(tmp_path, spark):
+    """Spark Connect (engine.spark.remote), with a local Connect server: its own process,
+    as a Connect session cannot share one with the classic session of the other tests."""
+    pytest.importorskip("grpc", reason="the Spark Connect client is not installed")
+    db = _warehouse_with(tmp_path, *tricky_rows(200))
+    proc = subprocess.run(
+        [sys.executable, "-c", CONNECT_CHECK, str(db), str(tmp_path / "lake")],
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["billing_rollup"][0] > 10 and result["usage_rollup"][0] > 10
+    assert all(same for _, same in result.values()), result
 
 
 # ------------------------------------------------------------------ errors

@@ -75,6 +75,10 @@ class Prepared:
     #: ``read_parquet``/``read_csv``/``read_json`` with ``union_by_name``.
     relation: Callable[[Sequence[DataFile], DataKind], str] | None = None
     cleanup: list[Path] = field(default_factory=list)
+    #: canonical columns the SQL leaves out, one text for the whole unit (``BatchFinisher``).
+    constants: Mapping[str, str] = field(default_factory=dict)
+    #: canonical columns the SQL leaves out, equal to another column (``BatchFinisher``).
+    copies: Mapping[str, str] = field(default_factory=dict)
 
 
 def newest(infos: Sequence[ObjectInfo]) -> ObjectInfo:
@@ -316,7 +320,7 @@ def load(
             that does not convert (for streamed units such errors surface while the
             engine reads the stream, and the unit is quarantined as a whole).
     """
-    finish = BatchFinisher(reader.unit.uri)
+    finish = BatchFinisher(reader.unit.uri, constants=prepared.constants, copies=prepared.copies)
     unit_uri = reader.unit.uri
     files = prepared.files
     translate = _Translator(unit_uri, files)

@@ -34,7 +34,7 @@ import json
 import posixpath
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -372,9 +372,24 @@ class BatchFinisher:
     (instance type, SKU, tags text) of the batch and cached across batches.
     """
 
-    def __init__(self, source: str, resolver: AcceleratorResolver | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        resolver: AcceleratorResolver | None = None,
+        *,
+        constants: Mapping[str, str] | None = None,
+        copies: Mapping[str, str] | None = None,
+    ) -> None:
+        """Args:
+        constants: canonical columns the SQL leaves out because they hold one text
+            for the whole unit (built here, rather than exported row by row by DuckDB).
+        copies: canonical columns the SQL leaves out because they equal another
+            column of the batch (``line_id`` → ``raw_hash``): the same Arrow array.
+        """
         self.source = source
         self.resolve = resolver or AcceleratorResolver()
+        self.constants = dict(constants or {})
+        self.copies = dict(copies or {})
         self._texts: dict[str | None, list[tuple[str, str | None]] | None] = {None: None}
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -391,10 +406,11 @@ class BatchFinisher:
         factor = pa.array([r[1] for r in resolved], pa.float64()).take(index)
         hours = pc.multiply(batch.column(ACCEL_QUANTITY).cast(pa.float64()), factor)
         entries = batch.column(TAG_ENTRIES)
-        if pa.types.is_string(entries.type) or pa.types.is_large_string(entries.type):
-            entries = self._parse_texts(entries)
         strip = pc.fill_null(pc.equal(batch.column("provider"), "aws"), False)
-        tags = build_tags(entries, strip)
+        if pa.types.is_string(entries.type) or pa.types.is_large_string(entries.type):
+            tags = self._tags_from_texts(entries, strip)
+        else:
+            tags = build_tags(entries, strip)
         arrays = []
         for name in BILLING_LINES.names:
             if name == "accelerator":
@@ -403,9 +419,29 @@ class BatchFinisher:
                 arrays.append(hours)
             elif name == "tags":
                 arrays.append(tags)
+            elif name in self.constants:
+                arrays.append(pa.repeat(pa.scalar(self.constants[name], pa.string()), len(batch)))
+            elif name in self.copies:
+                arrays.append(batch.column(self.copies[name]))
             else:
                 arrays.append(batch.column(name))
         return pa.RecordBatch.from_arrays(arrays, schema=BILLING_LINES)
+
+    def _tags_from_texts(self, texts: pa.Array, strip: pa.Array) -> pa.Array:
+        """The tags MAP of tags given as text, built once per distinct (text, strip the
+        AWS prefix or not) pair of the batch and taken for every row: a batch holds few
+        distinct tag texts, so this is far cheaper than building the MAP row by row, and
+        it yields exactly what ``build_tags`` over every row would (rows are independent).
+        """
+        distinct = pc.unique(texts)
+        index = pc.index_in(texts, value_set=distinct, skip_nulls=False)
+        codes = index.to_numpy(zero_copy_only=False).astype(np.int64) * 2 + strip.to_numpy(
+            zero_copy_only=False
+        ).astype(np.int64)
+        pairs, inverse = np.unique(codes, return_inverse=True)
+        entries = self._parse_texts(distinct.take(pa.array(pairs // 2)))
+        tags = build_tags(entries, pa.array(pairs % 2 == 1))
+        return tags.take(pa.array(inverse.reshape(-1)))
 
     def _parse_texts(self, texts: pa.Array) -> pa.Array:
         """Tags given as text (a JSON object, an object without its braces as Azure EA

@@ -104,14 +104,30 @@ def tag_entries_sql(columns: Columns, name: str) -> str:
     return columns.text(actual)  # JSON text, parsed per distinct value in Arrow
 
 
-def focus_sql(columns: Columns, *, source_uri: str, source_format: str) -> str:
-    """The SELECT that turns FOCUS rows (relation ``src``) into ``billing_lines`` rows."""
+def focus_sql(
+    columns: Columns, *, source_uri: str, source_format: str, constants_in_sql: bool = True
+) -> str:
+    """The SELECT that turns FOCUS rows (relation ``src``) into ``billing_lines`` rows.
+
+    With ``constants_in_sql=False`` the columns that hold one text for the whole unit
+    (``export_kind``, ``source_uri``, ``source_format``: see ``focus_constants``) and
+    ``line_id`` (the same value as ``raw_hash``) are left out, for ``BatchFinisher`` to
+    add in Arrow: DuckDB would otherwise export them row by row.
+    """
     t, m, n, ts = columns.text, columns.money, columns.number, columns.timestamp
     details = t("x_SkuDetails")
     meter = t("x_SkuMeterName", "SkuMeter", "x_SkuMeterSubcategory")
     consumed = columns.has("ConsumedQuantity")
     quantity = n("ConsumedQuantity", "PricingQuantity") if consumed else n("PricingQuantity")
     unit = t("ConsumedUnit", "PricingUnit") if consumed else t("PricingUnit")
+    constant_columns = (
+        "".join(
+            f"{sql_string(value)} AS {name},\n    "
+            for name, value in focus_constants(source_uri, source_format).items()
+        )
+        if constants_in_sql
+        else ""
+    )
     return f"""
 WITH base AS (
     SELECT
@@ -156,7 +172,7 @@ WITH base AS (
     FROM named
 )
 SELECT
-    raw_hash AS line_id,
+    {"raw_hash AS line_id," if constants_in_sql else ""}
     provider,
     coalesce(_sub_account, _billing_account) AS account_id,
     strftime(_billing_period_start, '%Y-%m') AS billing_period,
@@ -175,11 +191,9 @@ SELECT
     cost_effective,
     cost_list,
     currency,
-    'focus' AS export_kind,
     {TAG_ENTRIES},
     raw_hash,
-    {sql_string(source_uri)} AS source_uri,
-    {sql_string(source_format)} AS source_format,
+    {constant_columns}
     CASE WHEN provider IN ('aws', 'azure')
          THEN {accel_key("instance", "provider", "instance_type")}
          ELSE {accel_key("sku", "provider", "_description")} END AS {ACCEL_KEY},
@@ -189,6 +203,15 @@ SELECT
          END AS {ACCEL_QUANTITY}
 FROM typed
 """
+
+
+def focus_constants(source_uri: str, source_format: str) -> dict[str, str]:
+    """The canonical columns of FOCUS rows that hold one text for the whole unit."""
+    return {"export_kind": "focus", "source_uri": source_uri, "source_format": source_format}
+
+
+#: Canonical columns equal to another one: the line id of a FOCUS row is its raw hash.
+FOCUS_COPIES = {"line_id": "raw_hash"}
 
 
 class FocusParser(BillingParser):
@@ -227,9 +250,17 @@ class FocusParser(BillingParser):
 
         def build(columns: Columns) -> str:
             require_focus(columns, uri)
-            return focus_sql(columns, source_uri=uri, source_format=self.name)
+            return focus_sql(
+                columns, source_uri=uri, source_format=self.name, constants_in_sql=False
+            )
 
-        return Prepared(files=files, build_sql=build, null_tokens=("", "NULL"))
+        return Prepared(
+            files=files,
+            build_sql=build,
+            null_tokens=("", "NULL"),
+            constants=focus_constants(uri, self.name),
+            copies=FOCUS_COPIES,
+        )
 
 
 def require_focus(columns: Columns, uri: str) -> None:
