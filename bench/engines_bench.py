@@ -102,15 +102,24 @@ if engine == 'duckdb':
 else:
     from reconcile import lake
     spark = SparkEngine(SparkSettings(master=master), lake_dir, export=False)
-    t = time.perf_counter(); lake.export_lake(con, lake_dir); out['export_s'] = time.perf_counter() - t
-    t = time.perf_counter(); session = spark.session(); session.sparkContext.setLogLevel('ERROR')
-    session.sql('SELECT 1').collect(); out['session_s'] = time.perf_counter() - t
-    t = time.perf_counter(); results = spark.run_stages(con); out['stages_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    lake.export_lake(con, lake_dir)
+    out['export_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    session = spark.session()
+    session.sparkContext.setLogLevel('ERROR')
+    session.sql('SELECT 1').collect()
+    out['session_s'] = time.perf_counter() - t
+    t = time.perf_counter()
+    results = spark.run_stages(con)
+    out['stages_s'] = time.perf_counter() - t
     out['jvm_peak_mib'] = hwm(session.sparkContext._gateway.proc.pid)
 out['total_s'] = time.perf_counter() - started
 out['rows'] = {k: v.table.num_rows for k, v in results.items()}
-out['billing_hours'] = str(sum(results['billing_rollup'].table.column('accelerator_hours').to_pylist()))
-out['usage_seconds'] = str(sum(results['usage_rollup'].table.column('gpu_seconds').to_pylist()))
+def total(stage, column):
+    return str(sum(results[stage].table.column(column).to_pylist()))
+out['billing_hours'] = total('billing_rollup', 'accelerator_hours')
+out['usage_seconds'] = total('usage_rollup', 'gpu_seconds')
 out['python_peak_mib'] = hwm()
 print(json.dumps(out))
 """

@@ -700,7 +700,7 @@ def config_show(ctx: click.Context) -> None:
             + (f" exclude={list(spec.exclude)}" if spec.exclude else "")
             + f"  ({file_note})"
         )
-    for table in ("formats", "models", "lineage", "estimate", "engine", "logging"):
+    for table in ("formats", "models", "lineage", "estimate", "engine", "logging", "warehouse"):
         if table in data:
             click.echo(f"{table} = {json.dumps(data[table], sort_keys=True)}  ({file_note})")
         else:

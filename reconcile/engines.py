@@ -461,12 +461,18 @@ class SparkEngine:
             started = time.monotonic()
             self._register(session, con, base, dataset, manifest)
             sql = spark_sql(name)
+            # The executors write the result next to the lake; DuckDB reads it back. No
+            # collect through the driver (2 M groups overflowed a 1 GB driver heap).
             try:
-                table = session.sql(sql).toArrow()
+                session.sql(sql).write.mode("overwrite").parquet(f"{base}/{lake.RESULTS}/{name}")
             except Exception as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise EngineError(f"Spark failed in stage {name}: {first}") from exc
-            results[name] = StageResult(conform(table, schema), time.monotonic() - started, sql)
+            table = lake.read_results(
+                con, self.lake_uri, name, s3_endpoint_url=self.s3_endpoint_url
+            )
+            table = schema.empty_table() if table is None else conform(table, schema)
+            results[name] = StageResult(table, time.monotonic() - started, sql)
             _log_stage(self.name, name, results[name])
         return results
 

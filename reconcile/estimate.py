@@ -21,7 +21,7 @@ import pyarrow as pa
 from reconcile import flops
 from reconcile.catalog import load_catalog, normalize_precision
 from reconcile.compliance import Status, classify, sci, threshold_for
-from reconcile.engines import DuckDBEngine, Engine, StageResult, rollup_id_sql
+from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
 from reconcile.errors import ConfigError
 from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
 from reconcile.models import ModelRegistry, default_registry
@@ -490,8 +490,11 @@ def _land_stages(
     for name, result in stages.items():
         con.register("_stage", result.table)
         try:
+            # One order for every engine (Spark writes parts in any order): matching and
+            # the float sums that follow then see the groups in the same sequence.
+            order = ", ".join(ROLLUP_KEYS[name])
             landed[name] = con.sql(
-                f"SELECT {rollup_id_sql(name)} AS rollup_id, * FROM _stage"
+                f"SELECT {rollup_id_sql(name)} AS rollup_id, * FROM _stage ORDER BY {order}"
             ).to_arrow_table()
         finally:
             con.unregister("_stage")

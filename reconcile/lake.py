@@ -281,6 +281,44 @@ def export_lake(
     return result
 
 
+RESULTS = "_results"
+
+
+def read_results(
+    con: duckdb.DuckDBPyConnection,
+    uri: str,
+    stage: str,
+    *,
+    s3_endpoint_url: str | None = None,
+) -> pa.Table | None:
+    """A stage's result as another engine wrote it under ``<lake>/_results/<stage>/``
+    (Parquet part files), read by DuckDB; None when no part file is there.
+
+    Object-store parts are fetched to a temporary folder first (results are the small
+    side: grouped rows, not lines).
+    """
+    store = _Target.open(uri, s3_endpoint_url=s3_endpoint_url)
+    parts = sorted(
+        key
+        for key in store.keys(f"{RESULTS}/{stage}/")
+        if key.endswith(".parquet") and not key.rsplit("/", 1)[-1].startswith((".", "_"))
+    )
+    if not parts:
+        return None
+    with tempfile.TemporaryDirectory(prefix="reconcile-results-") as tmp:
+        paths = []
+        for index, key in enumerate(parts):
+            local = store.store.local_path(store.prefix + key)
+            if local is None:
+                local = Path(tmp) / f"part-{index:05d}.parquet"
+                with local.open("wb") as handle:
+                    store.store.copy_to(store.prefix + key, handle)
+            paths.append(local.as_posix())
+        listing = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+        with bounded_memory(con):
+            return con.sql(f"SELECT * FROM read_parquet({listing})").to_arrow_table()
+
+
 def read_manifest(uri: str, *, s3_endpoint_url: str | None = None) -> dict[str, Any]:
     """The lake's manifest.
 
