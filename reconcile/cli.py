@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,13 @@ EXIT_CODES = {
     "quarantined": 3,
     "fail_on": 4,
 }
+
+
+def _s3_endpoint_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--s3-endpoint-url`` (env RECONCILE_S3_ENDPOINT_URL), described for one command."""
+    return click.option(
+        "--s3-endpoint-url", metavar="URL", envvar="RECONCILE_S3_ENDPOINT_URL", help=text
+    )
 
 
 class ReconcileGroup(click.Group):
@@ -200,12 +208,7 @@ class _RichProgress(ingest_module.ProgressSink):
     help="Units fetched and parsed in parallel (default: 1 for local folders, "
     "8 for object stores).",
 )
-@click.option(
-    "--s3-endpoint-url",
-    metavar="URL",
-    envvar="RECONCILE_S3_ENDPOINT_URL",
-    help="S3-compatible endpoint (default: boto3's AWS_ENDPOINT_URL or AWS).",
-)
+@_s3_endpoint_option("S3-compatible endpoint (default: boto3's AWS_ENDPOINT_URL or AWS).")
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -341,12 +344,7 @@ def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
     envvar="RECONCILE_ENGINE",
     help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
 )
-@click.option(
-    "--s3-endpoint-url",
-    metavar="URL",
-    envvar="RECONCILE_S3_ENDPOINT_URL",
-    help="S3-compatible endpoint for an s3:// lake (Spark engine).",
-)
+@_s3_endpoint_option("S3-compatible endpoint for an s3:// lake (Spark engine).")
 @click.pass_context
 def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str | None) -> None:
     """(Re)compute estimates, lineage and compliance status from the warehouse.
@@ -521,12 +519,7 @@ def _open_reader(ctx: click.Context) -> Any:
     help="Folder for the audit report (default: [report] out in the config).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-@click.option(
-    "--s3-endpoint-url",
-    metavar="URL",
-    envvar="RECONCILE_S3_ENDPOINT_URL",
-    help="S3-compatible endpoint for s3:// sources.",
-)
+@_s3_endpoint_option("S3-compatible endpoint for s3:// sources.")
 @click.option(
     "--engine",
     "engine_name",
@@ -721,12 +714,7 @@ def lake() -> None:
     type=click.Choice(["billing_lines", "gpu_usage"]),
     help="Export only this dataset (repeatable; default: all).",
 )
-@click.option(
-    "--s3-endpoint-url",
-    metavar="URL",
-    envvar="RECONCILE_S3_ENDPOINT_URL",
-    help="S3-compatible endpoint for an s3:// destination.",
-)
+@_s3_endpoint_option("S3-compatible endpoint for an s3:// destination.")
 @click.pass_context
 def lake_export(
     ctx: click.Context, dest: str | None, datasets: tuple[str, ...], s3_endpoint_url: str | None

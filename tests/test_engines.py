@@ -304,6 +304,27 @@ def test_lake_export_to_gcs_and_azure_replaces_what_is_gone(tmp_path, request, s
     )
 
 
+@pytest.mark.emulator
+def test_stage_results_written_by_another_engine_are_read_back_from_s3(
+    tmp_path, s3, bucket, moto_endpoint
+):
+    """What Spark leaves under <lake>/_results/<stage>/ on an object store (part files,
+    _SUCCESS, checksum files) comes back through the store, parts in name order."""
+    parts = [pa.table({"k": [1, 2], "v": ["a", "b"]}), pa.table({"k": [3], "v": ["c"]})]
+    for index, part in enumerate(parts):
+        path = tmp_path / f"p{index}.parquet"
+        pq.write_table(part, path)
+        s3.upload_file(str(path), bucket, f"lake/_results/billing_rollup/part-0000{index}.parquet")
+    s3.put_object(Bucket=bucket, Key="lake/_results/billing_rollup/_SUCCESS", Body=b"")
+    s3.put_object(Bucket=bucket, Key="lake/_results/billing_rollup/.part-00000.crc", Body=b"x")
+    con = duckdb.connect()
+    uri = f"s3://{bucket}/lake"
+    table = lake.read_results(con, uri, "billing_rollup", s3_endpoint_url=moto_endpoint)
+    assert table is not None
+    assert table.column("k").to_pylist() == [1, 2, 3]
+    assert lake.read_results(con, uri, "usage_rollup", s3_endpoint_url=moto_endpoint) is None
+
+
 def test_reading_a_lake_that_was_never_exported_is_one_clear_error(tmp_path):
     with pytest.raises(lake.LakeError, match="no lake manifest"):
         lake.read_manifest(str(tmp_path))
