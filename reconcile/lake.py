@@ -335,6 +335,8 @@ def read_manifest(uri: str, *, s3_endpoint_url: str | None = None) -> dict[str, 
         ) from exc
     except ValueError as exc:
         raise LakeError(f"{uri}/{MANIFEST}: not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise LakeError(f"{uri}/{MANIFEST}: not a JSON object")
     if manifest.get("lake_version") != LAKE_VERSION:
         raise LakeError(
             f"{uri}: lake version {manifest.get('lake_version')!r} is not {LAKE_VERSION}",
