@@ -18,9 +18,11 @@ dataset (leading underscore: Spark and Hive readers skip it). The stage engines 
 same projections as their inputs, so the DuckDB engine (projection as a view) and the
 Spark engine (projection as Parquet) aggregate identical values.
 
-An export replaces the datasets it writes: new files are written first, then objects of
-the dataset that the new export did not write are deleted, then the manifest is written
-last; a reader that trusts the manifest's ``exported_at`` sees either export complete.
+An export brings the datasets it writes up to date: each partition's digest (row count
+and the sum of row hashes over every column) is compared with the manifest's, only
+changed partitions are written, then objects of the dataset that are neither new nor
+kept are deleted, then the manifest is written last; a reader that trusts the manifest's
+``exported_at`` sees either export complete.
 """
 
 from __future__ import annotations
@@ -120,7 +122,6 @@ class LakeError(ReconcileError):
     """The lake cannot be written or read."""
 
 
-
 def dataset_schema(con: duckdb.DuckDBPyConnection, name: str) -> pa.Schema:
     """The Arrow schema of a dataset, as the projection produces it."""
     return con.sql(f"SELECT * FROM ({PROJECTIONS[name].sql}) LIMIT 0").to_arrow_table().schema
@@ -184,9 +185,7 @@ class _Target:
         return bytes(self.store.read_bytes(self.prefix + key))
 
     def keys(self, under: str) -> list[str]:
-        return [
-            o.key[len(self.prefix) :] for o in self.store.list_objects(self.prefix + under)
-        ]
+        return [o.key[len(self.prefix) :] for o in self.store.list_objects(self.prefix + under)]
 
 
 @dataclass
@@ -242,33 +241,51 @@ def export_lake(
         for name in datasets:
             dataset = PROJECTIONS[name]
             folder = Path(tmp) / name
-            rows = con.execute(f"SELECT count(*) FROM {dataset.table}").fetchone()
-            count = int(rows[0]) if rows else 0
-            if count:
-                parts = ", ".join(dataset.partition_by)
-                with bounded_memory(con):
-                    con.execute(
-                        f"COPY ({dataset.sql}) TO '{folder.as_posix()}' (FORMAT parquet, "
-                        f"PARTITION_BY ({parts}), WRITE_PARTITION_COLUMNS false, "
-                        "FILENAME_PATTERN 'data_{i}', COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-                    )
+            previous = {
+                tuple(p["values"]): p
+                for p in (manifest["datasets"].get(name) or {}).get("partitions") or []
+            }
+            current = _partition_digests(con, dataset)
+            changed = [
+                values
+                for values, digest in current.items()
+                if (previous.get(values) or {}).get("digest") != digest
+            ]
+            count = sum(int(d.split(":", 1)[0]) for d in current.values())
+            if changed:
+                _copy_partitions(con, dataset, folder, changed)
             written = sorted(
                 p.relative_to(tmp).as_posix() for p in folder.rglob("*.parquet") if p.is_file()
             )
             for key in written:
                 store.put_file(key, Path(tmp) / key)
-            keep = set(written)
+            files_of: dict[tuple[str, ...], list[str]] = {}
+            for key in written:
+                files_of.setdefault(_partition_of(key, dataset), []).append(key)
+            partitions = []
+            for values, digest in sorted(current.items()):
+                files = (
+                    files_of.get(values, []) if values in changed else (previous[values]["files"])
+                )
+                partitions.append({"values": list(values), "digest": digest, "files": files})
+            keep = {f for p in partitions for f in p["files"]}
             stale = [key for key in store.keys(name + "/") if key not in keep]
             for key in stale:
                 store.delete(key)
             schema = dataset_schema(con, name)
             manifest["datasets"][name] = {
                 "rows": count,
-                "files": len(written),
+                "files": len(keep),
                 "partition_by": list(dataset.partition_by),
+                "partitions": partitions,
                 "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
             }
-            result.datasets[name] = {"rows": count, "files": len(written)}
+            result.datasets[name] = {
+                "rows": count,
+                "files": len(keep),
+                "partitions_written": len(changed),
+                "partitions_unchanged": len(current) - len(changed),
+            }
             result.files_written += len(written)
             result.files_deleted += len(stale)
             shutil.rmtree(folder, ignore_errors=True)
@@ -279,6 +296,56 @@ def export_lake(
     result.seconds = time.monotonic() - started
     log.info("lake.exported", extra={"fields": result.as_dict()})
     return result
+
+
+def _partition_digests(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset
+) -> dict[tuple[str, ...], str]:
+    """Partition values -> ``rows:sum of row hashes`` over every projected column: an
+    unchanged digest means the partition's files can stay (a catalog update that changes
+    a derived column changes it too)."""
+    columns = [f.name for f in dataset_schema(con, dataset.name)]
+    keys = ", ".join(dataset.partition_by)
+    hashed = ", ".join(f'"{c}"' for c in columns if c not in dataset.partition_by)
+    with bounded_memory(con):
+        rows = con.execute(
+            f"SELECT {keys}, count(*), CAST(sum(hash({hashed})) AS VARCHAR) "
+            f"FROM ({dataset.sql}) GROUP BY {keys}"
+        ).fetchall()
+    width = len(dataset.partition_by)
+    return {tuple(str(v) for v in r[:width]): f"{r[width]}:{r[width + 1]}" for r in rows}
+
+
+def _copy_partitions(
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    folder: Path,
+    partitions: Sequence[tuple[str, ...]],
+) -> None:
+    """Write only ``partitions`` of ``dataset`` (hive layout) into ``folder``."""
+    keys = ", ".join(dataset.partition_by)
+    con.register(
+        "_changed",
+        pa.table({k: [p[i] for p in partitions] for i, k in enumerate(dataset.partition_by)}),
+    )
+    try:
+        with bounded_memory(con):
+            con.execute(
+                f"COPY (SELECT * FROM ({dataset.sql}) WHERE ({keys}) IN "
+                f"(SELECT ({keys}) FROM _changed)) TO '{folder.as_posix()}' (FORMAT parquet, "
+                f"PARTITION_BY ({keys}), WRITE_PARTITION_COLUMNS false, "
+                "FILENAME_PATTERN 'data_{i}', COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            )
+    finally:
+        con.unregister("_changed")
+
+
+def _partition_of(key: str, dataset: Dataset) -> tuple[str, ...]:
+    """The partition values in a written file's key (``name/provider=aws/month=…/f``)."""
+    from urllib.parse import unquote
+
+    parts = key.split("/")[1 : 1 + len(dataset.partition_by)]
+    return tuple(unquote(p.split("=", 1)[1]) for p in parts)
 
 
 RESULTS = "_results"

@@ -246,7 +246,7 @@ def test_lake_export_layout_types_and_round_trip(tmp_path):
     con.close()
 
 
-def test_re_export_removes_partitions_that_are_gone(tmp_path):
+def test_re_export_rewrites_changed_partitions_only_and_removes_gone_ones(tmp_path):
     billing, usage = tricky_rows()
     db = _warehouse_with(tmp_path, billing, usage)
     out = tmp_path / "lake"
@@ -254,13 +254,43 @@ def test_re_export_removes_partitions_that_are_gone(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("DELETE FROM billing_lines WHERE provider = 'gcp'")
     con.close()
+    january = out / "billing_lines" / "provider=aws" / "month=2025-01"
+    february = out / "billing_lines" / "provider=aws" / "month=2025-02"
+    stamps = {p: p.stat().st_mtime_ns for p in (*january.iterdir(), *february.iterdir())}
     result = run_cli("--db", db, "lake", "export", out, "--dataset", "billing_lines")
     assert result.exit_code == 0, result.output
     assert not (out / "billing_lines" / "provider=gcp").exists()
     assert (out / "gpu_usage").exists()  # not re-exported, kept
-    assert json.loads((out / lake.MANIFEST).read_text())["datasets"]["billing_lines"]["rows"] == (
-        400 - sum(1 for b in billing if b["provider"] == "gcp")
+    manifest = json.loads((out / lake.MANIFEST).read_text())["datasets"]["billing_lines"]
+    assert manifest["rows"] == 400 - sum(1 for b in billing if b["provider"] == "gcp")
+    assert "0 files written" in result.output  # the other partitions did not change
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # One changed line rewrites its partition only; the lake still equals the warehouse.
+    con = duckdb.connect(str(db))
+    con.execute(
+        "UPDATE billing_lines SET accelerator_hours = 7.25 WHERE line_id = "
+        "(SELECT min(line_id) FROM billing_lines WHERE provider = 'aws' "
+        "AND usage_start_at >= TIMESTAMPTZ '2025-02-01 00:00:00+00')"
     )
+    con.close()
+    result = run_cli("--db", db, "lake", "export", out)
+    assert result.exit_code == 0, result.output
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in january.iterdir())
+    assert any(p.stat().st_mtime_ns != stamps.get(p) for p in february.iterdir())
+    con = warehouse.open_for_read(db)
+    dataset = lake.PROJECTIONS["billing_lines"]
+    columns = ", ".join(f.name for f in lake.dataset_schema(con, "billing_lines"))
+    reread = (
+        f"SELECT * FROM read_parquet('{out.as_posix()}/billing_lines/**/*.parquet', "
+        "hive_partitioning = true, hive_types_autocast = false)"
+    )
+    for a, b in ((dataset.sql, reread), (reread, dataset.sql)):
+        (diff,) = con.execute(
+            f"SELECT count(*) FROM (SELECT {columns} FROM ({a}) EXCEPT ALL "
+            f"SELECT {columns} FROM ({b}))"
+        ).fetchone()
+        assert diff == 0
+    con.close()
 
 
 @pytest.mark.emulator
