@@ -42,6 +42,16 @@ def _s3_endpoint_option(text: str) -> Callable[[Callable[..., Any]], Callable[..
     )
 
 
+#: ``--engine`` (env RECONCILE_ENGINE) of the commands that run the heavy stages.
+_engine_option = click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["duckdb", "spark"]),
+    envvar="RECONCILE_ENGINE",
+    help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
+)
+
+
 class ReconcileGroup(click.Group):
     """The one error boundary: a ``ReconcileError`` becomes ``Error: ...`` and exit 1;
     so does a write the file system refused (disk full): the user's to fix, not a bug."""
@@ -337,13 +347,7 @@ def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
 
 
 @cli.command()
-@click.option(
-    "--engine",
-    "engine_name",
-    type=click.Choice(["duckdb", "spark"]),
-    envvar="RECONCILE_ENGINE",
-    help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
-)
+@_engine_option
 @_s3_endpoint_option("S3-compatible endpoint for an s3:// lake (Spark engine).")
 @click.pass_context
 def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str | None) -> None:
@@ -520,13 +524,7 @@ def _open_reader(ctx: click.Context) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @_s3_endpoint_option("S3-compatible endpoint for s3:// sources.")
-@click.option(
-    "--engine",
-    "engine_name",
-    type=click.Choice(["duckdb", "spark"]),
-    envvar="RECONCILE_ENGINE",
-    help="Where the heavy stages run (default: [engine] name in the config, else duckdb).",
-)
+@_engine_option
 @click.pass_context
 def run(
     ctx: click.Context,

@@ -4,6 +4,7 @@ fake-gcs-server for GCS, Azurite for Azure Blob), stores to contract-test."""
 from __future__ import annotations
 
 import http.client
+import json
 import platform
 import shutil
 import socket
@@ -283,6 +284,22 @@ def upload_tree(client: Any, bucket: str, folder: Path, prefix: str = "") -> int
             client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
             count += 1
     return count
+
+
+@pytest.fixture
+def ingest_json() -> Callable[[Path, str], dict[str, Any]]:
+    """``reconcile --db DB ingest --json SOURCE``: the parsed summary (exit 0 asserted)."""
+    from click.testing import CliRunner
+
+    from reconcile.cli import cli
+
+    def run(db: Path, source: str) -> dict[str, Any]:
+        result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", source])
+        assert result.exit_code == 0, result.output
+        summary: dict[str, Any] = json.loads(result.stdout)
+        return summary
+
+    return run
 
 
 @pytest.fixture

@@ -32,29 +32,24 @@ def listing(container: Any) -> list[tuple[str, str]]:
     return [(b.name, b.etag) for b in container.list_blobs()]
 
 
-def ingest(db: Path, source: str) -> dict[str, Any]:
-    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", source])
-    assert result.exit_code == 0, result.output
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
-
-
 @pytest.mark.emulator
-def test_ingest_from_azure_is_exactly_once(azure, azure_container, hf_runs_copy, tmp_path):
+def test_ingest_from_azure_is_exactly_once(
+    azure, azure_container, hf_runs_copy, tmp_path, ingest_json
+):
     container = azure.get_container_client(azure_container)
     uploaded = upload(container, hf_runs_copy, "acme/")
     before = listing(container)
     db = tmp_path / "w.duckdb"
     source = f"az://{azure_container}/acme/"
 
-    first = ingest(db, source)
+    first = ingest_json(db, source)
     assert first["objects"]["listed"] == uploaded
     assert first["objects"]["new"] == 6
     assert first["rows"]["training_runs"] == 6
     assert first["bytes_read"] > 0
 
     # Second run: listing only. Nothing is downloaded and nothing changes.
-    second = ingest(db, source)
+    second = ingest_json(db, source)
     assert second["objects"]["unchanged"] == 6
     assert second["objects"]["new"] == second["objects"]["replaced"] == 0
     assert second["bytes_read"] == 0
@@ -63,7 +58,7 @@ def test_ingest_from_azure_is_exactly_once(azure, azure_container, hf_runs_copy,
     state = json.loads(container.download_blob(SFT_STATE).readall())
     state["num_input_tokens_seen"] = 123_456_789
     container.upload_blob(SFT_STATE, json.dumps(state).encode(), overwrite=True)
-    third = ingest(db, source)
+    third = ingest_json(db, source)
     assert (third["objects"]["replaced"], third["objects"]["unchanged"]) == (1, 5)
     assert third["rows_deleted"]["training_runs"] == 1
 

@@ -33,28 +33,21 @@ def listing(bucket: Any) -> list[tuple[str, int]]:
     return [(b.name, b.generation) for b in bucket.client.list_blobs(bucket)]
 
 
-def ingest(db: Path, source: str) -> dict[str, Any]:
-    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", "--json", source])
-    assert result.exit_code == 0, result.output
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
-
-
-def test_ingest_from_gcs_is_exactly_once(gcs, gcs_bucket, hf_runs_copy, tmp_path):
+def test_ingest_from_gcs_is_exactly_once(gcs, gcs_bucket, hf_runs_copy, tmp_path, ingest_json):
     bucket = gcs.bucket(gcs_bucket)
     uploaded = upload(bucket, hf_runs_copy, "acme/")
     before = listing(bucket)
     db = tmp_path / "w.duckdb"
     source = f"gs://{gcs_bucket}/acme/"
 
-    first = ingest(db, source)
+    first = ingest_json(db, source)
     assert first["objects"]["listed"] == uploaded
     assert first["objects"]["new"] == 6
     assert first["rows"]["training_runs"] == 6
     assert first["bytes_read"] > 0
 
     # Second run: listing only. Nothing is downloaded and nothing changes.
-    second = ingest(db, source)
+    second = ingest_json(db, source)
     assert second["objects"]["unchanged"] == 6
     assert second["objects"]["new"] == second["objects"]["replaced"] == 0
     assert second["bytes_read"] == 0
@@ -63,7 +56,7 @@ def test_ingest_from_gcs_is_exactly_once(gcs, gcs_bucket, hf_runs_copy, tmp_path
     state = json.loads(bucket.blob(SFT_STATE).download_as_bytes())
     state["num_input_tokens_seen"] = 123_456_789
     bucket.blob(SFT_STATE).upload_from_string(json.dumps(state).encode())
-    third = ingest(db, source)
+    third = ingest_json(db, source)
     assert (third["objects"]["replaced"], third["objects"]["unchanged"]) == (1, 5)
     assert third["rows_deleted"]["training_runs"] == 1
 
