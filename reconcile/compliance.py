@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconcile.models import BaseModel
+from reconcile.numbers import sci
+
+__all__ = ["sci"]  # re-exported: callers format figures through compliance
 
 GPAI_INDICATIVE_FLOPS = 1e23
 SYSTEMIC_RISK_FLOPS = 1e25
@@ -40,16 +43,6 @@ REFERENCES = {
     "systemic": "AI Act Art. 51(2), Guidelines §2.3: presumption above 10^25 FLOP",
     "margin": "Commission GPAI Guidelines Annex A.2: estimates within a 30 % error margin",
 }
-
-
-def sci(value: float | None) -> str:
-    """A FLOP figure to 2 significant figures, as a notification needs it: 3.4×10^22."""
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return "0"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}×10^{int(exponent)}"
 
 
 @dataclass(frozen=True)

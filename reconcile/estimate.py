@@ -23,17 +23,17 @@ from reconcile.catalog import load_catalog, normalize_precision
 from reconcile.compliance import Status, classify, sci, threshold_for
 from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
 from reconcile.errors import ConfigError
+from reconcile.flags import (
+    IMPLIED_UTILISATION_HIGH,
+    IMPLIED_UTILISATION_IMPOSSIBLE,
+    IMPLIED_UTILISATION_LOW,
+    REPORTED_TOLERANCE,
+    describe,
+)
 from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import resolve_runs
 from reconcile.warehouse import rollback
-
-#: Implied-utilisation flags (architecture FLOPs ÷ hardware physical limit).
-IMPLIED_UTILISATION_IMPOSSIBLE = 1.0
-IMPLIED_UTILISATION_HIGH = 0.75
-IMPLIED_UTILISATION_LOW = 0.02
-#: Reported vs reconstructed, after normalising to the same tokens and formula.
-REPORTED_TOLERANCE = 0.10
 
 _URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
 
@@ -477,8 +477,45 @@ _ESTIMATE_SCHEMA = pa.schema(
         ("assumptions", pa.string()),
         ("evidence_uris", pa.list_(pa.string())),
         ("flags", pa.list_(pa.string())),
+        ("decided_by", pa.string()),
     ]
 )
+_COVERAGE_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("has_figure", pa.bool_()),
+        ("decided_by", pa.string()),
+        ("evidence_kinds", pa.list_(pa.string())),
+        ("missing", pa.list_(pa.string())),
+        ("missing_text", pa.string()),
+    ]
+)
+
+
+def coverage(run: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
+    """Whether a run has a figure and, if not, what evidence is missing and how to supply it.
+
+    A run gets a figure from the architecture method (base model, parameters and tokens)
+    or from accelerator time (hardware, billing); the missing pieces are named for both.
+    """
+    codes = [c for c in result.flags if describe(c).severity == "missing"]
+    if result.combined is None and not any(
+        run.get(k) for k in ("runtime_seconds", "accelerator_count")
+    ):
+        codes.append("accelerator_time_unknown")
+    codes = sorted(set(codes)) if result.combined is None else []
+    parts = []
+    for code in codes:
+        info = describe(code)
+        parts.append(info.words + (f" — {info.remedy}" if info.remedy else ""))
+    return {
+        "run_id": run["run_key"],
+        "has_figure": result.combined is not None,
+        "decided_by": result.decided_by,
+        "evidence_kinds": sorted(set(run.get("evidence_kinds") or [])),
+        "missing": codes,
+        "missing_text": "; ".join(parts) or None,
+    }
 
 
 def _land_stages(
@@ -610,8 +647,10 @@ def run_estimate(
                     "assumptions": json.dumps(item.assumptions, default=str),
                     "evidence_uris": run["evidence_uris"],
                     "flags": result.flags,
+                    "decided_by": result.decided_by,
                 }
             )
+    coverage_rows = [coverage(run, results[run["run_key"]]) for run in runs]
     models = lineage(runs, evidence, options.lineage)
     lineage_rows, status_rows = [], []
     summary = EstimateSummary(
@@ -674,7 +713,7 @@ def run_estimate(
         }
         for name, result in stages.items()
     ]
-    _write(con, rows, lineage_rows, status_rows, match_rows, landed, stage_rows)
+    _write(con, rows, coverage_rows, lineage_rows, status_rows, match_rows, landed, stage_rows)
     summary.matches = len(match_rows)
     return summary
 
@@ -728,6 +767,7 @@ def _model_status(
 def _write(
     con: duckdb.DuckDBPyConnection,
     estimates: list[dict[str, Any]],
+    coverage_rows: list[dict[str, Any]],
     lineage_rows: list[dict[str, Any]],
     status_rows: list[dict[str, Any]],
     match_rows: list[dict[str, Any]],
@@ -762,6 +802,7 @@ def _write(
             ),
         ),
         "run_estimates": pa.Table.from_pylist(estimates, schema=_ESTIMATE_SCHEMA),
+        "run_coverage": pa.Table.from_pylist(coverage_rows, schema=_COVERAGE_SCHEMA),
         "model_lineage": pa.Table.from_pylist(
             lineage_rows,
             schema=pa.schema(

@@ -29,8 +29,47 @@ from reconcile.errors import ConfigError
 # Suffixes of post-trained releases, removed (anywhere before a "-" or the end) to find
 # the base: -Instruct, -Chat, -it, -chat-hf's "chat", -SFT, -DPO, -RLHF.
 _VARIANT_TOKENS = re.compile(r"-(instruct|chat|it|sft|dpo|rlhf)(?=-|$)", re.IGNORECASE)
-_HF_CACHE = re.compile(r"models--([^/]+?)--([^/]+)")
+# Repackaging and quantisation suffixes: re-uploads of the same architecture in another
+# file format or precision (unsloth, TheBloke, bartowski, mlx-community, ...).
+_REPACK_SUFFIX = re.compile(
+    r"[-_.](?:unsloth(?:-bnb)?(?:-[48]bit)?|bnb-[48]bit|[48]bit|gptq(?:-int[48])?|awq(?:-int4)?"
+    r"|gguf|ggml|exl2|mlx|hqq|nf4|int[48]|bf16|fp16|fp8(?:-dynamic)?|w[48]a(?:8|16)|"
+    r"quantized(?:\.w[48]a(?:8|16))?|dynamic)$",
+    re.IGNORECASE,
+)
+#: Organisations that re-upload other publishers' models; the name decides the model.
+REPACKAGERS = frozenset(
+    {
+        "unsloth",
+        "thebloke",
+        "bartowski",
+        "mlx-community",
+        "lmstudio-community",
+        "maziyarpanahi",
+        "hugging-quants",
+        "neuralmagic",
+        "redhatai",
+        "casperhansen",
+        "modelcloud",
+        "nousresearch",
+        "huggyllama",
+        "unsloth-community",
+        "solidrust",
+        "turboderp",
+        "quantfactory",
+    }
+)
+_HF_CACHE = re.compile(r"models--([^/\\]+?)--([^/\\]+)")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Path segments that never name a model: mounts, notebook platforms' input folders,
+# framework and version folders, snapshot hashes.
+_NOISE_SEGMENT = re.compile(
+    r"^(?:\d+|v\d+|[0-9a-f]{40}|snapshots|main|refs|transformers|pytorch|jax|flax|keras|"
+    r"hf|huggingface|hub|safetensors|models?|weights|checkpoints?|pretrained|base_?models?|"
+    r"input|kaggle|working|content|drive|mydrive|mnt|data|datasets?|root|home|opt|ml|tmp|"
+    r"workspace|scratch|shared|share|autodl-tmp|autodl-fs|cache|\.cache|llm|llms|~|\.|\.\.)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +142,75 @@ def _shipped_config(repo_id: str) -> dict[str, Any] | None:
     return config
 
 
+@dataclass(frozen=True)
+class Link:
+    """A shipped alias: another id for a catalog model, and how the two relate.
+
+    ``relation``: renamed (the same model under an earlier or later id), repackaged (a
+    re-upload of the same weights), variant (a post-trained release of the base),
+    derivative (a community fine-tune whose model card names the base).
+    """
+
+    alias: str
+    target: str
+    relation: str
+    source: str
+
+
+_RELATIONS = {"renamed": "renamed", "repackaged": "repackaged", "post_trained": "variant"}
+_RELATIONS["derivative"] = "derivative"
+
+
+@cache
+def _shipped_links() -> tuple[Link, ...]:
+    path = resources.files("reconcile.data") / "model_aliases.csv"
+    if not path.is_file():
+        return ()
+    links = []
+    for row in csv.DictReader(path.read_text("utf-8").splitlines()):
+        relation = _RELATIONS.get(row["relation"].strip())
+        if relation is None:
+            raise ValueError(f"model_aliases.csv: unknown relation {row['relation']!r}")
+        links.append(Link(row["alias"].strip(), row["target"].strip(), relation, row["source"]))
+    return tuple(links)
+
+
+def _strip_repack(name: str) -> str:
+    """``name`` without repackaging/quantisation suffixes (``-bnb-4bit``, ``-GPTQ``, ...)."""
+    while True:
+        stripped = _REPACK_SUFFIX.sub("", name)
+        if stripped == name or not stripped:
+            return name
+        name = stripped
+
+
+def name_key(name: str) -> str:
+    """A model name reduced to what identifies it: case, separators, repackaging suffixes
+    and the conversion suffix ``-hf`` removed (``Llama-2-7b-hf`` and ``llama_2_7b`` meet)."""
+    name = _strip_repack(name.strip())
+    name = re.sub(r"[-_]hf$", "", name, flags=re.IGNORECASE)
+    return re.sub(r"[-_\s]+", "", name.lower())
+
+
+def _name_keys(repo_id: str) -> set[str]:
+    """Every key a catalog or alias id is found under by name alone."""
+    name = repo_id.split("/")[-1]
+    keys = {name_key(name)}
+    # "Meta-Llama-3-8B" is written "llama-3-8b" by re-uploaders and notebook platforms.
+    for prefix in ("meta-", "Meta-"):
+        if name.startswith(prefix):
+            keys.add(name_key(name[len(prefix) :]))
+    return keys
+
+
+@dataclass(frozen=True)
+class _Match:
+    catalog_id: str
+    repo_id: str
+    relation: str  # catalog | renamed | repackaged | variant | derivative
+    note: str
+
+
 class ModelRegistry:
     """The catalog plus the user's aliases and overrides.
 
@@ -120,21 +228,33 @@ class ModelRegistry:
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})
         for key in options:
-            if key not in ("aliases", "base"):
-                raise ConfigError(f"unknown key 'models.{key}'", hint="known: aliases, base")
+            if key not in ("aliases", "base", "hub"):
+                raise ConfigError(f"unknown key 'models.{key}'", hint="known: aliases, base, hub")
         aliases = options.get("aliases", {})
         if not isinstance(aliases, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
         ):
             raise ConfigError("'models.aliases' must map strings to Hub ids")
+        hub = options.get("hub", False)
+        if not isinstance(hub, bool):
+            raise ConfigError("'models.hub' must be true or false")
+        self.hub = hub
         self.aliases = {k.strip(): v.strip() for k, v in aliases.items()}
         self.entries = {m.repo_id.lower(): m for m in _shipped_rows()}
+        self.links = {
+            link.alias.lower(): link
+            for link in _shipped_links()
+            if link.alias.lower() not in self.entries
+        }
         self.config_aliases: dict[str, str] = {}
         for repo_id, spec in (options.get("base") or {}).items():
             self._override(repo_id, spec)
-        self._by_name: dict[str, list[str]] = {}
-        for entry in self.entries.values():
-            self._by_name.setdefault(entry.repo_id.split("/")[-1].lower(), []).append(entry.repo_id)
+        self._by_key: dict[str, set[str]] = {}
+        for repo_id in [e.repo_id for e in self.entries.values()] + [
+            link.alias for link in self.links.values()
+        ]:
+            for key in _name_keys(repo_id):
+                self._by_key.setdefault(key, set()).add(repo_id)
 
     def _override(self, repo_id: str, spec: Any) -> None:
         where = f"models.base.{repo_id}"
@@ -195,35 +315,116 @@ class ModelRegistry:
         if name:
             return _shipped_config(name)
         entry = self.entries.get(repo_id.lower())
+        if entry is None and repo_id.lower() in self.links:
+            entry = self.entries.get(self.links[repo_id.lower()].target.lower())
         return _shipped_config(entry.repo_id if entry else repo_id)
 
-    def _catalog_match(self, candidate: str) -> tuple[str | None, str | None]:
-        """(catalog id, variant-of) for an ``org/name`` or a bare ``name``."""
-        candidate = candidate.strip().strip("/")
-        if "/" in candidate:
-            entry = self.entries.get(candidate.lower())
-            if entry:
-                return entry.repo_id, None
-            org, name = candidate.rsplit("/", 1)
-            stripped = _VARIANT_TOKENS.sub("", name)
-            if stripped != name:
-                entry = self.entries.get(f"{org}/{stripped}".lower())
-                if entry:
-                    return entry.repo_id, entry.repo_id
-                found, _ = self._catalog_match(stripped)
-                if found and found.split("/")[0].lower() == org.lower():
-                    return found, found
-            return None, None
-        matches = self._by_name.get(candidate.lower(), [])
-        if len(matches) == 1:
-            return matches[0], None
-        stripped = _VARIANT_TOKENS.sub("", candidate)
-        if stripped != candidate:
-            matches = self._by_name.get(stripped.lower(), [])
-            if len(matches) == 1:
-                return matches[0], matches[0]
-            # e.g. "Mistral-7B-Instruct-v0.1" -> "Mistral-7B-v0.1"
-        return None, None
+    def _exact(self, repo_id: str) -> _Match | None:
+        """A catalog row or a shipped alias with exactly this id (any case)."""
+        entry = self.entries.get(repo_id.lower())
+        if entry:
+            return _Match(entry.repo_id, entry.repo_id, "catalog", "")
+        link = self.links.get(repo_id.lower())
+        if link:
+            target = self.entries.get(link.target.lower())
+            if target is None:
+                return None
+            note = {
+                "renamed": f"{link.alias} is the same model as {target.repo_id} (renamed)",
+                "repackaged": f"{link.alias} is a re-upload of {target.repo_id}",
+                "variant": f"{link.alias} is a post-trained variant of {target.repo_id}",
+                "derivative": (
+                    f"{link.alias} is a community fine-tune of {target.repo_id} "
+                    "(its model card names that base)"
+                ),
+            }[link.relation]
+            repo = target.repo_id if link.relation == "renamed" else link.alias
+            return _Match(target.repo_id, repo, link.relation, f"{note} [{link.source}]")
+        return None
+
+    def _by_name(self, org: str | None, name: str) -> _Match | None:
+        """A catalog row or alias found by its name alone (re-uploads, local folders)."""
+        found: set[str] = set()
+        for key in _name_keys(name):
+            found |= self._by_key.get(key, set())
+        if org and len(found) > 1:
+            same_org = {f for f in found if f.split("/")[0].lower() == org.lower()}
+            found = same_org or found
+        if len(found) != 1:
+            return None
+        hit = self._exact(next(iter(found)))
+        if hit is None:
+            return None
+        if (
+            org
+            and org.lower() == hit.catalog_id.split("/")[0].lower()
+            and (hit.relation == "catalog")
+        ):
+            if name.lower() == hit.catalog_id.split("/")[-1].lower():
+                return hit
+            return _Match(
+                hit.catalog_id,
+                hit.catalog_id,
+                "renamed",
+                f"{org}/{name} is {hit.catalog_id} under another name",
+            )
+        if org is None:
+            return hit
+        # Another organisation's upload of a model with this name: a re-upload, or a
+        # fine-tune that kept the name; either way the architecture is the catalog's.
+        relation = hit.relation if hit.relation != "catalog" else "repackaged"
+        note = f"{org}/{name} carries the name of {hit.catalog_id}: taken as a re-upload of it"
+        return _Match(hit.catalog_id, f"{org}/{name}", relation, note)
+
+    def _lookup(self, org: str | None, name: str) -> _Match | None:
+        """Resolve one ``org/name`` (org may be unknown) to the catalog, or None."""
+        name = name.strip()
+        if not name:
+            return None
+        if org:
+            hit = self._exact(f"{org}/{name}")
+            if hit:
+                return hit
+        clean = _strip_repack(name)
+        if org and clean != name:
+            hit = self._exact(f"{org}/{clean}")
+            if hit:
+                return _Match(
+                    hit.catalog_id,
+                    f"{org}/{name}",
+                    hit.relation if hit.relation != "catalog" else "repackaged",
+                    f"{org}/{name} is a quantised or converted copy of {hit.catalog_id}",
+                )
+        repackager = bool(org) and str(org).lower() in REPACKAGERS
+        hit = self._by_name(None if repackager else org, clean)
+        if hit:
+            if repackager:
+                return _Match(
+                    hit.catalog_id,
+                    f"{org}/{name}",
+                    hit.relation if hit.relation != "catalog" else "repackaged",
+                    f"{org}/{name} is {org}'s re-upload of {hit.catalog_id}"
+                    + (f"; {hit.note}" if hit.note else ""),
+                )
+            return hit
+        # Post-trained releases: drop -Instruct/-Chat/-it..., or the base is published
+        # with a -Base suffix (Qwen3-8B is the post-trained model, Qwen3-8B-Base the base).
+        stripped = _VARIANT_TOKENS.sub("", clean)
+        tries = [stripped] if stripped != clean else []
+        tries += [f"{stripped}-Base", re.sub(r"(?i)-(chat|instruct)(?=-|$)", "-base", clean)]
+        for candidate in dict.fromkeys(tries):
+            if candidate == clean:
+                continue
+            hit = self._by_name(None if repackager else org, candidate)
+            if hit:
+                variant_id = f"{org}/{name}" if org else name
+                return _Match(
+                    hit.catalog_id,
+                    variant_id,
+                    "variant",
+                    f"{variant_id} is a post-trained variant of {hit.catalog_id}",
+                )
+        return None
 
     def resolve(self, raw: str | None) -> Resolution:
         """Resolve a base-model string from a log (see the module docstring)."""
@@ -232,55 +433,33 @@ class ModelRegistry:
         text = str(raw).strip()
         if text in self.aliases:
             target = self.aliases[text]
-            catalog_id, variant = self._catalog_match(target)
+            hit = self._lookup(*_split(target))
             return Resolution(
                 text,
                 target,
-                catalog_id or (target if self.base(target) else None),
+                hit.catalog_id if hit else None,
                 "alias",
                 f"{text!r} mapped to {target} by the config's aliases",
             )
         cache_match = _HF_CACHE.search(text)
         if cache_match:
-            repo_id = f"{cache_match[1]}/{cache_match[2]}"
-            catalog_id, variant = self._catalog_match(repo_id)
-            return self._result(
-                text, repo_id, catalog_id, variant, "hf_cache", f"Hub cache folder of {repo_id}"
-            )
-        if _REPO_ID.match(text) and not text.startswith((".", "/")):
-            catalog_id, variant = self._catalog_match(text)
-            return self._result(
-                text,
-                text,
-                catalog_id,
-                variant,
-                "catalog" if catalog_id and not variant else "repo_id",
-                "",
-            )
-        # A local path or URI: try its last two components, then its last one.
-        parts = [p for p in re.split(r"[\\/]", text.split("://")[-1]) if p]
-        for candidate in (
-            ("/".join(parts[-2:]) if len(parts) >= 2 else None),
-            parts[-1] if parts else None,
-        ):
-            if not candidate:
-                continue
-            catalog_id, variant = self._catalog_match(candidate)
-            if catalog_id:
-                repo_id = (
-                    candidate
-                    if "/" in candidate and not variant
-                    else (
-                        candidate
-                        if "/" in candidate
-                        else catalog_id.split("/")[0] + "/" + candidate
-                    )
-                )
+            org, name = cache_match[1], cache_match[2]
+            hit = self._lookup(org, name)
+            return self._result(text, f"{org}/{name}", hit, "hf_cache", "Hub cache folder")
+        if _REPO_ID.match(text) and not text.startswith((".", "/", "~")):
+            hit = self._lookup(*_split(text))
+            return self._result(text, text, hit, "catalog", "")
+        for org, name in _path_candidates(text):
+            hit = self._lookup(org, name)
+            if hit and org and hit.relation == "repackaged" and org.lower() not in REPACKAGERS:
+                continue  # a folder above the model is not its publisher: try the name alone
+            if hit:
                 return self._result(
                     text,
-                    repo_id,
-                    catalog_id,
-                    variant,
+                    hit.repo_id
+                    if "/" in hit.repo_id
+                    else f"{hit.catalog_id.split('/')[0]}/{hit.repo_id}",
+                    hit,
                     "path_tail",
                     f"local path {text!r} matched by its tail",
                 )
@@ -290,36 +469,67 @@ class ModelRegistry:
             None,
             "unresolved",
             f"{text!r} is not a Hub id and matches no catalog model or alias; "
-            "add it to [models.aliases]",
+            f'add it to [models.aliases] ("{text}" = "<org>/<name>")',
         )
 
     def _result(
-        self,
-        raw: str,
-        repo_id: str,
-        catalog_id: str | None,
-        variant: str | None,
-        basis: str,
-        note: str,
+        self, raw: str, repo_id: str, hit: _Match | None, parsed_as: str, note: str
     ) -> Resolution:
-        if variant:
-            note = (f"{note}; " if note else "") + (
-                f"{repo_id} is a post-trained variant of {variant}: its own training compute "
-                f"is not in the catalog, so {variant}'s pretraining compute is used "
-                "(a lower bound of the original model's compute, hence a conservative threshold)"
-            )
-            return Resolution(raw, repo_id, catalog_id, "variant", note)
-        if catalog_id is None:
+        if hit is None:
             return Resolution(
                 raw,
                 repo_id,
                 None,
-                basis,
-                (f"{note}; " if note else "") + f"{repo_id} is not in the catalog",
+                "repo_id" if parsed_as == "catalog" else parsed_as,
+                (f"{note}; " if note else "")
+                + f'{repo_id} is not in the catalog: add [models.base."{repo_id}"] with its '
+                "pretraining compute and source, or a config.json to the run's folder",
             )
-        return Resolution(
-            raw, catalog_id if basis == "catalog" else repo_id, catalog_id, basis, note
-        )
+        notes = [n for n in (note, hit.note) if n]
+        if hit.relation in ("variant", "derivative"):
+            notes.append(
+                f"its own training compute is not in the catalog, so {hit.catalog_id}'s "
+                "pretraining compute is used (a lower bound of the original model's compute, "
+                "hence a conservative threshold)"
+            )
+        if hit.relation == "catalog":
+            repo = hit.catalog_id if parsed_as != "path_tail" else repo_id
+            return Resolution(raw, repo, hit.catalog_id, parsed_as, "; ".join(notes))
+        if hit.relation == "renamed":
+            repo_id = hit.catalog_id
+        elif parsed_as != "path_tail":
+            repo_id = hit.repo_id if "/" in hit.repo_id else repo_id
+        return Resolution(raw, repo_id, hit.catalog_id, hit.relation, "; ".join(notes))
+
+
+def _split(repo_id: str) -> tuple[str | None, str]:
+    if "/" in repo_id:
+        org, name = repo_id.rsplit("/", 1)
+        return org.split("/")[-1], name
+    return None, repo_id
+
+
+def _path_candidates(text: str) -> list[tuple[str | None, str]]:
+    """(org, name) pairs a local path or URI may name, most specific first.
+
+    The meaningful part of a path is what is left once mounts, notebook platforms' input
+    folders, framework and version folders and snapshot hashes are dropped:
+    ``/kaggle/input/llama-3/transformers/8b-hf/1`` -> ``llama-3`` + ``8b-hf``.
+    """
+    path = text.split("://", 1)[-1]
+    parts = [p for p in re.split(r"[\\/]", path) if p]
+    meaningful = [p for p in parts if not _NOISE_SEGMENT.match(p)]
+    if not meaningful:
+        return []
+    last = meaningful[-1]
+    out: list[tuple[str | None, str]] = []
+    if len(meaningful) >= 2:
+        out.append((meaningful[-2], last))
+    out.append((None, last))
+    if len(meaningful) >= 2:
+        # notebook platforms: <model>/<framework>/<variation>/<version>
+        out.append((None, f"{meaningful[-2]}-{last}"))
+    return out
 
 
 @cache

@@ -29,12 +29,15 @@ from typing import Any
 
 import duckdb
 
-from reconcile import __version__, compliance, estimate, flops, lake, queries, warehouse
+from reconcile import __version__, compliance, flops, lake, queries, warehouse
+from reconcile import flags as vocabulary
 from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
+from reconcile.flags import flag_text, is_doubt
 from reconcile.models import ModelRegistry, default_registry
+from reconcile.numbers import percent
 
 #: Version of the report's JSON schema: bump it when a field changes meaning or goes away.
 REPORT_SCHEMA_VERSION = 1
@@ -49,16 +52,6 @@ STATUS_LABELS = {
 }
 #: Methods shown side by side for each run, in this order.
 METHODS = ("architecture", "hardware", "billing", "reported", "combined")
-
-#: Flags that mean the evidence contradicts itself (prefixes).
-_DOUBT_FLAGS = (
-    "implied_utilisation_above_1",
-    "methods_disagree_",
-    "reported_differs_",
-    "billed_hours_differ_from_logged_runtime",
-    "tokens_disagree_",
-    "base_model_conflict",
-)
 
 #: The shipped queries the report runs (the same files `reconcile query` runs).
 REPORT_QUERIES = ("accelerator_hours_by_platform", "billing_totals", "unattributed_compute")
@@ -668,18 +661,6 @@ class Report:
 # ------------------------------------------------------------------------ helpers
 
 
-def percent(value: float | None) -> str:
-    """A share to 2 significant figures: ``128 %``, ``85 %``, ``1.3 %``, ``0.052 %``."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    pct = value * 100.0
-    if pct == 0:
-        return "0 %"
-    if abs(pct) >= 10:
-        return f"{pct:,.0f} %"
-    return f"{float(f'{pct:.2g}'):g} %"
-
-
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -741,57 +722,6 @@ def evidence_digest(files: Iterable[tuple[str, str]]) -> str:
     for uri, sha in sorted(files):
         digest.update(f"{sha}  {uri}\n".encode())
     return digest.hexdigest()
-
-
-def flag_text(code: str) -> str:
-    """What a cross-check flag means, in plain language."""
-    utilisation = {
-        "implied_utilisation_above_1": "the logged tokens need more than the hardware's peak "
-        "throughput for the accelerator time on record: tokens or accelerator time are wrong",
-        "implied_utilisation_above_0.75": "implied utilisation above "
-        f"{percent(estimate.IMPLIED_UTILISATION_HIGH)}: unusually high; check tokens and "
-        "accelerator time",
-        "implied_utilisation_below_0.02": "implied utilisation below "
-        f"{percent(estimate.IMPLIED_UTILISATION_LOW)}: far more accelerator time than the "
-        "tokens need (idle or unlogged work)",
-    }
-    fixed = {
-        **utilisation,
-        "billed_hours_differ_from_logged_runtime": "billed accelerator-hours and the logged "
-        "runtime × accelerators disagree",
-        "hardware_unknown_accelerator": "accelerator unknown or not in the catalog: "
-        "no hardware estimate",
-        "base_plus_modification_above_1e23": "base + modification compute exceeds "
-        f"{sci(compliance.GPAI_INDICATIVE_FLOPS)} FLOP, the indicative GPAI criterion",
-        "base_plus_modification_above_1e25": "base + modification compute exceeds "
-        f"{sci(compliance.SYSTEMIC_RISK_FLOPS)} FLOP, the systemic-risk presumption",
-        "modification_alone_above_1e23": "the modification alone exceeds "
-        f"{sci(compliance.GPAI_INDICATIVE_FLOPS)} FLOP, the indicative GPAI criterion",
-        "lineage_mixes_base_models": "the lineage's runs start from different base models",
-        "no_estimate": "no method could estimate the compute",
-        "lineage_run_without_estimate": "a run of the lineage has no estimate",
-        "base_model_unresolved": "the base model named in the logs could not be resolved",
-        "base_model_unknown": "the logs do not name the base model",
-        "base_model_conflict": "the evidence names different base models",
-        "trainable_params_unknown": "trainable parameters unknown",
-        "tokens_unknown": "tokens unknown: no architecture estimate",
-        "logged_tokens_exclude_padding": "logged tokens exclude padding",
-        "base_is_post_trained_variant": "the base is a post-trained variant of a catalog model",
-    }
-    if code in fixed:
-        return fixed[code]
-    for prefix, text in (
-        ("methods_disagree_", "the {} estimate's band does not overlap the decided figure"),
-        (
-            "reported_differs_",
-            "a FLOP figure the logs report ({}) differs from ours by more than "
-            f"{percent(estimate.REPORTED_TOLERANCE)}",
-        ),
-        ("tokens_disagree_", "token counts disagree ({})"),
-    ):
-        if code.startswith(prefix):
-            return text.format(code.removeprefix(prefix))
-    return code.replace("_", " ")
 
 
 def _flags(codes: Iterable[str]) -> list[Flag]:
@@ -1053,7 +983,7 @@ def _model(
     status = row["status"]
     stored = f"{sci(stored_threshold)} FLOP"
     flags = _flags(row["flags"] or [])
-    doubt = any(f.code.startswith(_DOUBT_FLAGS) for f in flags)
+    doubt = any(is_doubt(f.code) for f in flags)
     verdict = {
         "provider": "presumed provider of this model under the one-third rule",
         "review": "close to the threshold: needs a person's review",
@@ -1633,23 +1563,23 @@ def _methods(models: list[ModelReport], runs: list[RunReport], registry: ModelRe
             "means review",
         ),
         Constant(
-            "reconcile.estimate.IMPLIED_UTILISATION_IMPOSSIBLE",
-            estimate.IMPLIED_UTILISATION_IMPOSSIBLE,
+            "reconcile.flags.IMPLIED_UTILISATION_IMPOSSIBLE",
+            vocabulary.IMPLIED_UTILISATION_IMPOSSIBLE,
             "implied utilisation above this is physically impossible (flagged)",
         ),
         Constant(
-            "reconcile.estimate.IMPLIED_UTILISATION_HIGH",
-            estimate.IMPLIED_UTILISATION_HIGH,
+            "reconcile.flags.IMPLIED_UTILISATION_HIGH",
+            vocabulary.IMPLIED_UTILISATION_HIGH,
             "implied utilisation above this is flagged as unusually high",
         ),
         Constant(
-            "reconcile.estimate.IMPLIED_UTILISATION_LOW",
-            estimate.IMPLIED_UTILISATION_LOW,
+            "reconcile.flags.IMPLIED_UTILISATION_LOW",
+            vocabulary.IMPLIED_UTILISATION_LOW,
             "implied utilisation below this is flagged as unusually low",
         ),
         Constant(
-            "reconcile.estimate.REPORTED_TOLERANCE",
-            estimate.REPORTED_TOLERANCE,
+            "reconcile.flags.REPORTED_TOLERANCE",
+            vocabulary.REPORTED_TOLERANCE,
             "reported FLOPs further than this from ours (relative) are flagged",
         ),
     ]

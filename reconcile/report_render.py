@@ -25,7 +25,8 @@ from markupsafe import Markup
 from reconcile import charts, compliance
 from reconcile.compliance import sci
 from reconcile.errors import ConfigError
-from reconcile.report import Report, ReportError, percent
+from reconcile.numbers import percent
+from reconcile.report import Report, ReportError
 
 FORMATS = ("html", "md", "json")
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "report.json"}

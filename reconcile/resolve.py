@@ -38,7 +38,7 @@ from reconcile.models import ModelRegistry, Resolution, default_registry
 from reconcile.params import ParamCount, count_parameters, lora_parameters
 from reconcile.warehouse import rollback
 
-RESOLVER_VERSION = 1
+RESOLVER_VERSION = 2
 
 #: Which evidence wins, per kind of field (earlier wins).
 _PRIORITY = {
@@ -365,6 +365,8 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
     method = _first(rows, "training", "method")
     objective = _first(rows, "training", "objective")
     count, params_basis = _count(rows, base, registry, notes)
+    if count is None and base.repo_id:
+        flags.append("base_model_not_in_catalog" if not base.catalog_id else "params_unknown")
     header_total = next(
         (
             r["params_total"]
@@ -487,6 +489,7 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         "flags": sorted(set(flags)),
         "notes": notes,
         "evidence_uris": sorted({r["source_uri"] for r in rows}),
+        "evidence_kinds": sorted({r["source_format"] for r in rows}),
         "resolver_version": RESOLVER_VERSION,
     }
 
@@ -538,6 +541,7 @@ _COLUMNS = [
     ("flags", pa.list_(pa.string())),
     ("notes", pa.list_(pa.string())),
     ("evidence_uris", pa.list_(pa.string())),
+    ("evidence_kinds", pa.list_(pa.string())),
     ("resolver_version", pa.int32()),
 ]
 RESOLVED_RUNS = pa.schema(_COLUMNS)

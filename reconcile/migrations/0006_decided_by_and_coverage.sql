@@ -1,0 +1,22 @@
+-- 0006_decided_by_and_coverage: which method decided each run's figure (the figure
+-- compliance sums), and for every run whether it has a figure and, if not, what evidence
+-- is missing and how to supply it.
+-- run_estimates.decided_by: on every row of a run, the method whose figure the run's
+--   'combined' row carries (architecture | hardware | billing), NULL when none.
+ALTER TABLE run_estimates ADD COLUMN decided_by VARCHAR;
+
+-- run_coverage: one row per logical run (resolved_runs.run_key), written by `estimate`.
+--   missing: flag codes (reconcile/flags.py) of the evidence that is absent;
+--   missing_text: what is missing and how to supply it, in words.
+CREATE TABLE run_coverage (
+    run_id          VARCHAR NOT NULL,
+    has_figure      BOOLEAN NOT NULL,
+    decided_by      VARCHAR,
+    evidence_kinds  VARCHAR[],
+    missing         VARCHAR[],
+    missing_text    VARCHAR,
+    computed_at     TIMESTAMPTZ NOT NULL
+);
+
+-- resolved_runs.evidence_kinds: the formats of the evidence merged into the run.
+ALTER TABLE resolved_runs ADD COLUMN evidence_kinds VARCHAR[];
