@@ -23,6 +23,7 @@ from connectors.formats.flops_meter import FlopsMeterParser
 from connectors.formats.focus import FocusParser
 from connectors.formats.gcp_billing import GcpBillingParser
 from connectors.formats.hf_checkpoint import HfCheckpointParser
+from connectors.formats.ludwig import LudwigParser
 from connectors.formats.mlflow import MlflowParser
 from connectors.formats.nvidia_smi import NvidiaSmiParser
 from connectors.formats.run_table import RunTableParser
@@ -42,6 +43,8 @@ STORES: dict[str, str] = {
 
 #: format name -> parser class, in detection order.
 PARSERS: dict[str, type[Parser]] = {
+    # Ludwig folders hold a PEFT adapter folder too: Ludwig claims its folders first.
+    LudwigParser.name: LudwigParser,
     HfCheckpointParser.name: HfCheckpointParser,
     # Billing: layouts first (CUR before Azure: both use yyyymmdd-yyyymmdd folders),
     # FOCUS last (recognised by content when no layout claims it).
@@ -78,7 +81,7 @@ class Source:
 
     def wants(self, key: str) -> bool:
         """Whether ``key`` passes the source's include/exclude globs."""
-        relative = key[len(self.prefix):].lstrip("/") if key.startswith(self.prefix) else key
+        relative = key[len(self.prefix) :].lstrip("/") if key.startswith(self.prefix) else key
         if self.include and not any(fnmatch.fnmatchcase(relative, g) for g in self.include):
             return False
         return not any(fnmatch.fnmatchcase(relative, g) for g in self.exclude)

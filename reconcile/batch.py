@@ -9,6 +9,7 @@ running one; a lock left by a killed run is taken over (the OS released it).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from reconcile import ingest as ingest_module
 from reconcile import warehouse
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
-from reconcile.models import ModelRegistry
+from reconcile.models import ModelRegistry, registry_for
 
 log = logging.getLogger("reconcile")
 
@@ -130,7 +131,7 @@ def run_batch(
         raise ConfigError("no sources configured", hint="add [[sources]] to the config file")
     started = time.monotonic()
     summary = RunSummary()
-    registry = ModelRegistry(config.get("models"))
+    registry = registry_for(config, db, os.environ.get("HF_ENDPOINT"))
     options = estimate_module.EstimateOptions.from_config(
         config.get("estimate"), config.get("lineage")
     )

@@ -24,7 +24,7 @@ from reconcile import ingest as ingest_module
 from reconcile.compliance import sci
 from reconcile.errors import ReconcileError
 from reconcile.lock import writer_lock
-from reconcile.models import ModelRegistry
+from reconcile.models import ModelRegistry, registry_for
 
 EXIT_CODES = {
     "ok": 0,
@@ -268,7 +268,9 @@ def ingest(
             summary.counts[key] += 1
     else:
         progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
-        registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
+        registry = registry_for(
+            ctx.meta.get("reconcile.config", {}), db, os.environ.get("HF_ENDPOINT")
+        )
         with writer_lock(db, command="ingest"):
             summary = _ingest_locked(
                 db,
@@ -364,7 +366,7 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
     from reconcile.engines import make_engine
 
     data = ctx.meta.get("reconcile.config", {})
-    registry = ModelRegistry(data.get("models"))
+    registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
     options = _estimate_options(ctx)
     engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
     with writer_lock(ctx.obj["db"], command="estimate"):
@@ -629,7 +631,9 @@ def report_command(ctx: click.Context, out_dir: Path, formats: str, stamp: bool)
         chosen = parse_formats(formats)
     except ReconcileError as exc:
         raise click.BadParameter(exc.one_line(), param_hint="'--format'") from exc
-    registry = ModelRegistry(ctx.meta.get("reconcile.config", {}).get("models"))
+    registry = registry_for(
+        ctx.meta.get("reconcile.config", {}), ctx.obj["db"], os.environ.get("HF_ENDPOINT")
+    )
     con = _open_reader(ctx)
     try:
         written = report_module.write_report(

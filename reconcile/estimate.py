@@ -140,6 +140,10 @@ def _shape(run: Mapping[str, Any]) -> flops.RunShape | None:
         seq_len=run.get("seq_len"),
         method=run.get("method"),
         objective=run.get("objective"),
+        seq_len_max=run.get("seq_len_max"),
+        seq_len_is_upper_bound=run.get("seq_len_basis") == "derived_assuming_single_process",
+        generated_tokens=run.get("generated_tokens"),
+        kl_in_use=run.get("kl_in_use"),
     )
 
 

@@ -157,6 +157,19 @@ def _entries() -> dict[str, FlagInfo]:
             "keep train_runtime with the accelerator type and count (a run table, the job "
             "description), or ingest the scheduler's or the cloud's records of the job",
         ),
+        (
+            "hub_lookup_failed",
+            "missing",
+            "the Hub (or mirror) look-up for the base model failed",
+            "check HF_ENDPOINT and HF_TOKEN, or add the base to [models.base] with a config",
+        ),
+        (
+            "total_flos_counts_sharded_parameters",
+            "info",
+            "FSDP: HF total_flos counted each rank's shard of the parameters; tokens derived "
+            "with the shard size",
+            None,
+        ),
         ("logged_tokens_exclude_padding", "info", "logged tokens exclude padding", None),
         (
             "base_is_post_trained_variant",

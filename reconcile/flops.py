@@ -43,6 +43,110 @@ UNKNOWN_CONTEXT_FOR_HIGH = 8192
 DEFAULT_UTILISATION = {"low": 0.05, "central": 0.35, "high": 1.0}
 
 
+#: Training methods with a frozen backbone: gradients flow through every layer above the
+#: lowest adapted one, but only the adapter's own weights get weight gradients. PEFT's
+#: peft_type names (lowercased), plus the words run tables use.
+ADAPTER_METHODS = frozenset(
+    {
+        "lora",
+        "qlora",
+        "dora",
+        "adalora",
+        "loha",
+        "lokr",
+        "oft",
+        "boft",
+        "vera",
+        "fourierft",
+        "ia3",
+        "prompt_tuning",
+        "prefix_tuning",
+        "p_tuning",
+        "multitask_prompt_tuning",
+        "adaption_prompt",
+        "ln_tuning",
+        "bone",
+        "hra",
+        "xlora",
+        "adapter",
+        "bottleneck_adapter",
+    }
+)
+#: Adapter methods whose trainable weights are virtual tokens or prefixes (nn.Embedding).
+PROMPT_METHODS = frozenset(
+    {"prompt_tuning", "prefix_tuning", "p_tuning", "multitask_prompt_tuning", "adaption_prompt"}
+)
+_METHOD_WORDS = {
+    "full": "full",
+    "fullfinetuning": "full",
+    "fullft": "full",
+    "fft": "full",
+    "finetune": "full",
+    "sft": "full",
+    "cpt": "full",
+    "pretrain": "full",
+    "peft": "lora",
+    "lora": "lora",
+    "qlora": "qlora",
+    "promptuning": "prompt_tuning",
+    "prompttuning": "prompt_tuning",
+    "prefixtuning": "prefix_tuning",
+    "ptuning": "p_tuning",
+    "ptuningv2": "prefix_tuning",  # P-Tuning v2 is deep prefix tuning
+    "adapters": "adapter",
+    "freeze": "freeze",
+}
+#: Objectives trained on preference pairs: a step's batch holds chosen + rejected sequences.
+PAIRED_OBJECTIVES = frozenset(
+    {"dpo", "ipo", "orpo", "cpo", "simpo", "nca", "apo", "sppo", "exo", "reward"}
+)
+#: Objectives that run a frozen reference model forward on the same tokens.
+REFERENCE_OBJECTIVES = frozenset({"dpo", "ipo", "kto", "bco", "nca", "sppo", "apo", "exo"})
+#: Online RL objectives: the policy generates its own completions (2·N per generated
+#: token), and a reference forward runs only when a KL term is in use.
+ONLINE_OBJECTIVES = frozenset({"grpo", "ppo", "rloo", "online_dpo", "reinforce", "gspo", "dapo"})
+
+
+def canonical_method(text: str | None) -> str | None:
+    """A training method as the estimator knows it (``LoRA`` → lora, ``P-Tuning`` →
+    p_tuning, ``full_finetune`` → full); unknown words are kept, lowercased."""
+    if text is None or not str(text).strip():
+        return None
+    word = str(text).strip().lower()
+    if word in ADAPTER_METHODS:
+        return word
+    key = "".join(ch for ch in word if ch.isalnum())
+    return _METHOD_WORDS.get(key, word.replace("-", "_").replace(" ", "_"))
+
+
+_OBJECTIVE_WORDS = {
+    "sft": "sft",
+    "supervised": "sft",
+    "instruction": "sft",
+    "pt": "cpt",
+    "pretrain": "cpt",
+    "pretraining": "cpt",
+    "continued_pretraining": "cpt",
+    "rm": "reward",
+    "reward_modeling": "reward",
+    "reward_trainer": "reward",
+    "onlinedpo": "online_dpo",
+}
+
+
+def canonical_objective(text: str | None) -> str | None:
+    """A training objective as the estimator knows it (``DPO`` → dpo, ``RM`` → reward)."""
+    if text is None or not str(text).strip():
+        return None
+    word = str(text).strip().lower().replace("-", "_").replace(" ", "_")
+    return _OBJECTIVE_WORDS.get(word, _OBJECTIVE_WORDS.get(word.replace("_", ""), word))
+
+
+def frozen_backbone(method: str | None) -> bool:
+    """Whether the method trains adapters on a frozen backbone (LoRA, prompt tuning, ...)."""
+    return method in ADAPTER_METHODS
+
+
 @dataclass(frozen=True)
 class RunShape:
     """What the architecture method needs about one run."""
@@ -57,9 +161,18 @@ class RunShape:
     n_layers: int | None
     attention_dim: int | None
     seq_len: int | None
-    method: str | None  # full | lora | qlora | dora | None
-    objective: str | None  # sft | dpo | ...
+    method: str | None  # full | lora | qlora | dora | prompt_tuning | ... | None
+    objective: str | None  # sft | dpo | grpo | ...
     gradient_checkpointing: bool | None = None
+    #: the longest a sequence could be (the cutoff length), for the band's high end
+    seq_len_max: int | None = None
+    #: seq_len is an upper bound (derived assuming one process): the low end leaves
+    #: attention out
+    seq_len_is_upper_bound: bool = False
+    #: online RL: tokens the policy generated (None when not logged)
+    generated_tokens: float | None = None
+    #: online RL: whether a KL term (and so a reference forward) is in use
+    kl_in_use: bool | None = None
 
 
 @dataclass
@@ -83,7 +196,7 @@ def per_token_flops(
     """Training FLOPs per token and the parts they are made of."""
     n_mm = shape.params_matmul_active if active else shape.params_matmul
     adapter = shape.params_trainable or 0
-    parameter_efficient = shape.method in ("lora", "qlora", "dora")
+    parameter_efficient = frozen_backbone(shape.method)
     attention_forward = (
         4.0 * shape.n_layers * n_ctx * shape.attention_dim
         if n_ctx and shape.n_layers and shape.attention_dim
@@ -99,14 +212,33 @@ def per_token_flops(
         parts["backward_activations"] = 2.0 * n_mm
         parts["backward_weights"] = 2.0 * n_mm
     parts["attention"] = 3.0 * attention_forward
-    if shape.objective == "dpo":
-        # the frozen reference model: one forward on the same chosen + rejected tokens
-        parts["dpo_reference_forward"] = 2.0 * n_mm + attention_forward
+    if reference_forward(shape):
+        # the frozen reference model: one forward on the same tokens (chosen + rejected
+        # for preference pairs)
+        parts["reference_forward"] = 2.0 * n_mm + attention_forward
     if recompute:
         parts["checkpointing_recompute"] = (
             2.0 * (n_mm + (adapter if parameter_efficient else 0)) + attention_forward
         )
     return sum(parts.values()), parts
+
+
+def reference_forward(shape: RunShape) -> bool:
+    """Whether the objective runs a frozen reference model forward on every token."""
+    if shape.objective in REFERENCE_OBJECTIVES:
+        return True
+    return shape.objective in ONLINE_OBJECTIVES and bool(shape.kl_in_use)
+
+
+def formula(shape: RunShape) -> str:
+    """The architecture formula for the run's method and objective, in words."""
+    adapter = frozen_backbone(shape.method)
+    text = "(4·N_mm + 6·N_adapter)·D" if adapter else "6·N_mm·D"
+    if reference_forward(shape):
+        text += " + 2·N_mm·D (reference forward)"
+    if shape.objective in ONLINE_OBJECTIVES:
+        text += " + 2·N_active·G (generation)" if shape.generated_tokens else ""
+    return text + " + 12·L·n_ctx·d_attn·D"
 
 
 def architecture(shape: RunShape) -> Estimate:
@@ -119,7 +251,9 @@ def architecture(shape: RunShape) -> Estimate:
     known_ctx = shape.seq_len
     central_per_token, parts = per_token_flops(shape, n_ctx=known_ctx, active=True)
     low_per_token = central_per_token
-    if shape.method in ("lora", "qlora", "dora") and shape.n_layers:
+    if shape.seq_len_is_upper_bound:
+        low_per_token, _ = per_token_flops(shape, n_ctx=None, active=True)
+    if frozen_backbone(shape.method) and shape.n_layers:
         # Below the lowest trainable module autograd computes no activation gradients:
         # in the lowest adapted layer, gradients towards its frozen input (and the keys'
         # side of attention) are skipped. Up to one layer's activation gradients.
@@ -127,15 +261,10 @@ def architecture(shape: RunShape) -> Estimate:
             4.0 * known_ctx * shape.attention_dim if known_ctx and shape.attention_dim else 0.0
         )
         low_per_token -= 2.0 * shape.params_matmul_active / shape.n_layers + attention_layer
-    high_per_token, _ = per_token_flops(
-        shape, n_ctx=known_ctx or UNKNOWN_CONTEXT_FOR_HIGH, active=False
-    )
+    high_ctx = max(known_ctx or 0, shape.seq_len_max or 0) or UNKNOWN_CONTEXT_FOR_HIGH
+    high_per_token, _ = per_token_flops(shape, n_ctx=high_ctx, active=False)
     assumptions: dict[str, Any] = {
-        "formula": (
-            "(4·N_mm + 6·N_adapter)·D + 12·L·n_ctx·d_attn·D"
-            if shape.method in ("lora", "qlora", "dora")
-            else "6·N_mm·D + 12·L·n_ctx·d_attn·D"
-        ),
+        "formula": formula(shape),
         "per_token_parts": parts,
         "tokens": {"low": shape.tokens_low, "central": shape.tokens, "high": shape.tokens_high},
         "params_matmul": shape.params_matmul,
@@ -151,23 +280,42 @@ def architecture(shape: RunShape) -> Estimate:
         "negligible": "norms, biases, softmax and activations (< 0.1 %)",
         "low": (
             "without the activation gradients of the lowest adapted layer, which autograd skips"
-            if shape.method in ("lora", "qlora", "dora")
+            if frozen_backbone(shape.method)
             else "lowest tokens"
         ),
         "gradient_checkpointing": "excluded (recomputation does not count, Guidelines A.1)",
     }
-    if shape.objective == "dpo":
-        assumptions["dpo"] = "policy on chosen + rejected, plus the frozen reference forward"
+    assumptions["objective"] = shape.objective
+    if shape.objective in REFERENCE_OBJECTIVES:
+        assumptions["reference"] = "policy on every token, plus the frozen reference forward"
+    generation = 0.0
+    if shape.objective in ONLINE_OBJECTIVES:
+        assumptions["reference"] = (
+            "KL term in use: a reference forward on every token"
+            if shape.kl_in_use
+            else "no KL term logged: no reference forward"
+        )
+        if shape.generated_tokens:
+            generation = 2.0 * shape.params_matmul_active * shape.generated_tokens
+            assumptions["generation"] = {
+                "generated_tokens": shape.generated_tokens,
+                "flops": generation,
+                "formula": "2·N_active per generated token (a forward with a KV cache)",
+            }
+        else:
+            assumptions["generation"] = "generated tokens not logged: generation not included"
     hardware_comparable, _ = per_token_flops(
         shape, n_ctx=known_ctx, active=True, recompute=bool(shape.gradient_checkpointing)
     )
-    assumptions["hardware_comparable_central"] = hardware_comparable * shape.tokens
+    assumptions["hardware_comparable_central"] = hardware_comparable * shape.tokens + generation
+    without_attention, _ = per_token_flops(shape, n_ctx=None, active=True)
+    assumptions["central_without_attention"] = without_attention * shape.tokens + generation
     assumptions["cross_reference"] = cross_reference(shape)
     return Estimate(
         "architecture",
-        low_per_token * shape.tokens_low,
-        central_per_token * shape.tokens,
-        high_per_token * shape.tokens_high,
+        low_per_token * shape.tokens_low + generation,
+        central_per_token * shape.tokens + generation,
+        high_per_token * shape.tokens_high + generation,
         assumptions,
     )
 

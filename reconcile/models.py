@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from reconcile.errors import ConfigError
+from reconcile.hub import HubClient
 
 # Suffixes of post-trained releases, removed (anywhere before a "-" or the end) to find
 # the base: -Instruct, -Chat, -it, -chat-hf's "chat", -SFT, -DPO, -RLHF.
@@ -219,13 +221,22 @@ class ModelRegistry:
             ``aliases = {"<raw string or path>" = "<org/name>"}`` and
             ``[models.base."org/name"]`` with ``pretraining_flops``, ``source`` (required
             with a figure), ``systemic_risk``, ``config`` (the name of a shipped config
-            to count parameters with, e.g. for a private fork).
+            to count parameters with, e.g. for a private fork); ``hub = true`` to fetch
+            configs and model cards of ids the catalog lacks (reconcile/hub.py).
+        hub_cache: where Hub files are cached (beside the warehouse).
+        hub_endpoint: the Hub or a company mirror (``HF_ENDPOINT``); None: the public Hub.
 
     Raises:
         ConfigError: an unknown key or a badly typed value (named).
     """
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        hub_cache: Path | None = None,
+        hub_endpoint: str | None = None,
+    ) -> None:
         options = dict(options or {})
         for key in options:
             if key not in ("aliases", "base", "hub"):
@@ -238,7 +249,9 @@ class ModelRegistry:
         hub = options.get("hub", False)
         if not isinstance(hub, bool):
             raise ConfigError("'models.hub' must be true or false")
-        self.hub = hub
+        self.hub: HubClient | None = (
+            HubClient(hub_cache or Path("reconcile-hub-cache"), hub_endpoint) if hub else None
+        )
         self.aliases = {k.strip(): v.strip() for k, v in aliases.items()}
         self.entries = {m.repo_id.lower(): m for m in _shipped_rows()}
         self.links = {
@@ -250,9 +263,10 @@ class ModelRegistry:
         for repo_id, spec in (options.get("base") or {}).items():
             self._override(repo_id, spec)
         self._by_key: dict[str, set[str]] = {}
-        for repo_id in [e.repo_id for e in self.entries.values()] + [
+        self._names = [e.repo_id for e in self.entries.values()] + [
             link.alias for link in self.links.values()
-        ]:
+        ]
+        for repo_id in self._names:
             for key in _name_keys(repo_id):
                 self._by_key.setdefault(key, set()).add(repo_id)
 
@@ -411,7 +425,11 @@ class ModelRegistry:
         # with a -Base suffix (Qwen3-8B is the post-trained model, Qwen3-8B-Base the base).
         stripped = _VARIANT_TOKENS.sub("", clean)
         tries = [stripped] if stripped != clean else []
-        tries += [f"{stripped}-Base", re.sub(r"(?i)-(chat|instruct)(?=-|$)", "-base", clean)]
+        tries += [
+            f"{stripped}-Base",
+            f"{stripped}-pt",  # Gemma 3 publishes its pretrained models as -pt
+            re.sub(r"(?i)-(chat|instruct)(?=-|$)", "-base", clean),
+        ]
         for candidate in dict.fromkeys(tries):
             if candidate == clean:
                 continue
@@ -424,7 +442,37 @@ class ModelRegistry:
                     "variant",
                     f"{variant_id} is a post-trained variant of {hit.catalog_id}",
                 )
-        return None
+        return self._by_prefix(org, clean)
+
+    def _by_prefix(self, org: str | None, name: str) -> _Match | None:
+        """A name that extends a catalog model's name (``SmolLM2-135M-SFT-Only``): a
+        fine-tune named after its base. The longest such catalog name decides; two of
+        the same length are ambiguous."""
+        lowered = name.lower()
+        found: dict[int, set[str]] = {}
+        for repo_id in self._names:
+            base = repo_id.split("/")[-1].lower()
+            if (
+                len(base) >= 4
+                and lowered[len(base) : len(base) + 1] in ("-", "_", ".")
+                and (lowered.startswith(base))
+            ):
+                found.setdefault(len(base), set()).add(repo_id)
+        if not found:
+            return None
+        longest = found[max(found)]
+        if len(longest) != 1:
+            return None
+        hit = self._exact(next(iter(longest)))
+        if hit is None:
+            return None
+        derived = f"{org}/{name}" if org else name
+        return _Match(
+            hit.catalog_id,
+            derived,
+            "derivative",
+            f"{derived} is named after {hit.catalog_id}: taken as a fine-tune of it",
+        )
 
     def resolve(self, raw: str | None) -> Resolution:
         """Resolve a base-model string from a log (see the module docstring)."""
@@ -530,6 +578,18 @@ def _path_candidates(text: str) -> list[tuple[str | None, str]]:
         # notebook platforms: <model>/<framework>/<variation>/<version>
         out.append((None, f"{meaningful[-2]}-{last}"))
     return out
+
+
+def registry_for(
+    config: Mapping[str, Any], db: str | Path, hub_endpoint: str | None = None
+) -> ModelRegistry:
+    """The registry of a configuration (its ``[models]`` table), with the Hub cache kept
+    beside the warehouse ``db`` and the Hub look-up (when enabled) at ``hub_endpoint``."""
+    return ModelRegistry(
+        config.get("models"),
+        hub_cache=Path(db).resolve().parent / "reconcile-hub-cache",
+        hub_endpoint=hub_endpoint,
+    )
 
 
 @cache

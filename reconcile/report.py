@@ -1087,7 +1087,7 @@ def _notification(
         if len(shapes) == 1:
             kind, n_mm, trainable, layers, ctx, width = shapes.pop()
             tokens = sum(float(run["tokens"]) for run in runs if run is not None)
-            adapter = kind in ("lora", "qlora", "dora")
+            adapter = flops.frozen_backbone(kind)
             formula = "(4·N + 6·N_adapter)·D" if adapter else "6·N·D"
             values = [f"N={sci(n_mm)}"] + ([f"N_adapter={sci(trainable)}"] if adapter else [])
             if layers and ctx and width:

@@ -27,15 +27,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from reconcile import flops
+from reconcile.adapters import adapter_parameters
 from reconcile.errors import ParseError
 from reconcile.models import ModelRegistry, Resolution, default_registry
-from reconcile.params import ParamCount, count_parameters, lora_parameters
+from reconcile.params import ParamCount, count_parameters
 from reconcile.warehouse import rollback
 
 RESOLVER_VERSION = 2
@@ -167,6 +169,142 @@ def _count(
     return None, None
 
 
+def _from_hub(
+    registry: ModelRegistry,
+    base: Resolution,
+    count: ParamCount | None,
+    params_basis: str | None,
+    flags: list[str],
+    notes: list[str],
+) -> tuple[Resolution, ParamCount | None, str | None]:
+    """What the Hub (or the company mirror) says of a base the catalog lacks: its
+    config.json for the parameter count, its card's ``base_model`` for the compute."""
+    assert registry.hub is not None and base.repo_id
+    found = registry.hub.model(base.repo_id)
+    if found.problem:
+        flags.append("hub_lookup_failed")
+        notes.append(f"{base.repo_id}: {found.problem}")
+        return base, count, params_basis
+    where = f"{found.repo_id}@{found.revision or 'unknown revision'}"
+    if count is None and found.config and found.config.get("model_type"):
+        try:
+            count = count_parameters(found.config)
+            params_basis = f"config.json from the Hub ({where})"
+        except ParseError as exc:
+            notes.append(f"could not count parameters from {where} config.json: {exc.reason}")
+    if not base.catalog_id:
+        for named in found.base_models:
+            parent = registry.resolve(named)
+            if parent.catalog_id:
+                note = (
+                    f"the model card of {where} names {named} as its base: "
+                    f"{parent.catalog_id}'s pretraining compute is used (a lower bound of "
+                    "the original model's compute, hence a conservative threshold)"
+                )
+                notes.append(note)
+                base = Resolution(base.raw, base.repo_id, parent.catalog_id, "hub", note)
+                break
+    return base, count, params_basis
+
+
+def _classification_labels(rows: list[dict[str, Any]], objective: str | None) -> int | None:
+    """The number of labels when the model trained is a sequence classifier (a reward
+    model): a ``*ForSequenceClassification`` config, a ``SEQ_CLS`` adapter, or TRL's
+    reward objective (one label)."""
+    for row in _order(rows, "training"):
+        attributes = _attributes(row)
+        config = attributes.get("config")
+        if isinstance(config, dict):
+            names = config.get("architectures") or []
+            if any(str(n).endswith("ForSequenceClassification") for n in names):
+                id2label = config.get("id2label")
+                found = config.get("num_labels") or (len(id2label) if id2label else None)
+                return int(found) if isinstance(found, int) and found > 0 else 1
+        adapter = attributes.get("adapter")
+        if isinstance(adapter, dict) and adapter.get("task_type") == "SEQ_CLS":
+            return 1
+    return 1 if objective == "reward" else None
+
+
+def _with_classification_head(count: ParamCount, labels: int) -> ParamCount:
+    """Counts with the language-model head replaced by a classification head."""
+    head = labels * count.hidden_size
+    vocab_head = count.vocab_size * count.hidden_size
+    return replace(
+        count,
+        total=count.total - count.lm_head + head,
+        active=count.active - count.lm_head + head,
+        lm_head=head,
+        matmul=count.matmul - vocab_head + head,
+        matmul_active=count.matmul_active - vocab_head + head,
+        hf_counted=count.hf_counted - count.lm_head + head,
+    )
+
+
+def _hf_counted(rows: list[dict[str, Any]], count: ParamCount) -> int:
+    """The parameters HF's ``floating_point_ops`` counted (every weight but
+    ``nn.Embedding``), for a model stored quantised by its own code: ChatGLM's int4/int8
+    ``QuantizedLinear`` keeps weights packed (bits/8 of the elements) plus one scale per
+    output row, in every linear layer of its transformer blocks (THUDM/ChatGLM-6B
+    quantization.py)."""
+    for row in _order(rows, "training"):
+        config = _attributes(row).get("config")
+        if not isinstance(config, dict):
+            continue
+        bits = config.get("quantization_bit")
+        if str(config.get("model_type", "")).startswith("chatglm") and bits in (4, 8):
+            weights = sum(lin.weights for layer in count.layers for lin in layer)
+            scales = sum(lin.out_features * lin.count for layer in count.layers for lin in layer)
+            return count.hf_counted - weights + weights * int(bits) // 8 + scales
+    return count.hf_counted
+
+
+def _first_attribute(rows: list[dict[str, Any]], name: str) -> Any:
+    for row in _order(rows, "training"):
+        value = _attributes(row).get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _online_rl(
+    rows: list[dict[str, Any]],
+    objective: str | None,
+    global_batch: int | None,
+    per_device: int | None,
+    flags: list[str],
+    notes: list[str],
+) -> tuple[int | None, bool | None]:
+    """(generated tokens, KL in use) of an online RL run; (None, None) for other runs.
+
+    Generated tokens = Σ over logged steps of the mean completion length × completions
+    per optimizer step, which is the global batch in TRL's GRPO (its batch sizes count
+    completions).
+    """
+    if objective not in flops.ONLINE_OBJECTIVES:
+        return None, None
+    kl = _first_attribute(rows, "kl_in_use")
+    length_steps = _first_attribute(rows, "completion_length_steps")
+    completions, assumed = global_batch, ""
+    if not completions and per_device:
+        completions = per_device
+        assumed = " (the per-device batch: one process, no gradient accumulation assumed)"
+    if isinstance(length_steps, (int, float)) and completions:
+        generated = round(float(length_steps) * completions)
+        notes.append(
+            f"generated tokens {generated:,} = Σ mean completion length × steps "
+            f"({length_steps:,.0f}) × {completions} completions per step{assumed}"
+        )
+        return generated, bool(kl)
+    flags.append("generated_tokens_unknown")
+    if isinstance(length_steps, (int, float)):
+        notes.append(
+            "completion lengths are logged but the completions per step (global batch) "
+            "are not: generation is not included"
+        )
+    return None, bool(kl)
+
+
 def _trainable(
     rows: list[dict[str, Any]],
     method: str | None,
@@ -186,23 +324,19 @@ def _trainable(
     )
     if header:
         return int(header), "adapter safetensors header"
-    if method in ("lora", "qlora", "dora") and count is not None:
+    if flops.frozen_backbone(method):
         for row in _order(rows, "training"):
             adapter = _attributes(row).get("adapter")
-            if isinstance(adapter, dict) and adapter.get("r") and adapter.get("target_modules"):
-                value = lora_parameters(
-                    count,
-                    r=int(adapter["r"]),
-                    target_modules=adapter["target_modules"],
-                    use_dora=bool(adapter.get("use_dora")),
-                    modules_to_save=adapter.get("modules_to_save") or None,
-                )
-                return value, "adapter_config.json × base shapes"
+            if isinstance(adapter, dict):
+                value, how = adapter_parameters(method, adapter, count)
+                if value is not None:
+                    return value, how
+                notes.append(f"adapter size not computable from adapter_config.json: {how}")
     reported = _first(rows, "hardware", "params_trainable")
     if reported:
         notes.append("trainable parameters as reported by the evidence, not recomputed")
         return int(reported), "reported"
-    if method in ("lora", "qlora", "dora"):
+    if flops.frozen_backbone(method):
         flags.append("trainable_params_unknown")
     return None, None
 
@@ -210,6 +344,7 @@ def _trainable(
 def _tokens(
     rows: list[dict[str, Any]],
     n_hf: int | None,
+    n_flat: int | None,
     objective: str | None,
     steps: int | None,
     global_batch: int | None,
@@ -250,6 +385,16 @@ def _tokens(
     if flos and n_hf:
         derived = flos / (6 * n_hf)
         integral = abs(derived - round(derived)) <= max(1e-6, derived * 1e-12)
+        sharded = _first_attribute(rows, "parameter_sharding") == "fsdp"
+        if sharded and world_size and world_size > 1 and n_flat:
+            # FSDP: the Trainer counted each rank's shard of the flattened parameters,
+            # where embeddings are no longer told apart (all parameters ÷ ranks)
+            per_rank = flos / (6 * n_flat / world_size)
+            # only when the shard count explains total_flos (an exact integer) and the
+            # whole-model count does not: newer versions count the whole model
+            if not integral and abs(per_rank - round(per_rank)) <= max(1e-6, per_rank * 1e-12):
+                derived, integral = per_rank, True
+                flags.append("total_flos_counts_sharded_parameters")
         tolerance = 1e-4 if integral else DERIVED_FLOS_TOLERANCE
         found.append(
             _Tokens(
@@ -271,7 +416,7 @@ def _tokens(
             if abs(ratio - world_size) / world_size < 0.01:
                 flags.append("total_flos_multiplied_by_world_size")
     if steps and global_batch and seq_len:
-        sequences = global_batch * (2 if objective == "dpo" else 1)
+        sequences = global_batch * (2 if objective in flops.PAIRED_OBJECTIVES else 1)
         product = steps * sequences * seq_len
         found.append(
             _Tokens(
@@ -325,23 +470,23 @@ def _infer_seq_len(
     registry: ModelRegistry,
     tokens: int,
     steps: int | None,
+    global_batch: int | None,
     per_device: int | None,
-    accum: int | None,
-    world: int | None,
     objective: str | None,
     notes: list[str],
 ) -> tuple[int | None, str | None]:
-    """Tokens per sequence = tokens ÷ (steps × per-device batch × accumulation × processes).
+    """Mean tokens per sequence = tokens ÷ (steps × global batch).
 
-    Trainer logs do not record the sequence length, but they record tokens, steps and the
-    per-device batch. Unknown accumulation and process counts are taken as 1, which can only
-    overstate the length; a result longer than the model's context shows they were not 1
-    and is discarded.
+    Trainer logs do not record the sequence length, but they record tokens and steps;
+    the global batch is per-device batch × gradient accumulation × processes. When only
+    the per-device batch is known, the length assuming one process and no accumulation
+    is an upper bound (``derived_assuming_single_process``): kept only when the model's
+    context allows it, and the band's low end then leaves attention out.
     """
-    if not steps or not per_device:
+    if not steps or not (global_batch or per_device):
         return None, None
-    sequences = steps * per_device * (accum or 1) * (world or 1) * (2 if objective == "dpo" else 1)
-    length = tokens / sequences
+    pairs = 2 if objective in flops.PAIRED_OBJECTIVES else 1
+    length = tokens / (steps * (global_batch or per_device or 1) * pairs)
     limit = _max_context(rows, base, registry)
     if length < 1 or (limit is not None and length > limit * 1.001):
         notes.append(
@@ -349,12 +494,18 @@ def _infer_seq_len(
             "accumulation or data parallelism not in the logs; sequence length unknown"
         )
         return None, None
-    assumed = [n for n, v in (("gradient accumulation", accum), ("processes", world)) if not v]
+    if global_batch:
+        notes.append(
+            f"mean sequence length {length:,.0f} tokens = tokens ÷ (steps × global batch "
+            f"{global_batch})"
+        )
+        return round(length), "derived_tokens_per_sequence"
     notes.append(
-        f"sequence length {length:,.0f} tokens derived from tokens ÷ (steps × batch)"
-        + (f", assuming {' and '.join(assumed)} = 1" if assumed else "")
+        f"sequence length {length:,.0f} tokens = tokens ÷ (steps × per-device batch), "
+        "assuming one process and no gradient accumulation (an upper bound: the band's "
+        "low end leaves attention out)"
     )
-    return round(length), "derived_tokens_per_sequence"
+    return round(length), "derived_assuming_single_process"
 
 
 def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[str, Any]:
@@ -362,9 +513,18 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
     flags: list[str] = []
     notes: list[str] = []
     base = _resolve_base(rows, registry, flags, notes)
-    method = _first(rows, "training", "method")
-    objective = _first(rows, "training", "objective")
+    method = flops.canonical_method(_first(rows, "training", "method"))
+    objective = flops.canonical_objective(_first(rows, "training", "objective"))
     count, params_basis = _count(rows, base, registry, notes)
+    labels = _classification_labels(rows, objective)
+    if count is not None and labels:
+        count = _with_classification_head(count, labels)
+        notes.append(
+            f"a sequence-classification model (reward model): its head is {labels} × "
+            f"{count.hidden_size}, not the language-model head"
+        )
+    if registry.hub is not None and base.repo_id and (count is None or not base.catalog_id):
+        base, count, params_basis = _from_hub(registry, base, count, params_basis, flags, notes)
     if count is None and base.repo_id:
         flags.append("base_model_not_in_catalog" if not base.catalog_id else "params_unknown")
     header_total = next(
@@ -378,6 +538,9 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         None,
     )
     trainable, trainable_basis = _trainable(rows, method, count, flags, notes)
+    if labels and count is not None and trainable and flops.frozen_backbone(method):
+        # PEFT trains a classifier's head in full (modules_to_save "score"/"classifier")
+        trainable += labels * count.hidden_size
     reported_total = next(
         (
             r["params_total"]
@@ -388,8 +551,10 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
     )
     if count and reported_total and abs(count.total - reported_total) > 0.005 * reported_total:
         flags.append("params_total_differs_from_reported")
-    adapter = trainable if method in ("lora", "qlora", "dora") and trainable else 0
-    n_hf = count.hf_counted + adapter if count else None
+    adapter = trainable if flops.frozen_backbone(method) and trainable else 0
+    if method in flops.PROMPT_METHODS:
+        adapter = 0  # prompts and prefixes are nn.Embedding weights: HF does not count them
+    n_hf = _hf_counted(rows, count) + adapter if count else None
     steps = max((r["steps"] for r in rows if r.get("steps")), default=None)
     epochs = max((r["epochs"] for r in rows if r.get("epochs")), default=None)
     seq_len = _first(rows, "hardware", "seq_len")
@@ -397,19 +562,28 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
     per_device = _first(rows, "training", "per_device_batch")
     accum = _first(rows, "hardware", "grad_accum_steps")
     global_batch = _first(rows, "hardware", "global_batch")
+    if world is None and _first(rows, "hardware", "accelerator_count"):
+        world = _first(rows, "hardware", "accelerator_count")
     if global_batch is None and per_device and accum and world:
         global_batch = per_device * accum * world
         notes.append(
             f"global batch {per_device} x {accum} x {world} (one process per accelerator assumed)"
         )
-    tokens, derivations = _tokens(rows, n_hf, objective, steps, global_batch, seq_len, world, flags)
+    n_flat = count.total + adapter if count else None
+    tokens, derivations = _tokens(
+        rows, n_hf, n_flat, objective, steps, global_batch, seq_len, world, flags
+    )
     seq_len_basis = "logged" if seq_len else None
     if seq_len is None and tokens is not None:
         seq_len, seq_len_basis = _infer_seq_len(
-            rows, base, registry, tokens.central, steps, per_device, accum, world, objective, notes
+            rows, base, registry, tokens.central, steps, global_batch, per_device, objective, notes
         )
     if tokens is None:
         flags.append("tokens_unknown")
+    seq_len_max = _first_attribute(rows, "max_seq_len")
+    if isinstance(seq_len_max, int) and seq_len and seq_len > seq_len_max:
+        seq_len_max = seq_len
+    generated, kl_in_use = _online_rl(rows, objective, global_batch, per_device, flags, notes)
     reported = [
         {
             "flops": r["reported_flops"],
@@ -490,6 +664,9 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         "notes": notes,
         "evidence_uris": sorted({r["source_uri"] for r in rows}),
         "evidence_kinds": sorted({r["source_format"] for r in rows}),
+        "seq_len_max": seq_len_max,
+        "generated_tokens": generated,
+        "kl_in_use": kl_in_use,
         "resolver_version": RESOLVER_VERSION,
     }
 
@@ -542,6 +719,10 @@ _COLUMNS = [
     ("notes", pa.list_(pa.string())),
     ("evidence_uris", pa.list_(pa.string())),
     ("evidence_kinds", pa.list_(pa.string())),
+    ("seq_len_max", pa.int64()),
+    ("seq_len_basis", pa.string()),
+    ("generated_tokens", pa.int64()),
+    ("kl_in_use", pa.bool_()),
     ("resolver_version", pa.int32()),
 ]
 RESOLVED_RUNS = pa.schema(_COLUMNS)

@@ -95,6 +95,16 @@ def _discover(files: dict[str, bytes]) -> dict[str, list[Seed]]:
     return seeds
 
 
+def _real_files() -> dict[str, bytes]:
+    """The real public training folders of tests/data/real/training (see SOURCES.md)."""
+    root = Path(__file__).resolve().parent / "data" / "real" / "training"
+    return {
+        "real/" + p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.parent != root and "_bases" not in p.parts
+    }
+
+
 def _sample_files() -> dict[str, bytes]:
     return {
         p.relative_to(SAMPLE_DATA).as_posix(): p.read_bytes()
@@ -234,6 +244,8 @@ def seeds() -> dict[str, list[Seed]]:
         sample = _sample_files()
         found = _discover(sample)
         for name, more in _discover(_generated_files(sample)).items():
+            found[name] = found.get(name, []) + more
+        for name, more in _discover(_real_files()).items():
             found[name] = found.get(name, []) + more
         _SEEDS = dict(found)
     return _SEEDS

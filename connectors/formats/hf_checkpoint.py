@@ -37,12 +37,19 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import MAX_OBJECT_BYTES, Unit, UnitReader, reject_options
+from connectors.formats.run_folder import (
+    card_hyperparameters,
+    is_lfs_pointer,
+    tool_settings,
+    trainer_log,
+)
 from connectors.formats.tracking import (
     INT64_MAX,
     MAX_SIDECAR_BYTES,
     REPO_ID,
     load_json,
     load_yaml,
+    objective_from_metrics,
     path_job_name,
 )
 from connectors.stores.base import ObjectInfo, Store
@@ -51,22 +58,43 @@ from reconcile.schemas import TRAINING_RUNS, conform
 
 STATE_FILE = "trainer_state.json"
 _CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+#: Files that make a folder a training output folder even without a trainer state.
+_RESULT_FILES = frozenset({"train_results.json", "all_results.json", "trainer_log.jsonl"})
 _SIDECARS = frozenset(
-    {"config.json", "adapter_config.json", "README.md", "train_results.json", "all_results.json"}
+    {
+        "config.json",
+        "adapter_config.json",
+        "README.md",
+        "train_results.json",
+        "all_results.json",
+        "eval_results.json",
+        "predict_results.json",
+        "trainer_log.jsonl",
+        "model.safetensors.index.json",
+    }
 )
 # A Hub repository id ("org/name"); local paths and bare names are not resolvable ids.
 _TRL_OBJECTIVE_TAGS = ("dpo", "orpo", "kto", "cpo", "ppo", "grpo", "rloo", "sft", "reward-trainer")
 # safetensors: 8-byte little-endian header length, then a JSON header.
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+#: Training-argument YAML files read beside a run (LLaMA-Factory, axolotl); others are
+#: read only when small and shaped like trainer arguments.
+_MAX_YAML_BYTES = 256 * 1024
 
 
 def _is_state(key: str) -> bool:
     return posixpath.basename(key) == STATE_FILE
 
 
+def _is_yaml(key: str) -> bool:
+    return key.endswith((".yaml", ".yml"))
+
+
 def _is_member(key: str) -> bool:
     name = posixpath.basename(key)
-    return name == STATE_FILE or name in _SIDECARS or name.endswith(".safetensors")
+    return (
+        name == STATE_FILE or name in _SIDECARS or name.endswith(".safetensors") or _is_yaml(name)
+    )
 
 
 def _run_dir(state_dir: str) -> str:
@@ -76,14 +104,38 @@ def _run_dir(state_dir: str) -> str:
     return state_dir
 
 
+def _inside(folder: str, parent: str) -> bool:
+    """Whether ``folder`` is ``parent`` or below it."""
+    return folder == parent or folder.startswith(parent.rstrip("/") + "/") or parent == ""
+
+
+def _common(a: str, b: str) -> str:
+    """The deepest folder holding both ``a`` and ``b`` ("" for the listing root)."""
+    return posixpath.commonpath([a, b]) if a and b else ""
+
+
+def _alone_under(folder: str, run_dirs: set[str]) -> bool:
+    """Whether exactly one run folder lies at or below ``folder``."""
+    return sum(1 for r in run_dirs if _inside(r, folder)) == 1
+
+
 def _job_name(run_dir: str) -> str | None:
     """The job's name from its run folder (the rule shared with the tracker parsers)."""
     return path_job_name(run_dir)
 
 
-def _load_json(reader: UnitReader, key: str, limit: int = MAX_OBJECT_BYTES) -> Any:
+#: What _load_json returns for a git-LFS pointer (the file's content was never fetched).
+_LFS = object()
+
+
+def _load_json(
+    reader: UnitReader, key: str, limit: int = MAX_OBJECT_BYTES, *, lfs: list[str] | None = None
+) -> Any:
     data = reader.read(key, limit=limit)
     uri = reader.uri(key)
+    if lfs is not None and is_lfs_pointer(data):
+        lfs.append(uri)
+        return _LFS
     if not data.strip():
         raise ParseError(uri, "empty file")
     try:
@@ -184,11 +236,100 @@ def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
     return total
 
 
+def _log_by_step(state: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
+    """Training log entries by step: (loss, learning rate, epoch) of the first at each."""
+    found: dict[int, tuple[Any, ...]] = {}
+    for entry in state["log_history"]:
+        step = entry.get("step")
+        if isinstance(step, int) and "loss" in entry:
+            found.setdefault(
+                step, (entry.get("loss"), entry.get("learning_rate"), entry.get("epoch"))
+            )
+    return found
+
+
+def _split_runs(states: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Trainer states grouped by the training run that wrote them.
+
+    Checkpoints of one run share ``max_steps`` and their logs agree wherever both logged
+    the same step (each checkpoint's log extends the previous one's, a resumed run's
+    too); a state whose ``max_steps`` differs, or whose log disagrees at a common step
+    (the step counter restarted), was written by another run in the same folder.
+    """
+    runs: list[list[str]] = []
+    logs = {key: _log_by_step(state) for key, state in states.items()}
+    for key in sorted(states, key=lambda k: (states[k]["global_step"], k)):
+        state = states[key]
+        for run in runs:
+            latest = run[-1]
+            lengths = {state.get("max_steps"), states[latest].get("max_steps")} - {None, 0}
+            common = logs[key].keys() & logs[latest].keys()
+            if len(lengths) <= 1 and all(logs[key][s] == logs[latest][s] for s in common):
+                run.append(key)
+                break
+        else:
+            runs.append([key])
+    return runs
+
+
+def _online_rl(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an online RL log says about generation and the KL term (TRL GRPO/PPO/RLOO).
+
+    ``kl_in_use``: a KL metric was logged with a value above zero (TRL logs ``kl`` only
+    when beta > 0 in recent versions, and 0.0 with beta = 0 in early ones).
+    ``completion_length_steps``: Σ over logged steps of the mean completion length ×
+    the steps since the previous entry: × completions per step = generated tokens.
+    """
+    kl_values: list[float] = []
+    for entry in history:
+        value = entry.get("kl", entry.get("objective/kl"))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            kl_values.append(float(value))
+    out: dict[str, Any] = {"kl_in_use": any(abs(v) > 0 for v in kl_values)}
+    total, previous, covered = 0.0, 0, 0
+    for entry in history:
+        length = entry.get("completions/mean_length", entry.get("completion_length"))
+        step = entry.get("step")
+        if not isinstance(length, (int, float)) or not isinstance(step, int) or step <= previous:
+            continue
+        total += float(length) * (step - previous)
+        covered += step - previous
+        previous = step
+    if covered:
+        out["completion_length_steps"] = total
+        out["completion_steps_covered"] = covered
+    return out
+
+
+def _chatglm_prefix(config: dict[str, Any]) -> dict[str, Any]:
+    """The prefix of a ChatGLM P-Tuning v2 config as a PEFT-style adapter config.
+
+    ChatGLM's PrefixEncoder is an Embedding(pre_seq_len, num_layers × 2 × kv width),
+    the kv width being hidden_size (ChatGLM-6B) or kv_channels × multi_query_group_num
+    (ChatGLM2/3 with multi-query attention); with prefix_projection a two-layer MLP of
+    hidden_size sits on a pre_seq_len × hidden_size embedding.
+    """
+    hidden = config.get("hidden_size")
+    width = hidden
+    if config.get("multi_query_attention") and config.get("kv_channels"):
+        width = config["kv_channels"] * (config.get("multi_query_group_num") or 1)
+    return {
+        "peft_type": "PREFIX_TUNING",
+        "num_virtual_tokens": config["pre_seq_len"],
+        "num_layers": config.get("num_layers") or config.get("num_hidden_layers"),
+        "token_dim": width,
+        "prefix_projection": bool(config.get("prefix_projection")),
+        "encoder_hidden_size": hidden,
+        "source": "config.json pre_seq_len (ChatGLM P-Tuning v2)",
+    }
+
+
 class HfCheckpointParser:
     """Trainer output folders → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "hf_checkpoint"
-    version: ClassVar[int] = 2  # 2: keeps config.json in attributes
+    # 2: keeps config.json in attributes; 3: the whole adapter config, TRL objectives
+    version: ClassVar[int] = 3
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
 
@@ -198,24 +339,92 @@ class HfCheckpointParser:
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
     ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """Group trainer states (and their sidecars) by run output folder."""
+        """Group trainer states (and their sidecars) by run output folder.
+
+        A run folder is a folder with a ``trainer_state.json`` (or whose
+        ``checkpoint-N`` subfolders have one), or else one that holds what a training
+        run writes without a state: ``train_results.json``/``all_results.json``,
+        LLaMA-Factory's ``trainer_log.jsonl``, or an ``adapter_config.json``. Its
+        members are its own files, those of its ``checkpoint-N`` subfolders (and of an
+        ``adapter_model`` folder inside one, as the QLoRA scripts save it).
+        """
         by_dir: dict[str, list[ObjectInfo]] = defaultdict(list)
         for info in objects:
             by_dir[posixpath.dirname(info.key)].append(info)
-        run_dirs: dict[str, set[str]] = defaultdict(set)  # run dir -> folders with a state
+        run_dirs: set[str] = set()
         for folder, infos in by_dir.items():
             if any(_is_state(i.key) for i in infos):
-                run_dirs[_run_dir(folder)].add(folder)
+                run_dirs.add(_run_dir(folder))
+        adapter_only: set[str] = set()
+        for folder, infos in sorted(by_dir.items()):
+            names = {posixpath.basename(i.key) for i in infos}
+            if not (names & _RESULT_FILES or "adapter_config.json" in names):
+                continue
+            candidate = _run_dir(folder)
+            if posixpath.basename(candidate) == "adapter_model":
+                candidate = _run_dir(posixpath.dirname(candidate))
+            if not any(_inside(candidate, r) for r in run_dirs | adapter_only):
+                if names & _RESULT_FILES:
+                    run_dirs.add(candidate)
+                else:
+                    adapter_only.add(candidate)
+        # A folder with an adapter and no training evidence (the final adapter saved
+        # apart from the trainer's output folder) belongs to the run beside it when
+        # that run is the only one under their common folder; else it is a run of its
+        # own, without tokens.
+        attached: dict[str, set[str]] = defaultdict(set)
+        for folder in sorted(adapter_only):
+            if any(_inside(folder, r) for r in run_dirs):
+                continue
+            near = [r for r in run_dirs if _alone_under(_common(folder, r), run_dirs)]
+            if len(near) == 1:
+                attached[near[0]].add(folder)
+            else:
+                run_dirs.add(folder)
         claimed: set[str] = set()
         units = []
-        for run_dir, state_dirs in sorted(run_dirs.items()):
-            members = [
+        for run_dir in sorted(run_dirs):
+            folders = {run_dir, *attached[run_dir]} | {
+                f
+                for f in by_dir
+                if posixpath.dirname(f) == run_dir and _CHECKPOINT_DIR.match(posixpath.basename(f))
+            }
+            folders |= {
+                f
+                for f in by_dir
+                if posixpath.basename(f) == "adapter_model"
+                and posixpath.dirname(posixpath.dirname(f)) == run_dir
+                and _CHECKPOINT_DIR.match(posixpath.basename(posixpath.dirname(f)))
+            }
+            # The folders above a run that hold only this run: the project folder with
+            # the training config (a LLaMA-Factory or axolotl YAML) and the model card.
+            above = run_dir
+            while above and _alone_under(posixpath.dirname(above), run_dirs):
+                above = posixpath.dirname(above)
+                folders |= (
+                    {above}
+                    if any(
+                        _is_yaml(i.key) or posixpath.basename(i.key) == "README.md"
+                        for i in by_dir.get(above, [])
+                    )
+                    else set()
+                )
+            members = sorted(
                 i
-                for folder in sorted(state_dirs | {run_dir})
+                for folder in folders
                 for i in by_dir.get(folder, [])
                 if _is_member(i.key)
-            ]
-            members.sort()
+                and i.key not in claimed
+                and (
+                    folder in (run_dir, *attached[run_dir])
+                    or _CHECKPOINT_DIR.match(posixpath.basename(folder))
+                    or posixpath.basename(folder) == "adapter_model"
+                    or _is_yaml(i.key)
+                    or posixpath.basename(i.key) == "README.md"
+                )
+            )
+            if not members:
+                continue
             claimed.update(i.key for i in members)
             units.append(Unit(uri=store.uri(run_dir), key=run_dir, members=tuple(members)))
         rest = [i for i in objects if i.key not in claimed]
@@ -231,17 +440,128 @@ class HfCheckpointParser:
         return units, rest
 
     def parse_unit(self, reader: UnitReader) -> pa.Table:
-        """Parse a run folder (or a single state file) into one row."""
+        """Parse a run folder (or a single state file) into one row per training run.
+
+        Usually one run: the state with the highest ``global_step`` (the root one on a
+        tie). Checkpoints whose ``max_steps`` differ, or whose log restarts, are separate
+        runs trained into the same folder (an SFT run, then a GRPO run on it): each is
+        a row. A folder without a trainer state is read from its results, LLaMA-Factory
+        log and settings; one with evaluation results only holds no training (no row).
+        """
         unit = reader.unit
+        lfs: list[str] = []
         state_keys = [m.key for m in unit.members if _is_state(m.key)]
-        if not state_keys:  # a forced single file under another name
+        if not state_keys and not any(
+            posixpath.basename(m.key) in _SIDECARS or _is_yaml(m.key) for m in unit.members
+        ):  # a forced single file under another name
             state_keys = [unit.members[0].key]
-        states = {
-            key: _validate_state(_load_json(reader, key), reader.uri(key)) for key in state_keys
+        states: dict[str, dict[str, Any]] = {}
+        for key in state_keys:
+            data = _load_json(reader, key, lfs=lfs)
+            if data is not _LFS:
+                states[key] = _validate_state(data, reader.uri(key))
+        runs = _split_runs(states)
+        if not runs:
+            pseudo = self._state_from_results(reader, lfs)
+            if pseudo is None:
+                return conform([], self.schema)  # evaluation or prediction only
+            key, state = pseudo
+            states[key] = state
+            runs = [[key]]
+        rows = [
+            self._row(reader, states, keys, runs, lfs)
+            for keys in sorted(runs, key=lambda ks: ks[-1])
+        ]
+        return conform(rows, self.schema)
+
+    def _state_from_results(
+        self, reader: UnitReader, lfs: list[str]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """A trainer-state-like dict from a folder without ``trainer_state.json``.
+
+        Returns None when the folder shows no training (evaluation/prediction results
+        only, or a log with no training step).
+        """
+        unit = reader.unit
+        root = min((posixpath.dirname(m.key) for m in unit.members), key=len)
+
+        def find(name: str) -> str | None:
+            keys = [m.key for m in unit.members if posixpath.basename(m.key) == name]
+            return min(keys, key=len) if keys else None
+
+        results: dict[str, Any] = {}
+        for name in ("train_results.json", "all_results.json"):
+            found = self._optional_json(reader, find(name), lfs)
+            if found:
+                results = {**found, **results}
+        log: list[dict[str, Any]] = []
+        log_key = find("trainer_log.jsonl")
+        if log_key:
+            data = reader.read(log_key, limit=MAX_SIDECAR_BYTES)
+            if is_lfs_pointer(data):
+                lfs.append(reader.uri(log_key))
+            else:
+                log = trainer_log(data.decode("utf-8", errors="replace"), reader.uri(log_key))
+        trained = any(k.startswith("train_") for k in results) or any(
+            "loss" in e or "epoch" in e for e in log
+        )
+        has_adapter = find("adapter_config.json") is not None
+        if not trained and not has_adapter:
+            return None
+        steps = max((e["step"] for e in log if "step" in e), default=0)
+        history: list[dict[str, Any]] = [
+            {k: v for k, v in e.items() if k != "step"} | {"step": e["step"]}
+            for e in log
+            if "step" in e
+        ]
+        summary = {
+            k: v
+            for k, v in results.items()
+            if k.startswith("train_")
+            or k
+            in (
+                "total_flos",
+                "num_input_tokens_seen",
+                "epoch",
+            )
         }
+        if summary:
+            history.append(summary)
+        state: dict[str, Any] = {
+            "global_step": steps,
+            "log_history": history,
+            "max_steps": max((e.get("total_steps", 0) for e in log), default=0) or None,
+            "from_results": True,
+        }
+        for key in ("total_flos", "num_input_tokens_seen", "epoch"):
+            if key in results:
+                state[key] = results[key]
+        if "num_input_tokens_seen" not in state:
+            seen = [e["num_input_tokens_seen"] for e in log if "num_input_tokens_seen" in e]
+            if seen:
+                state["num_input_tokens_seen"] = max(seen)
+        elapsed = [e["elapsed_seconds"] for e in log if "elapsed_seconds" in e]
+        if "train_runtime" not in summary and elapsed:
+            state["elapsed_seconds"] = elapsed[-1]  # the last line: a resumed run restarts it
+        key = next(
+            (k for k in (find("train_results.json"), find("all_results.json"), log_key) if k),
+            posixpath.join(root, "adapter_config.json") if root else "adapter_config.json",
+        )
+        return key, state
+
+    def _row(
+        self,
+        reader: UnitReader,
+        states: dict[str, dict[str, Any]],
+        keys: list[str],
+        runs: list[list[str]],
+        lfs: list[str],
+    ) -> dict[str, Any]:
+        """One training run of the folder as a ``training_runs`` row."""
+        unit = reader.unit
         # Latest checkpoint wins; on a tie the root state (written by save_state) wins.
         chosen_key = max(
-            states,
+            keys,
             key=lambda k: (
                 states[k]["global_step"],
                 not _CHECKPOINT_DIR.match(posixpath.basename(posixpath.dirname(k))),
@@ -251,34 +571,69 @@ class HfCheckpointParser:
         state_uri = reader.uri(chosen_key)
         chosen_dir = posixpath.dirname(chosen_key)
         run_dir = _run_dir(chosen_dir) if _is_state(chosen_key) else chosen_dir
+        own_dirs = [
+            posixpath.dirname(k) for k in sorted(keys, key=lambda k: -states[k]["global_step"])
+        ]
+        if len(runs) == 1:  # every folder of the unit belongs to this run
+            own_dirs += sorted({posixpath.dirname(m.key) for m in unit.members}, key=len)
 
         def sidecar(name: str) -> str | None:
-            for folder in (chosen_dir, run_dir):
-                key = posixpath.join(folder, name) if folder else name
-                if any(m.key == key for m in unit.members):
-                    return key
+            for folder in (chosen_dir, run_dir, *own_dirs):
+                for key in (posixpath.join(folder, name) if folder else name,):
+                    if any(m.key == key for m in unit.members):
+                        return key
             return None
 
-        config = self._optional_json(reader, sidecar("config.json"))
-        adapter = self._optional_json(reader, sidecar("adapter_config.json"))
+        config = self._optional_json(reader, sidecar("config.json"), lfs)
+        adapter = self._optional_json(reader, sidecar("adapter_config.json"), lfs)
         results = (
-            self._optional_json(reader, sidecar("train_results.json"))
-            or self._optional_json(reader, sidecar("all_results.json"))
+            self._optional_json(reader, sidecar("train_results.json"), lfs)
+            or self._optional_json(reader, sidecar("all_results.json"), lfs)
             or {}
         )
+        if len(runs) > 1 and chosen_dir != run_dir:
+            results = {}  # the folder's results belong to whichever run wrote them last
         card_key = sidecar("README.md")
         card: dict[str, Any] = {}
+        card_settings: dict[str, Any] = {}
         if card_key:
             raw = reader.read(card_key, limit=MAX_SIDECAR_BYTES)
-            card = _front_matter(raw.decode("utf-8", errors="replace"), reader.uri(card_key))
+            text = raw.decode("utf-8", errors="replace")
+            if is_lfs_pointer(raw):
+                lfs.append(reader.uri(card_key))
+            else:
+                card = _front_matter(text, reader.uri(card_key))
+                card_settings = card_hyperparameters(text)
+        above = tuple(
+            sorted(
+                {posixpath.dirname(m.key) for m in unit.members} - {chosen_dir, run_dir, *own_dirs},
+                key=len,
+                reverse=True,
+            )
+        )
+        settings = self._tool_settings(reader, (chosen_dir, run_dir, *above), lfs)
 
         history = state["log_history"]
         summary = next((e for e in reversed(history) if "train_runtime" in e), None)
         attributes: dict[str, Any] = {
             "state_file": state_uri,
-            "checkpoints": sorted(s["global_step"] for s in states.values()),
-            "state_modified_at": unit.member(chosen_key).modified_at.isoformat(),
+            "checkpoints": sorted(states[k]["global_step"] for k in keys),
+            "state_modified_at": unit.member(chosen_key).modified_at.isoformat()
+            if any(m.key == chosen_key for m in unit.members)
+            else None,
         }
+        if state.get("from_results"):
+            attributes["no_trainer_state"] = True
+        if lfs:
+            attributes["git_lfs_pointers"] = sorted(set(lfs))
+        if settings.get("tool"):
+            attributes["tool"] = settings["tool"]
+        for key in ("packing", "max_steps"):
+            if settings.get(key) is not None:
+                attributes[key] = settings[key]
+        max_len = settings.get("seq_len")
+        if max_len:
+            attributes["max_seq_len"] = max_len
 
         tokens, tokens_source = self._tokens(state, history, state_uri)
         if tokens_source:
@@ -286,6 +641,8 @@ class HfCheckpointParser:
         total_flos = _number(state.get("total_flos"), state_uri, "total_flos")
         if not total_flos and summary is not None:
             total_flos = _number(summary.get("total_flos"), state_uri, "log_history total_flos")
+        if total_flos is not None and total_flos < 0:
+            raise ParseError(state_uri, f"'total_flos' is negative ({total_flos!r})")
         if total_flos == 0.0:
             attributes["total_flos_zero"] = True  # not computed (e.g. TRL DPO), not zero work
         runtime = _number(
@@ -293,35 +650,52 @@ class HfCheckpointParser:
             state_uri,
             "train_runtime",
         )
+        if runtime is not None and runtime < 0:
+            raise ParseError(state_uri, f"'train_runtime' is negative ({runtime!r})")
+        if runtime is None and state.get("elapsed_seconds"):
+            runtime = float(state["elapsed_seconds"])
 
         base_model, basis, candidates = self._base_model(adapter, card, config)
+        if settings.get("base_model"):
+            candidates.append(settings["base_model"])
+            if base_model is None and REPO_ID.match(settings["base_model"]):
+                base_model, basis = settings["base_model"], "training_arguments"
         if candidates:
-            attributes["base_model_candidates"] = candidates
+            attributes["base_model_candidates"] = list(dict.fromkeys(candidates))
         method = None
         if adapter is not None:
             method = str(adapter.get("peft_type", "lora")).lower()
+            if method == "lora" and adapter.get("use_dora"):
+                method = "dora"
             if config and isinstance(config.get("quantization_config"), dict):
                 quant = config["quantization_config"]
                 if quant.get("load_in_4bit") or quant.get("load_in_8bit"):
                     method = "qlora"
-            attributes["adapter"] = {
-                k: adapter[k]
-                for k in (
-                    "r",
-                    "lora_alpha",
-                    "target_modules",
-                    "use_dora",
-                    "use_rslora",
-                    "modules_to_save",
-                )
-                if k in adapter
-            }
+            # The whole adapter config (a few hundred bytes): every PEFT method's size
+            # settings are counted centrally (reconcile/adapters.py).
+            attributes["adapter"] = adapter
+        elif settings.get("method"):
+            method = settings["method"]
+            if settings.get("adapter"):
+                attributes["adapter"] = settings["adapter"]
+        elif config is not None and isinstance(config.get("pre_seq_len"), int):
+            # ChatGLM's P-Tuning v2 (THUDM/ChatGLM-6B ptuning/): a prefix encoder in the
+            # model itself, the backbone frozen; sizes from its PrefixEncoder
+            method = "prefix_tuning"
+            attributes["adapter"] = _chatglm_prefix(config)
         elif config is not None:
             method = "full"
         if config is not None:
             # The whole config (a few KB) lets parameters be counted centrally.
             attributes["config"] = config
-        objective = self._objective(history, card)
+        result_keys = [k.removeprefix("eval_").removeprefix("train_") for k in results]
+        objective = self._objective([*history, dict.fromkeys(result_keys)], card) or settings.get(
+            "objective"
+        )
+        if objective == "dpo" and settings.get("objective") in ("orpo", "simpo", "ipo"):
+            objective = settings["objective"]
+        if objective in ("grpo", "ppo", "rloo", "online_dpo"):
+            attributes.update(_online_rl(history))
 
         params_total, params_trainable, params_basis = self._params(
             reader, chosen_dir, run_dir, adapter is not None
@@ -334,16 +708,24 @@ class HfCheckpointParser:
         precision = None
         if config:
             precision = config.get("torch_dtype") or config.get("dtype")
+        precision = precision or settings.get("precision")
         should_stop = _dig(state, "stateful_callbacks", "TrainerControl", "args")
         should_stop = should_stop.get("should_training_stop") if should_stop else None
         run_status = (
             "completed" if summary is not None else ("stopped" if should_stop else "incomplete")
         )
-
-        row = {
-            "run_id": self._run_id(unit.uri, _job_name(run_dir)),
+        job = _job_name(run_dir)
+        run_uri = unit.uri
+        if len(runs) > 1:
+            # several runs in one folder: each is named by its last checkpoint
+            label = posixpath.basename(chosen_dir) if chosen_dir != run_dir else "final"
+            job = f"{job}@{label}" if job else label
+            run_uri = f"{unit.uri}#{label}"
+        per_device = _count(state.get("train_batch_size"), state_uri, "train_batch_size")
+        return {
+            "run_id": self._run_id(run_uri, job),
             "platform": None,
-            "job_name": _job_name(run_dir),
+            "job_name": job,
             "run_status": run_status,
             "model_id": str(model_id) if model_id else None,
             "base_model": base_model,
@@ -359,10 +741,15 @@ class HfCheckpointParser:
             "tokens": tokens,
             "tokens_basis": "logged" if tokens is not None else None,
             "epochs": _number(state.get("epoch"), state_uri, "epoch"),
-            "per_device_batch": _count(
-                state.get("train_batch_size"), state_uri, "train_batch_size"
-            ),
-            "steps": state["global_step"],
+            "seq_len": max_len if settings.get("packing") else None,
+            "per_device_batch": per_device
+            or settings.get("per_device_batch")
+            or card_settings.get("per_device_batch"),
+            "grad_accum_steps": settings.get("grad_accum_steps")
+            or card_settings.get("grad_accum_steps"),
+            "world_size": card_settings.get("world_size"),
+            "global_batch": card_settings.get("global_batch"),
+            "steps": state["global_step"] or None,
             "runtime_seconds": runtime,
             "precision": str(precision) if precision else None,
             "reported_flops": total_flos if total_flos else None,
@@ -372,7 +759,39 @@ class HfCheckpointParser:
             "source_uri": unit.uri,
             "source_format": self.name,
         }
-        return conform([row], self.schema)
+
+    def _tool_settings(
+        self, reader: UnitReader, folders: tuple[str, ...], lfs: list[str]
+    ) -> dict[str, Any]:
+        """Settings from the training-argument YAML files beside the run (LLaMA-Factory,
+        axolotl); the first file that states a setting wins."""
+        found: dict[str, Any] = {}
+        keys = [
+            m.key
+            for m in reader.unit.members
+            if _is_yaml(m.key) and posixpath.dirname(m.key) in folders and m.size <= _MAX_YAML_BYTES
+        ]
+        # LLaMA-Factory's own record first, then the web UI's, then the user's files
+        keys.sort(
+            key=lambda k: (
+                posixpath.basename(k) != "training_args.yaml",
+                posixpath.basename(k) != "llamaboard_config.yaml",
+                k,
+            )
+        )
+        for key in keys:
+            data = reader.read(key, limit=_MAX_YAML_BYTES)
+            if is_lfs_pointer(data):
+                lfs.append(reader.uri(key))
+                continue
+            try:
+                config = load_yaml(data.decode("utf-8", errors="replace"), reader.uri(key))
+            except ParseError:
+                continue  # not every YAML beside a run is ours to read
+            if isinstance(config, dict):
+                for name, value in tool_settings(config).items():
+                    found.setdefault(name, value)
+        return found
 
     @staticmethod
     def _run_id(uri: str, job_name: str | None) -> str:
@@ -380,10 +799,14 @@ class HfCheckpointParser:
         return f"hf:{job_name or 'run'}:{digest}"
 
     @staticmethod
-    def _optional_json(reader: UnitReader, key: str | None) -> dict[str, Any] | None:
+    def _optional_json(
+        reader: UnitReader, key: str | None, lfs: list[str] | None = None
+    ) -> dict[str, Any] | None:
         if key is None:
             return None
-        value = _load_json(reader, key, MAX_SIDECAR_BYTES)
+        value = _load_json(reader, key, MAX_SIDECAR_BYTES, lfs=lfs)
+        if value is _LFS:
+            return None
         if not isinstance(value, dict):
             raise ParseError(reader.uri(key), "expected a JSON object")
         return value
@@ -434,8 +857,10 @@ class HfCheckpointParser:
 
     @staticmethod
     def _objective(history: list[dict[str, Any]], card: dict[str, Any]) -> str | None:
-        if any(any(k.startswith("rewards/") for k in e) for e in history):
-            return "dpo"
+        names = {k for entry in history for k in entry}
+        found = objective_from_metrics(names)
+        if found and found != "sft":
+            return found
         tags = (
             [t.lower() for t in card.get("tags", []) if isinstance(t, str)]
             if isinstance(card.get("tags"), list)
@@ -444,9 +869,7 @@ class HfCheckpointParser:
         for tag in _TRL_OBJECTIVE_TAGS:
             if tag in tags:
                 return "reward" if tag == "reward-trainer" else tag
-        if any("num_tokens" in e for e in history):
-            return "sft"
-        return None
+        return found
 
     @staticmethod
     def _model_index_name(card: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -445,12 +445,47 @@ def instance_hardware(instance_type: str | None) -> tuple[str | None, float | No
     return found.accelerator_key, found.accelerators_per_instance
 
 
-def objective_from_metrics(keys: list[str]) -> str | None:
-    """``dpo`` when TRL's preference metrics were logged, ``sft`` for TRL's SFT ones."""
-    stripped = [k.removeprefix("train/") for k in keys]
-    if any(k.startswith("rewards/") for k in stripped):
+def parameter_sharding(args: Mapping[str, Any]) -> str | None:
+    """``fsdp`` when the trainer arguments shard parameters with FSDP (``fsdp`` set to a
+    sharding strategy): the Trainer then counts only the local shard in ``total_flos``
+    (transformers' ``num_parameters`` on the wrapped model)."""
+    value = args.get("fsdp")
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    if isinstance(value, str) and ("shard" in value.lower() or value.lower() == "true"):
+        return "fsdp"
+    if value is True:
+        return "fsdp"
+    return None
+
+
+def objective_from_metrics(keys: Iterable[str]) -> str | None:
+    """The training objective from the metric names a trainer logged (TRL's trainers each
+    log their own; see trl/trainer/*_trainer.py): GRPO ``completions/mean_length`` or
+    ``completion_length`` with ``reward_std``; PPO/RLOO/online DPO ``objective/kl``; ORPO
+    ``log_odds_ratio``; KTO ``kl`` beside ``rewards/``; CPO/SimPO ``nll_loss`` beside
+    ``rewards/``; DPO ``rewards/chosen``; SFT ``num_tokens``/``mean_token_accuracy``."""
+    names = {k.removeprefix("train/") for k in keys}
+    if any(k.startswith("completions/") or k == "completion_length" for k in names) and (
+        "reward" in names or "reward_std" in names or any(k.startswith("rewards/") for k in names)
+    ):
+        return "grpo"
+    if "objective/kl" in names or "objective/rlhf_reward" in names:
+        if any(k.startswith("val/") or k.startswith("loss/value") for k in names):
+            return "ppo"
+        if "objective/scores" in names and "rewards/chosen" in names:
+            return "online_dpo"
+        return "rloo" if "objective/rlhf_reward" in names else "ppo"
+    preference = any(k.startswith("rewards/") for k in names)
+    if "log_odds_ratio" in names or "log_odds_chosen" in names or "odds_ratio_loss" in names:
+        return "orpo"
+    if preference and "kl" in names:
+        return "kto"
+    if preference and "nll_loss" in names:
+        return "cpo"
+    if "rewards/chosen" in names or "rewards/margins" in names or "rewards/accuracies" in names:
         return "dpo"
-    if any(k in ("num_tokens", "mean_token_accuracy") for k in stripped):
+    if any(k in ("num_tokens", "mean_token_accuracy") for k in names):
         return "sft"
     return None
 

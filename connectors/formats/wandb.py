@@ -140,11 +140,35 @@ def _banner(text: str, uri: str) -> dict[str, int]:
     return found
 
 
+def _command_line_args(args: Any) -> dict[str, Any]:
+    """``--key value`` and ``--key=value`` pairs of a script's argument list (a flag with
+    no value is True)."""
+    if not isinstance(args, list):
+        return {}
+    found: dict[str, Any] = {}
+    items = [a for a in args if isinstance(a, str)]
+    index = 0
+    while index < len(items):
+        item = items[index]
+        index += 1
+        if not item.startswith("--") or len(item) <= 2:
+            continue
+        key, eq, value = item[2:].partition("=")
+        if eq:
+            found[key] = value
+        elif index < len(items) and not items[index].startswith("--"):
+            found[key] = items[index]
+            index += 1
+        else:
+            found[key] = True
+    return found
+
+
 class WandbParser:
     """W&B run folders and API exports → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "wandb"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: the script's command line, output_dir from its folder
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.wandb.json",)
@@ -253,6 +277,22 @@ class WandbParser:
         assert match is not None  # units() only groups folders with that name
         stamp, run_id = match.groups()
         attributes: dict[str, Any] = {"folder_started_local": stamp}
+        # The script's command line (wandb-metadata.json "args"), below what the run
+        # logged in its config; a relative output_dir is relative to the folder the
+        # script ran in, the one holding wandb/ — the same folder the checkpoints name.
+        command_line = _command_line_args(metadata.get("args"))
+        if command_line:
+            attributes["command_line_args"] = sorted(command_line)
+            config = {**command_line, **config}
+        output_dir = config.get("output_dir")
+        cwd, sep, _ = unit.key.rpartition("wandb/")
+        if (
+            isinstance(output_dir, str)
+            and sep
+            and not output_dir.startswith(("/", "~"))
+            and ("://" not in output_dir)
+        ):
+            config = {**config, "output_dir": posixpath.normpath(posixpath.join(cwd, output_dir))}
         return self._row(
             run_id=f"wandb:{run_id}",
             external_run_id=run_id,
@@ -393,6 +433,9 @@ class WandbParser:
         )
         if job_basis:
             attributes["job_name_basis"] = job_basis
+        sharding = t.parameter_sharding(config)
+        if sharding:
+            attributes["parameter_sharding"] = sharding
         slurm = metadata.get("slurm") if isinstance(metadata.get("slurm"), dict) else None
         instance_type, _ = t.hint(sources, "instance_type")
         platform, platform_basis = t.platform_from(

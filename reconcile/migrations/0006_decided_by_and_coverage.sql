@@ -20,3 +20,11 @@ CREATE TABLE run_coverage (
 
 -- resolved_runs.evidence_kinds: the formats of the evidence merged into the run.
 ALTER TABLE resolved_runs ADD COLUMN evidence_kinds VARCHAR[];
+
+-- What the architecture method needs beyond tokens for some runs:
+--   seq_len_max: the longest a sequence could be (cutoff length), for the band's high end;
+--   generated_tokens: tokens an online RL policy generated (GRPO/PPO/RLOO), when logged;
+--   kl_in_use: whether an online RL run used a KL term (a reference forward).
+ALTER TABLE resolved_runs ADD COLUMN seq_len_max BIGINT;
+ALTER TABLE resolved_runs ADD COLUMN generated_tokens BIGINT;
+ALTER TABLE resolved_runs ADD COLUMN kl_in_use BOOLEAN;
