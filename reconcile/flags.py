@@ -170,6 +170,13 @@ def _entries() -> dict[str, FlagInfo]:
             "with the shard size",
             None,
         ),
+        (
+            "total_flos_4bit_count_ambiguous",
+            "info",
+            "a 4-bit model's total_flos: transformers before 4.34 counted 4-bit weights at half "
+            "size, so the tokens may be up to twice those derived (the band's high end)",
+            None,
+        ),
         ("logged_tokens_exclude_padding", "info", "logged tokens exclude padding", None),
         (
             "base_is_post_trained_variant",

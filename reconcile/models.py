@@ -364,6 +364,14 @@ class ModelRegistry:
         if org and len(found) > 1:
             same_org = {f for f in found if f.split("/")[0].lower() == org.lower()}
             found = same_org or found
+        if len(found) > 1:
+            # re-uploads of one model share its name: not ambiguous
+            hits = [self._exact(f) for f in found]
+            same = {h.catalog_id for h in hits if h} if all(hits) else set()
+            if len(same) == 1 and all(
+                h and h.relation in ("catalog", "renamed", "repackaged") for h in hits
+            ):
+                found = same
         if len(found) != 1:
             return None
         hit = self._exact(next(iter(found)))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -131,6 +132,10 @@ def _resolve_base(
             if isinstance(value, str) and value and value not in candidates:
                 candidates.append(value)
     resolutions = [registry.resolve(c) for c in candidates]
+    if not any(r.catalog_id for r in resolutions):
+        combined = _family_and_size(candidates, registry)
+        if combined is not None:
+            resolutions.insert(0, combined)
     resolved = [r for r in resolutions if r.catalog_id or r.repo_id]
     if not resolved:
         if candidates:
@@ -149,6 +154,36 @@ def _resolve_base(
     if chosen.note:
         notes.append(chosen.note)
     return chosen
+
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)
+
+
+def _family_and_size(candidates: list[str], registry: ModelRegistry) -> Resolution | None:
+    """One catalog model from a family named in one place and a size in another.
+
+    Community runs often say the family in the model card (``base_model: Meta/Llama2``)
+    and the size only in another id (``suzushi/luojiu-7b_Tokenize_stage``, their own
+    earlier stage). Each family × size pair is resolved; exactly one catalog model must
+    come out, else nothing is guessed.
+    """
+    names = [c.replace("\\", "/").rstrip("/").split("/")[-1] for c in candidates]
+    sizes = {m[1] + m[2].lower() for n in names for m in _SIZE.finditer(n)}
+    families = [n for n in names if not _SIZE.search(n)]
+    found: dict[str, Resolution] = {}
+    for family in families:
+        for size in sorted(sizes):
+            hit = registry.resolve(f"{family}-{size}")
+            if hit.catalog_id:
+                found[hit.catalog_id] = hit
+    if len(found) != 1:
+        return None
+    ((catalog_id, hit),) = found.items()
+    note = (
+        f"family from {', '.join(repr(f) for f in families)} and size from the other names "
+        f"({', '.join(sorted(sizes))}) give {catalog_id}"
+    )
+    return Resolution(", ".join(candidates), catalog_id, catalog_id, "family_and_size", note)
 
 
 def _count(
@@ -341,10 +376,48 @@ def _trainable(
     return None, None
 
 
+def _whole(value: float) -> bool:
+    return abs(value - round(value)) <= max(1e-6, value * 1e-12)
+
+
+def _four_bit(rows: list[dict[str, Any]], *, certain: bool = True) -> bool:
+    """Whether the base was loaded in 4-bit (bitsandbytes): its config says so, or the run
+    names a ``...-bnb-4bit``/``-4bit`` base; with ``certain=False`` a QLoRA method label
+    (which 8-bit runs may carry too) is enough."""
+    for row in rows:
+        attributes = _attributes(row)
+        config = attributes.get("config")
+        quant = config.get("quantization_config") if isinstance(config, dict) else None
+        if isinstance(quant, dict) and (quant.get("load_in_4bit") or quant.get("bits") == 4):
+            return True
+        names = [row.get("base_model"), *attributes.get("base_model_candidates", [])]
+        if any(isinstance(n, str) and "4bit" in n.lower() for n in names):
+            return True
+        if not certain and row.get("method") == "qlora":
+            return True
+    return False
+
+
+def _transformers_version(rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """(major, minor) of transformers as the evidence records it, if it does."""
+    for row in rows:
+        attributes = _attributes(row)
+        config = attributes.get("config")
+        for value in (
+            config.get("transformers_version") if isinstance(config, dict) else None,
+            attributes.get("transformers_version"),
+        ):
+            found = re.match(r"^(\d+)\.(\d+)", str(value or ""))
+            if found:
+                return int(found[1]), int(found[2])
+    return None
+
+
 def _tokens(
     rows: list[dict[str, Any]],
     n_hf: int | None,
     n_flat: int | None,
+    n_hf_4bit_half: int | None,
     objective: str | None,
     steps: int | None,
     global_batch: int | None,
@@ -384,31 +457,51 @@ def _tokens(
     )
     if flos and n_hf:
         derived = flos / (6 * n_hf)
-        integral = abs(derived - round(derived)) <= max(1e-6, derived * 1e-12)
+        integral = _whole(derived)
+        low_value = high_value = derived
+        notes_extra = ""
         sharded = _first_attribute(rows, "parameter_sharding") == "fsdp"
-        if sharded and world_size and world_size > 1 and n_flat:
-            # FSDP: the Trainer counted each rank's shard of the flattened parameters,
-            # where embeddings are no longer told apart (all parameters ÷ ranks)
-            per_rank = flos / (6 * n_flat / world_size)
-            # only when the shard count explains total_flos (an exact integer) and the
-            # whole-model count does not: newer versions count the whole model
-            if not integral and abs(per_rank - round(per_rank)) <= max(1e-6, per_rank * 1e-12):
-                derived, integral = per_rank, True
-                flags.append("total_flos_counts_sharded_parameters")
+        if sharded and world_size and world_size > 1 and n_flat and not integral:
+            # FSDP: the Trainer counted one process's shard of the flattened parameters,
+            # embeddings no longer told apart (transformers before use_orig_params): the
+            # tokens are total_flos ÷ (6 × all parameters ÷ processes). The processes are
+            # those on record (a lower bound of two when fewer were used).
+            unit = flos / (6 * n_flat)
+            derived, low_value, high_value = unit * world_size, unit * 2, unit * world_size
+            integral = _whole(derived)
+            flags.append("total_flos_counts_sharded_parameters")
+            notes_extra = f"; FSDP shards over {world_size} processes (at least 2)"
+        if n_hf_4bit_half and _four_bit(rows, certain=False):
+            # bitsandbytes 4-bit weights: transformers before 4.34 counted them at half
+            # their elements (packed), 4.34 and later in full
+            version = _transformers_version(rows)
+            half = flos / (6 * n_hf_4bit_half)
+            if version is not None and version < (4, 34) and _four_bit(rows):
+                derived = low_value = high_value = half
+                integral = _whole(half)
+                notes_extra = f"; 4-bit weights counted at half size (transformers {version})"
+            elif version is None or (version < (4, 34) and not _four_bit(rows)):
+                high_value = max(high_value, half)
+                flags.append("total_flos_4bit_count_ambiguous")
+                notes_extra = (
+                    "; transformers version unknown: before 4.34 4-bit weights counted at "
+                    "half size, up to 2x the tokens"
+                )
         tolerance = 1e-4 if integral else DERIVED_FLOS_TOLERANCE
         found.append(
             _Tokens(
                 "derived_total_flos",
                 round(derived),
-                math.floor(derived * (1 - tolerance)),
-                math.ceil(derived * (1 + tolerance)),
+                math.floor(min(low_value, derived) * (1 - tolerance)),
+                math.ceil(max(high_value, derived) * (1 + tolerance)),
                 True,
                 f"total_flos {flos:.6g} / (6 x {n_hf:,})"
                 + (
                     "; an exact integer: the parameter count matches the Trainer's"
                     if integral
                     else "; not an integer: the Trainer counted different parameters"
-                ),
+                )
+                + notes_extra,
             )
         )
         if logged and world_size and world_size > 1:
@@ -570,8 +663,13 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
             f"global batch {per_device} x {accum} x {world} (one process per accelerator assumed)"
         )
     n_flat = count.total + adapter if count else None
+    n_half = (
+        n_hf - sum(lin.weights for layer in count.layers for lin in layer) // 2
+        if count and n_hf
+        else None
+    )
     tokens, derivations = _tokens(
-        rows, n_hf, n_flat, objective, steps, global_batch, seq_len, world, flags
+        rows, n_hf, n_flat, n_half, objective, steps, global_batch, seq_len, world, flags
     )
     seq_len_basis = "logged" if seq_len else None
     if seq_len is None and tokens is not None:

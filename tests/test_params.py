@@ -1,4 +1,4 @@
-"""Parameter counting from config.json against 96 reference configs (26 model types)."""
+"""Parameter counting from config.json against 300 reference configs (49 model types)."""
 
 from __future__ import annotations
 
@@ -36,17 +36,37 @@ def test_counts_match_the_reference(path):
         # although the config ties it to the embedding.
         published -= count.embedding
     tolerance = max(0.005 * published, significant_unit(published))
-    if path.stem == "Qwen__Qwen2.5-32B":
-        # The card's "32.5B" is looser than its digits: the count from the model's own
-        # config (the reference formula too) is 32.76B, 0.8 % above it.
-        tolerance = 0.01 * published
+    tolerance = max(tolerance, LOOSE_PUBLISHED_FIGURES.get(path.stem, 0.0) * published)
     assert abs(count.total - published) <= tolerance, (count.total, published)
+
+
+#: Published figures known to follow another convention than the checkpoint's unique
+#: parameter count, with the relative tolerance they need and why.
+LOOSE_PUBLISHED_FIGURES = {
+    # The card's "32.5B" is looser than its digits: the count from the model's own
+    # config (the reference formula too) is 32.76B, 0.8 % above it.
+    "Qwen__Qwen2.5-32B": 0.01,
+    # Same 32.76B shape, same card wording ("32.5B").
+    "Qwen__Qwen2.5-Coder-32B": 0.01,
+    # Microsoft's "1.3B" for phi-1 and phi-1.5 leaves out one of the two 105M-row
+    # embedding matrices (input embedding or biased head): the checkpoints hold 1.418B.
+    "microsoft__phi-1": 0.10,
+    "microsoft__phi-1_5": 0.10,
+    # The T5 paper's "770M" counts the output projection separately; the released
+    # t5-large ties it to the shared embedding (737.7M + 32.9M = 770.6M).
+    "google-t5__t5-large": 0.05,
+    # "350M" is the nominal GPT-3 "medium" size; opt-350m's 512-wide word embeddings
+    # (with project_in/out) make the checkpoint 331.2M (transformers' count agrees).
+    "facebook__opt-350m": 0.06,
+}
 
 
 def test_reference_covers_many_architectures():
     types = {json.loads(p.read_text())["model_type"] for p in CONFIGS}
-    assert len(CONFIGS) == 96
-    assert len(types) >= 25
+    assert len(CONFIGS) >= 300
+    assert len(types) >= 45
+    # remote-code architectures (no transformers config class) and encoder-decoders
+    assert {"chatglm", "baichuan", "internlm2", "qwen", "deepseek", "t5", "mt5"} <= types
 
 
 def test_exact_counts_and_conventions_for_the_sample_models(sample_data):
