@@ -35,7 +35,7 @@ from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
-from reconcile.flags import flag_text, is_doubt
+from reconcile.flags import describe, flag_text, is_doubt
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.numbers import percent
 
@@ -613,6 +613,38 @@ class EvidenceFile:
 
 
 @dataclass(frozen=True)
+class MissingEvidence:
+    """One kind of missing evidence and the runs it keeps without a figure.
+
+    Attributes:
+        code: the flag code (reconcile/flags.py).
+        words: what is missing, in plain language.
+        remedy: what to supply, and how.
+        runs: the runs without a figure that miss it.
+    """
+
+    code: str
+    words: str
+    remedy: str | None
+    runs: list[str]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many training runs got a compute figure, and what the others miss.
+
+    Attributes:
+        runs: logical training runs.
+        with_figure: runs with a compute figure (by any method).
+        missing: the missing evidence of the runs without one, most frequent first.
+    """
+
+    runs: int
+    with_figure: int
+    missing: list[MissingEvidence]
+
+
+@dataclass(frozen=True)
 class QuarantinedFile:
     """An object that failed to parse and was left out.
 
@@ -640,6 +672,7 @@ class Report:
         status_counts: models per status.
         models: each model's status, most urgent first.
         runs: each logical run with every method side by side.
+        coverage: how many runs got a figure, and what the others miss.
         timeline: compute and accelerator use over time.
         methods: formulas, constants, catalogs, references.
         evidence: every evidence file used.
@@ -652,6 +685,7 @@ class Report:
     status_counts: list[StatusCount]
     models: list[ModelReport]
     runs: list[RunReport]
+    coverage: Coverage
     timeline: Timeline
     methods: Methods
     evidence: list[EvidenceFile]
@@ -736,6 +770,25 @@ def _flags(codes: Iterable[str]) -> list[Flag]:
 
 
 # ---------------------------------------------------------------------- building
+
+
+def _coverage(con: duckdb.DuckDBPyConnection) -> Coverage:
+    """Runs with a figure, and for the rest what is missing (run_coverage, by estimate)."""
+    rows = (
+        _rows(con, "SELECT run_id, has_figure, missing FROM run_coverage ORDER BY run_id")
+        if _table_exists(con, "run_coverage")
+        else []
+    )
+    by_code: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if not row["has_figure"]:
+            for code in row["missing"] or []:
+                by_code[code].append(row["run_id"])
+    missing = [
+        MissingEvidence(code, describe(code).words, describe(code).remedy, sorted(runs))
+        for code, runs in sorted(by_code.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+    return Coverage(len(rows), sum(1 for r in rows if r["has_figure"]), missing)
 
 
 def build_report(
@@ -869,6 +922,7 @@ def build_report(
         status_counts=counts,
         models=models,
         runs=runs,
+        coverage=_coverage(con),
         timeline=timeline,
         methods=_methods(models, runs, registry),
         evidence=evidence,

@@ -53,6 +53,9 @@ _PRIORITY = {
 }
 #: Relative half-width of a total_flos-derived token count that is not an integer.
 DERIVED_FLOS_TOLERANCE = 0.05
+#: Relative half-width of a token count a team derived itself (run tables' ``derived``):
+#: such counts come from dataset statistics that miss truncation, packing and padding.
+DECLARED_DERIVED_SPREAD = 0.25
 #: Steps x batch x length is an upper bound: sequences may be shorter than the maximum.
 STEPS_LOW_FRACTION = 0.5
 
@@ -447,6 +450,25 @@ def _tokens(
                 f"{source} ({row['source_format']})",
             )
         )
+    declared = [
+        (r["tokens"], r)
+        for r in _order(rows, "training")
+        if r.get("tokens") and r.get("tokens_basis") == "derived"
+    ]
+    if declared and not logged:
+        # a count the team derived itself (dataset tokens × epochs, say), stated in a run
+        # table as `tokens_basis = derived`: kept, with a band of ±DECLARED_DERIVED_SPREAD
+        value, row = max(declared, key=lambda pair: pair[0])
+        found.append(
+            _Tokens(
+                "derived_declared",
+                int(value),
+                int(value * (1 - DECLARED_DERIVED_SPREAD)),
+                int(value * (1 + DECLARED_DERIVED_SPREAD)),
+                None,
+                f"derived by the team ({row['source_format']}), ±{DECLARED_DERIVED_SPREAD:.0%}",
+            )
+        )
     flos = next(
         (
             r["reported_flops"]
@@ -630,6 +652,26 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         ),
         None,
     )
+    stated_total = None
+    if count is None:
+        stated_total = next(
+            (
+                int(r["params_total"])
+                for r in _order(rows, "training")
+                if r.get("params_basis") in ("run_table", "safetensors_index")
+                and r.get("params_total")
+            ),
+            None,
+        )
+        if stated_total:
+            params_basis = "parameters stated by the evidence (all of them taken as N_mm)"
+            notes.append(
+                f"no config to count from: the {stated_total:,} parameters the evidence states "
+                "stand for N_mm (the input embedding cannot be told apart: a slight overcount)"
+            )
+            flags[:] = [
+                f for f in flags if f not in ("params_unknown", "base_model_not_in_catalog")
+            ]
     trainable, trainable_basis = _trainable(rows, method, count, flags, notes)
     if labels and count is not None and trainable and flops.frozen_backbone(method):
         # PEFT trains a classifier's head in full (modules_to_save "score"/"classifier")
@@ -717,11 +759,11 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         "base_model_basis": base.basis,
         "method": method,
         "objective": objective,
-        "params_total": header_total or (count.total if count else reported_total),
+        "params_total": header_total or (count.total if count else reported_total or stated_total),
         "params_active": count.active if count else None,
         "params_trainable": trainable,
-        "params_matmul": count.matmul if count else None,
-        "params_matmul_active": count.matmul_active if count else None,
+        "params_matmul": count.matmul if count else stated_total,
+        "params_matmul_active": count.matmul_active if count else stated_total,
         "params_hf_counted": n_hf,
         "params_basis": "; ".join(
             x

@@ -136,6 +136,18 @@ def test_two_significant_figures():
     assert sci(None) == "n/a"
 
 
+def estimated_table(tmp_path, table: str):
+    """A warehouse with one run table (CSV text) ingested and estimated."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "team.runs.csv").write_text(table)
+    db = tmp_path / "w.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", str(db), "ingest", str(folder)]).exit_code == 0
+    assert runner.invoke(cli, ["--db", str(db), "estimate"]).exit_code == 0
+    return db
+
+
 def test_query_runs_shows_the_figure_compliance_sums(estimated):
     """Each run's figure in `query runs` is the one its model's total is summed from."""
     runs = {r["run_id"]: r for r in query(estimated, "runs")}
@@ -159,19 +171,14 @@ def test_query_runs_shows_the_figure_compliance_sums(estimated):
 def test_coverage_names_what_is_missing(tmp_path, sample_data):
     """A run whose base model cannot be resolved and whose tokens are unknown has no
     figure; coverage says which evidence is missing and how to supply it."""
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    (folder / "orphans.runs.csv").write_text(
+    db = estimated_table(
+        tmp_path,
         "job_name,base_model,method,tokens,tokens_basis,accelerator,accelerator_count,"
         "runtime_seconds\n"
         "orphan-a,/mnt/nowhere/mystery-model,full,1000000,logged,,,\n"
         "orphan-b,Qwen/Qwen2.5-7B,full,,,,,\n"
-        "fine-c,Qwen/Qwen2.5-7B,full,1000000,logged,,,\n"
+        "fine-c,Qwen/Qwen2.5-7B,full,1000000,logged,,,\n",
     )
-    db = tmp_path / "w.duckdb"
-    runner = CliRunner()
-    assert runner.invoke(cli, ["--db", str(db), "ingest", str(folder)]).exit_code == 0
-    assert runner.invoke(cli, ["--db", str(db), "estimate"]).exit_code == 0
     rows = {r["job_name"]: r for r in query(db, "coverage")}
     assert rows["fine-c"]["has_figure"] is True and rows["fine-c"]["missing"] == []
     orphan = rows["orphan-a"]
@@ -194,3 +201,28 @@ def test_coverage_names_what_is_missing(tmp_path, sample_data):
             "tokens_unknown ×1",
         }
     ]
+
+
+def test_run_table_derived_tokens_and_stated_parameters(tmp_path):
+    """A run table's `tokens_basis = derived` is honoured with its band, and its
+    params_total/params_trainable stand in when no config can be counted."""
+    db = estimated_table(
+        tmp_path,
+        "job_name,base_model,method,tokens,tokens_basis,params_total,params_trainable\n"
+        "derived-a,Qwen/Qwen2.5-7B,full,2000000000,derived,,\n"
+        "private-b,acme/house-model-3b,lora,1000000000,logged,3000000000,20000000\n",
+    )
+    runs = {r["job_name"]: r for r in query(db, "runs")}
+    derived = runs["derived-a"]
+    assert derived["tokens_basis"] == "derived_declared"
+    assert (derived["tokens_low"], derived["tokens"], derived["tokens_high"]) == (
+        1_500_000_000,
+        2_000_000_000,
+        2_500_000_000,
+    )
+    stated = runs["private-b"]
+    assert stated["params_total"] == 3_000_000_000 and stated["params_trainable"] == 20_000_000
+    assert "stated by the evidence" in stated["params_basis"]
+    # (4·N + 6·N_adapter)·D with N the stated total: no config, so no attention term
+    assert stated["flops"] == pytest.approx((4 * 3e9 + 6 * 2e7) * 1e9)
+    assert "base_model_not_in_catalog" not in stated["flags"]

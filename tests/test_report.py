@@ -470,3 +470,27 @@ def test_prints_to_an_a4_pdf(html_file, tmp_path):
         assert float(width) == pytest.approx(595.3, abs=1) and float(height) == pytest.approx(
             841.9, abs=1
         )
+
+
+def test_coverage_line(model, sample_db, tmp_path):
+    """Every sample run has a figure; a run that lacks one is listed with what to supply."""
+    assert (model.coverage.runs, model.coverage.with_figure) == (9, 9)
+    assert model.coverage.missing == []
+    db = tmp_path / "more.duckdb"
+    shutil.copy(sample_db, db)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "lost.runs.csv").write_text(
+        "job_name,base_model,method\nlost-run,Qwen/Qwen2.5-7B,full\n"
+    )
+    assert run_cli("--db", db, "ingest", extra).exit_code == 0
+    assert run_cli("--db", db, "estimate").exit_code == 0
+    out = tmp_path / "out"
+    assert run_cli("--db", db, "report", "--out", out, "--format", "md,json").exit_code == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["coverage"]["runs"] == 10 and data["coverage"]["with_figure"] == 9
+    codes = {m["code"]: m["runs"] for m in data["coverage"]["missing"]}
+    assert codes["tokens_unknown"] == ["lost-run"]
+    text = (out / "report.md").read_text()
+    assert "**Coverage:** 9 of 10 training runs have a compute figure." in text
+    assert "num_input_tokens_seen" in text  # the remedy

@@ -208,8 +208,21 @@ def _front_matter(text: str, uri: str) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+#: The sentence transformers' model cards open with, naming the base.
+_CARD_BASE = re.compile(
+    r"fine-tuned version of \[([^\]\s]+)\]\((?:https?://huggingface\.co/([\w.-]+/[\w.-]+))?"
+)
+#: Tensor names of LoRA weights written by hand or by PEFT into a full checkpoint.
+_LORA_TENSOR = re.compile(r"(^|\.)(lora_[AB]|lora_(up|down))(\.|$)")
+
+
 def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
     """Number of parameters in a safetensors file, from its JSON header alone."""
+    return _safetensors_counts(reader, info)[0]
+
+
+def _safetensors_counts(reader: UnitReader, info: ObjectInfo) -> tuple[int, int]:
+    """(all parameters, LoRA parameters) of a safetensors file, from its JSON header."""
     uri = reader.uri(info.key)
     head = reader.read_range(info.key, 0, 8)
     if len(head) < 8:
@@ -223,7 +236,7 @@ def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
         raise ParseError(uri, "safetensors header is not valid JSON") from exc
     if not isinstance(header, dict):
         raise ParseError(uri, "safetensors header is not an object")
-    total = 0
+    total = lora = 0
     for name, tensor in header.items():
         if name == "__metadata__":
             continue
@@ -231,9 +244,11 @@ def _safetensors_params(reader: UnitReader, info: ObjectInfo) -> int:
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise ParseError(uri, f"tensor {name!r} has no valid shape")
         total += math.prod(shape)
+        if _LORA_TENSOR.search(name):
+            lora += math.prod(shape)
         if total > INT64_MAX:
             raise ParseError(uri, f"tensor {name!r} makes the parameter count impossibly large")
-    return total
+    return total, lora
 
 
 def _log_by_step(state: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
@@ -246,6 +261,25 @@ def _log_by_step(state: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
                 step, (entry.get("loss"), entry.get("learning_rate"), entry.get("epoch"))
             )
     return found
+
+
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3fn": 1, "int8": 1}
+
+
+def _index_counts(index: dict[str, Any], config: dict[str, Any] | None, uri: str) -> dict[str, Any]:
+    """What ``model.safetensors.index.json`` says: the parameter total (its
+    ``metadata.total_parameters``, else ``total_size`` bytes ÷ the config's dtype size) and
+    the LoRA tensors its weight map names."""
+    metadata: dict[str, Any] = _dig(index, "metadata") or {}
+    total = _count(metadata.get("total_parameters"), uri, "total_parameters")
+    if total is None:
+        size = _count(metadata.get("total_size"), uri, "total_size")
+        dtype = str((config or {}).get("torch_dtype") or (config or {}).get("dtype") or "")
+        if size and dtype in _DTYPE_BYTES:
+            total = size // _DTYPE_BYTES[dtype]
+    weight_map: dict[str, Any] = _dig(index, "weight_map") or {}
+    lora = sorted(name for name in weight_map if _LORA_TENSOR.search(str(name)))
+    return {"total": total, "lora": len(lora)}
 
 
 def _split_runs(states: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -604,6 +638,10 @@ class HfCheckpointParser:
             else:
                 card = _front_matter(text, reader.uri(card_key))
                 card_settings = card_hyperparameters(text)
+                named = _CARD_BASE.search(text)
+                if named and not card.get("base_model"):
+                    # "This model is a fine-tuned version of [org/name](https://...)"
+                    card = {**card, "base_model": named[2] or named[1]}
         above = tuple(
             sorted(
                 {posixpath.dirname(m.key) for m in unit.members} - {chosen_dir, run_dir, *own_dirs},
@@ -700,6 +738,20 @@ class HfCheckpointParser:
         params_total, params_trainable, params_basis = self._params(
             reader, chosen_dir, run_dir, adapter is not None
         )
+        index = self._optional_json(reader, sidecar("model.safetensors.index.json"), lfs)
+        if index is not None:
+            found = _index_counts(
+                index, config, reader.uri(sidecar("model.safetensors.index.json") or "")
+            )
+            if found["lora"] and adapter is None:
+                params_basis = params_basis or "safetensors_index"
+                attributes["lora_tensors_in_checkpoint"] = found["lora"]
+                method = "lora" if method in (None, "full") else method
+            if params_total is None and found["total"]:
+                params_total, params_basis = found["total"], "safetensors_index"
+        if params_basis == "safetensors_header_lora":
+            attributes["lora_tensors_in_checkpoint"] = True
+            method, params_basis = "lora", "safetensors_header"
         if method == "full" and params_trainable is None:
             params_trainable = params_total
 
@@ -895,8 +947,13 @@ class HfCheckpointParser:
             adapters = [m for m in files if posixpath.basename(m.key).startswith("adapter_model")]
             weights = [m for m in files if m not in adapters]
             trainable = sum(_safetensors_params(reader, m) for m in adapters) if adapters else None
-            total = sum(_safetensors_params(reader, m) for m in weights) if weights else None
+            counts = [_safetensors_counts(reader, m) for m in weights]
+            total = sum(c[0] for c in counts) if weights else None
+            lora = sum(c[1] for c in counts)
             if has_adapter:
                 return total, trainable, "safetensors_header"
+            if lora:
+                # LoRA written into a full checkpoint by hand: a frozen backbone
+                return total, lora, "safetensors_header_lora"
             return total, total, "safetensors_header"
         return None, None, None

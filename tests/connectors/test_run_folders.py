@@ -219,3 +219,47 @@ def test_tool_settings(settings, expected):
 )
 def test_objective_from_metrics(keys, objective):
     assert objective_from_metrics(keys) == objective
+
+
+def test_lora_written_into_a_full_checkpoint(tmp_path):
+    """LoRA tensors saved by hand in the model's own safetensors (no adapter_config): a
+    frozen backbone, the trainable count from those tensors' shapes."""
+    np = pytest.importorskip("numpy")
+    from safetensors.numpy import save_file
+
+    run = tmp_path / "handmade-lora"
+    run.mkdir()
+    shutil.copy(REAL / "hf-rinna-japanese-gpt2-medium-full-clm" / "trainer_state.json", run)
+    tensors = {
+        "transformer.h.0.attn.c_attn.weight": np.zeros((16, 48), dtype=np.float16),
+        "transformer.h.0.attn.c_attn.lora_A.weight": np.zeros((4, 16), dtype=np.float16),
+        "transformer.h.0.attn.c_attn.lora_B.weight": np.zeros((48, 4), dtype=np.float16),
+    }
+    save_file(tensors, str(run / "model.safetensors"))
+    (row,) = parse(run)
+    assert row["method"] == "lora"
+    assert row["params_total"] == 16 * 48 + 4 * 16 + 48 * 4
+    assert row["params_trainable"] == 4 * 16 + 48 * 4
+
+
+def test_safetensors_index_and_model_card_text(tmp_path):
+    run = tmp_path / "sharded"
+    run.mkdir()
+    shutil.copy(REAL / "hf-rinna-japanese-gpt2-medium-full-clm" / "trainer_state.json", run)
+    (run / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"total_size": 2 * 1_000_000},
+                "weight_map": {"lm_head.weight": "model-00001-of-00002.safetensors"},
+            }
+        )
+    )
+    (run / "config.json").write_text(json.dumps({"model_type": "llama", "torch_dtype": "bfloat16"}))
+    (run / "README.md").write_text(
+        "# my model\n\nThis model is a fine-tuned version of "
+        "[meta-llama/Llama-2-7b-hf](https://huggingface.co/meta-llama/Llama-2-7b-hf) on the "
+        "None dataset.\n"
+    )
+    (row,) = parse(run)
+    assert row["params_total"] == 1_000_000 and row["params_basis"] == "safetensors_index"
+    assert "meta-llama/Llama-2-7b-hf" in attributes(row)["base_model_candidates"]
