@@ -23,8 +23,10 @@ from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
 from reconcile.compliance import sci
 from reconcile.errors import ReconcileError
+from reconcile.flags import flag_text
 from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry, registry_for
+from reconcile.numbers import percent
 
 EXIT_CODES = {
     "ok": 0,
@@ -424,11 +426,12 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
             click.echo(
                 f"{row['model_id']}: {row['status'].upper()}  "
                 f"{sci(row['flops_central'])} FLOP of {sci(row['threshold_flops'])} "
-                f"threshold ({(row['share_of_threshold'] or 0):.0%})"
+                f"threshold ({percent(row['share_of_threshold'])})"
             )
             click.echo(f"    {row['explanation']}")
             for flag in row["flags"] or []:
-                click.echo(f"    flag: {flag}")
+                run, sep, code = flag.rpartition(": ")
+                click.echo(f"    flag: {(run + sep) if sep else ''}{flag_text(code)} [{code}]")
     failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
     if any(row["status"] in failing for row in rows):
         ctx.exit(EXIT_CODES["fail_on"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconcile.models import BaseModel
-from reconcile.numbers import sci
+from reconcile.numbers import percent, sci
 
 __all__ = ["sci"]  # re-exported: callers format figures through compliance
 
@@ -122,15 +122,17 @@ def classify(
         status = "below"
     base_flops = base.pretraining_flops if base and base.pretraining_flops else None
     if base_flops is not None:
+        # A level crossed only together says something: a base already above it alone
+        # makes the flag empty (Guidelines §2.1 and Art. 51(2) speak of the new model).
         total = base_flops + central
-        if total > SYSTEMIC_RISK_FLOPS:
+        if total > SYSTEMIC_RISK_FLOPS >= base_flops:
             flags.append("base_plus_modification_above_1e25")
-        elif total > GPAI_INDICATIVE_FLOPS:
+        elif total > GPAI_INDICATIVE_FLOPS >= base_flops:
             flags.append("base_plus_modification_above_1e23")
     elif central > GPAI_INDICATIVE_FLOPS:
         flags.append("modification_alone_above_1e23")
     explanation = (
         f"{sci(central)} FLOP ({method_text}), band {sci(low)}–{sci(high)}; threshold "
-        f"{sci(threshold.flops)} ({threshold.explanation}); {share:.0%} of the threshold"
+        f"{sci(threshold.flops)} ({threshold.explanation}); {percent(share)} of the threshold"
     )
     return Status(status, low, central, high, threshold, share, flags, explanation)

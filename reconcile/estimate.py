@@ -418,6 +418,10 @@ def lineage(
             parents[key].add(row["parent_run_id"])
     outputs = {key: _outputs(a) for key, a in attributes.items()}
     upstream: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        # found by resolution: the run's base model is another run's output
+        if run.get("upstream_run_key"):
+            upstream[run["run_key"]].add(run["upstream_run_key"])
     for key, attrs in attributes.items():
         for reference in _references(attrs):
             for other, places in outputs.items():
@@ -761,6 +765,18 @@ def _model_status(
         complete=complete,
         method_text=_method_text(runs, results),
     )
+    if status.status == "insufficient_evidence":
+        missing = sorted(
+            {
+                text
+                for run in runs
+                if results[run["run_key"]].combined is None
+                for text in [coverage(run, results[run["run_key"]])["missing_text"]]
+                if text
+            }
+        )
+        if missing:
+            status.explanation += "; missing: " + "; ".join(missing)
     if len(base_ids) > 1:
         status.flags.append("lineage_mixes_base_models")
     for run in runs:

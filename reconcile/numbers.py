@@ -16,12 +16,26 @@ def sci(value: float | None) -> str:
 
 
 def percent(value: float | None) -> str:
-    """A share to 2 significant figures: ``128 %``, ``85 %``, ``1.3 %``, ``0.052 %``."""
+    """A share to 2 significant figures: ``128 %``, ``85 %``, ``1.3 %``, ``0.052 %``.
+
+    Near 100 % as many digits as it takes to show which side of it the share lies:
+    ``99.9 %`` and ``100.1 %``, never ``100 %`` for both (a threshold is crossed or not).
+    """
     if value is None or not math.isfinite(value):
         return "n/a"
     pct = value * 100.0
     if pct == 0:
         return "0 %"
     if abs(pct) >= 10:
-        return f"{pct:,.0f} %"
+        text = f"{pct:,.0f}"
+        decimals = 0
+        while pct != 100.0 and decimals < 12 and (float(text.replace(",", "")) >= 100) != (
+            pct >= 100
+        ):
+            decimals += 1
+            text = f"{pct:,.{decimals}f}"
+        while pct != 100.0 and decimals < 12 and float(text.replace(",", "")) == 100.0:
+            decimals += 1
+            text = f"{pct:,.{decimals}f}"
+        return f"{text} %"
     return f"{float(f'{pct:.2g}'):g} %"

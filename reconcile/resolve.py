@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -623,11 +624,37 @@ def _infer_seq_len(
     return round(length), "derived_assuming_single_process"
 
 
-def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[str, Any]:
-    """One logical run from its evidence rows."""
+def resolve_group(
+    rows: list[dict[str, Any]],
+    registry: ModelRegistry,
+    upstream: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One logical run from its evidence rows.
+
+    ``upstream``: the resolved run whose output this run started from (its base model is
+    that run's model id, job or output folder); its base model is this run's too.
+    """
     flags: list[str] = []
     notes: list[str] = []
     base = _resolve_base(rows, registry, flags, notes)
+    if upstream is not None:
+        note = (
+            f"the base model {base.raw!r} is the output of run {upstream['run_key']!r}, "
+            f"trained from {upstream['base_model']}"
+        )
+        base = Resolution(
+            base.raw,
+            upstream["base_model"],
+            upstream["base_model_catalog"],
+            "upstream_run",
+            note,
+        )
+        notes.append(note)
+        flags[:] = [
+            f
+            for f in flags
+            if f not in ("base_model_unresolved", "base_model_unknown", "base_model_conflict")
+        ]
     method = flops.canonical_method(_first(rows, "training", "method"))
     objective = flops.canonical_objective(_first(rows, "training", "objective"))
     count, params_basis = _count(rows, base, registry, notes)
@@ -807,6 +834,7 @@ def resolve_group(rows: list[dict[str, Any]], registry: ModelRegistry) -> dict[s
         "seq_len_max": seq_len_max,
         "generated_tokens": generated,
         "kl_in_use": kl_in_use,
+        "upstream_run_key": upstream["run_key"] if upstream is not None else None,
         "resolver_version": RESOLVER_VERSION,
     }
 
@@ -863,9 +891,41 @@ _COLUMNS = [
     ("seq_len_basis", pa.string()),
     ("generated_tokens", pa.int64()),
     ("kl_in_use", pa.bool_()),
+    ("upstream_run_key", pa.string()),
     ("resolver_version", pa.int32()),
 ]
 RESOLVED_RUNS = pa.schema(_COLUMNS)
+
+
+def _produced_names(resolved: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each run by the names of what it produced: model id (also its last path part) and
+    job name, lowercased; a name two runs share names neither."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in resolved:
+        names = {run.get("model_id"), run.get("job_name")}
+        for name in list(names):
+            if isinstance(name, str) and "/" in name:
+                names.add(name.rstrip("/").rsplit("/", 1)[-1])
+        for name in names:
+            if isinstance(name, str) and name.strip():
+                found[name.strip().lower()].append(run)
+    return {name: runs[0] for name, runs in found.items() if len(runs) == 1}
+
+
+def _upstream_of(
+    run: Mapping[str, Any], produced: Mapping[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The run whose output ``run``'s base model names (by id, path tail or job)."""
+    raw = run.get("base_model_raw") or run.get("base_model")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip().rstrip("/")
+    tail = re.split(r"[\\/]", text)[-1]
+    for name in (text, tail):
+        other = produced.get(name.lower())
+        if other is not None and other["run_key"] != run["run_key"]:
+            return other
+    return None
 
 
 def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> int:
@@ -887,7 +947,17 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
     for row in evidence:
         if isinstance(row.get("tags"), dict):
             row["tags"] = list(row["tags"].items())
-    resolved = [resolve_group(group, registry) for group in group_rows(evidence)]
+    groups = group_rows(evidence)
+    resolved = [resolve_group(group, registry) for group in groups]
+    # Lineage without declarations: a run whose base model is another run's output (its
+    # model id, job name or output folder) starts from that run; it takes that run's base.
+    produced = _produced_names(resolved)
+    for index, run in enumerate(resolved):
+        if run["base_model_catalog"]:
+            continue
+        upstream = _upstream_of(run, produced)
+        if upstream is not None and upstream["base_model_catalog"]:
+            resolved[index] = resolve_group(groups[index], registry, upstream)
     table = pa.Table.from_pylist(resolved, schema=RESOLVED_RUNS)
     con.execute("BEGIN TRANSACTION")
     try:

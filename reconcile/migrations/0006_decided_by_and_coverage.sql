@@ -28,3 +28,7 @@ ALTER TABLE resolved_runs ADD COLUMN evidence_kinds VARCHAR[];
 ALTER TABLE resolved_runs ADD COLUMN seq_len_max BIGINT;
 ALTER TABLE resolved_runs ADD COLUMN generated_tokens BIGINT;
 ALTER TABLE resolved_runs ADD COLUMN kl_in_use BOOLEAN;
+
+-- resolved_runs.upstream_run_key: the run whose output this run's base model names (its
+-- model id, job or output folder): lineage found without declarations.
+ALTER TABLE resolved_runs ADD COLUMN upstream_run_key VARCHAR;
