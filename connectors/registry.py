@@ -30,7 +30,7 @@ from connectors.formats.run_table import RunTableParser
 from connectors.formats.sagemaker import SageMakerJobParser
 from connectors.formats.slurm_sacct import SlurmSacctParser
 from connectors.formats.wandb import WandbParser
-from connectors.stores.base import Store
+from connectors.stores.base import Store, redact_uri
 from reconcile.errors import ConfigError
 
 #: scheme -> "module:Class"; imported lazily so a missing cloud SDK only matters when used.
@@ -136,7 +136,11 @@ def open_source(
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
 ) -> Source:
-    """Resolve a SOURCE, with optional include/exclude globs and a credentials profile."""
+    """Resolve a SOURCE, with optional include/exclude globs and a credentials profile.
+
+    The source's ``uri`` (stored in the ledger, printed) never keeps credentials: a
+    query string (signed URL, SAS token), a fragment or ``user:password@`` is dropped.
+    """
     source = _open_source(text, s3_endpoint_url=s3_endpoint_url, profile=profile)
     if include or exclude:
         source = dataclasses.replace(source, include=tuple(include), exclude=tuple(exclude))
@@ -170,13 +174,16 @@ def _open_source(
         store = cls(path)  # type: ignore[call-arg]
         return Source(uri=path.resolve().as_uri(), store=store, prefix="")
     cls = store_class(scheme)
-    if not parsed.netloc:
-        raise ConfigError(f"{text}: missing bucket name", hint=f"use {scheme}://BUCKET/PREFIX")
+    uri = redact_uri(text)
+    # user:password@ is never a credential these stores use: the bucket is what follows.
+    bucket = parsed.netloc.rpartition("@")[2]
+    if not bucket:
+        raise ConfigError(f"{uri}: missing bucket name", hint=f"use {scheme}://BUCKET/PREFIX")
     prefix = parsed.path.lstrip("/")
     if scheme == "s3":
         store = cls(  # type: ignore[call-arg]
-            parsed.netloc, endpoint_url=s3_endpoint_url, profile=profile
+            bucket, endpoint_url=s3_endpoint_url, profile=profile
         )
     else:
-        store = cls(parsed.netloc)  # type: ignore[call-arg]
-    return Source(uri=text, store=store, prefix=prefix)
+        store = cls(bucket)  # type: ignore[call-arg]
+    return Source(uri=uri, store=store, prefix=prefix)

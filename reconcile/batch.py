@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from connectors.stores.base import redact_uri
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
 from reconcile import warehouse
@@ -83,11 +83,7 @@ def parse_sources(value: Any) -> list[SourceSpec]:
 
 def redact(uri: str) -> str:
     """A URI safe to log: no user info, no query string (signed URLs carry secrets)."""
-    parts = urlsplit(uri)
-    netloc = parts.hostname or parts.netloc.rsplit("@", 1)[-1]
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return redact_uri(uri)
 
 
 @dataclass
@@ -100,11 +96,14 @@ class RunSummary:
     report: list[str] = field(default_factory=list)
     seconds: float = 0.0
     took_over_stale_lock: bool = False
+    #: folders a store could not read (their objects were not seen): the run fails
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "sources": self.sources,
+            "errors": self.errors,
             "quarantined": self.quarantined,
             "models": self.models,
             "report": self.report,
@@ -123,8 +122,13 @@ def run_batch(
     report_out: Path | None = None,
     report_formats: Sequence[str] = ("html", "md", "json"),
     engine: Any = None,
+    retry_quarantined: bool = False,
 ) -> RunSummary:
-    """Ingest all sources, estimate, report and publish a snapshot, under the lock."""
+    """Ingest all sources, estimate, report and publish a snapshot, under the lock.
+
+    ``retry_quarantined`` re-reads quarantined objects even if they have not changed
+    (``reconcile run --retry-quarantined``, as ``ingest`` has it).
+    """
     from connectors.registry import open_source
 
     if not sources:
@@ -149,7 +153,7 @@ def run_batch(
                 },
             )
         log.info("run.start", extra={"fields": {"db": str(db), "sources": len(sources)}})
-        con = warehouse.open_for_write(db)
+        con = warehouse.open_for_write(db, wait_seconds=lock_timeout_seconds)
         try:
             for spec in sources:
                 source = open_source(
@@ -160,7 +164,11 @@ def run_batch(
                     exclude=spec.exclude,
                 )
                 result = ingest_module.ingest(
-                    con, [source], format_name=spec.format, format_options=format_options
+                    con,
+                    [source],
+                    format_name=spec.format,
+                    format_options=format_options,
+                    retry_quarantined=retry_quarantined,
                 )
                 record = {
                     "uri": redact(spec.uri),
@@ -171,6 +179,9 @@ def run_batch(
                 }
                 summary.sources.append(record)
                 summary.quarantined += result.counts["quarantined"]
+                summary.errors += result.errors
+                for item in result.errors:
+                    log.error("ingest.unreadable", extra={"fields": dict(item)})
                 for item in result.quarantined:
                     log.warning(
                         "ingest.quarantined",
@@ -196,6 +207,9 @@ def run_batch(
             con.close()
             raise
         warehouse.publish_snapshot(con, db)
+        # recorded in the lock when the run ends well: readers then know the snapshot
+        # holds everything, and answer from it without touching the warehouse file
+        lock["snapshot_published"] = True
     summary.seconds = time.monotonic() - started
     log.info(
         "run.done",

@@ -249,6 +249,56 @@ def bullet_chart(
     )
 
 
+def methods_chart(rows: Sequence[tuple[str, float | None, float | None, float | None]]) -> str:
+    """Every method's figure for one run on one log FLOP axis: a whisker over each band
+    and a dot at each central figure, one line per method (method, low, central, high),
+    so that how far the methods agree is seen at a glance."""
+    shown = [r for r in rows if r[2]]
+    if not shown:
+        return ""
+    left, right, label_w = 96, 600, 90
+    width, line_h = 680, 18
+    height = 20 + line_h * len(shown) + 22
+    values = [v for _, *band in shown for v in band if v]
+    axis = LogAxis.covering(values, left, right, min_decades=2)
+    body: list[str] = []
+    bottom = 14 + line_h * len(shown)
+    for exponent in axis.decades():
+        x = axis.pos(10.0**exponent)
+        body.append(
+            f'<line x1="{_f(x)}" y1="8" x2="{_f(x)}" y2="{_f(bottom)}" stroke="{GRID}"/>'
+            f'<text x="{_f(x)}" y="{_f(bottom + 14)}" text-anchor="middle" '
+            f'fill="{MUTED}">{power_of_ten(exponent)}</text>'
+        )
+    for index, (method, low, central, high) in enumerate(shown):
+        y = 18 + index * line_h
+        strong = method == "combined"
+        colour = INK if strong else MUTED
+        body.append(
+            f'<text x="{label_w}" y="{_f(y + 4)}" text-anchor="end" fill="{INK}"'
+            f"{' font-weight=' + chr(34) + '600' + chr(34) if strong else ''}>{_t(method)}</text>"
+        )
+        if low and high:
+            body.append(
+                f'<line x1="{_f(axis.pos(low))}" y1="{_f(y)}" x2="{_f(axis.pos(high))}" '
+                f'y2="{_f(y)}" stroke="{colour}" stroke-width="{3 if strong else 1.5}"/>'
+            )
+        assert central is not None
+        body.append(
+            f'<circle cx="{_f(axis.pos(central))}" cy="{_f(y)}" r="{4 if strong else 3}" '
+            f'fill="{colour}"/>'
+            f'<text x="{width - 2}" y="{_f(y + 4)}" text-anchor="end" fill="{MUTED}">'
+            f"{_t(sci(central))}</text>"
+        )
+    return _svg(
+        width,
+        height,
+        "Every method's figure for the run, on one log FLOP axis",
+        "; ".join(f"{m}: {sci(c)} FLOP ({sci(lo)} to {sci(hi)})" for m, lo, c, hi in shown),
+        body,
+    )
+
+
 @dataclass(frozen=True)
 class Series:
     """One line of the cumulative chart, with its style (``series_styles``)."""

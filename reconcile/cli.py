@@ -64,7 +64,10 @@ class ReconcileGroup(click.Group):
         except ReconcileError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {exc.one_line()}", err=True)
+            click.echo(
+                logs.error_line(output.terminal_safe(exc.one_line()), code=EXIT_CODES["error"]),
+                err=True,
+            )
             ctx.exit(EXIT_CODES["error"])
         except duckdb.Error as exc:
             refused = warehouse.write_failure(exc)
@@ -72,8 +75,11 @@ class ReconcileGroup(click.Group):
                 raise
             db = ctx.obj.get("db") if ctx.obj else None
             click.echo(
-                f"Error: {db}: a write was refused: {refused} (free disk space and run again: "
-                "what was committed stays, the rest is redone)",
+                logs.error_line(
+                    f"{db}: a write was refused: {refused} (free disk space and run again: "
+                    "what was committed stays, the rest is redone)",
+                    code=EXIT_CODES["error"],
+                ),
                 err=True,
             )
             ctx.exit(EXIT_CODES["error"])
@@ -92,7 +98,9 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     except ReconcileError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)
         ctx.exit(EXIT_CODES["error"])
-    ctx.default_map = {**(ctx.default_map or {}), **data}
+    # Each file value goes under every option that takes it (config.SETTINGS), so the
+    # commands sharing a setting (the S3 endpoint, say) read it the same way.
+    ctx.default_map = {**(ctx.default_map or {}), **config_module.default_map(data)}
     ctx.meta["reconcile.config"] = data
     return str(path)
 
@@ -152,9 +160,14 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
     ctx.ensure_object(dict)
     ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
     data = ctx.meta.get("reconcile.config", {})
+    # Resolved before anything below changes the environment: `config show` reports these.
+    ctx.obj["settings"] = config_module.effective(data, os.environ, config_path)
     memory = (data.get("warehouse") or {}).get("memory_limit")
     if memory and not os.environ.get("RECONCILE_MEMORY_LIMIT"):
+        # The warehouse reads the limit from the environment; hand the file's value over
+        # for this command only.
         os.environ["RECONCILE_MEMORY_LIMIT"] = memory
+        ctx.call_on_close(lambda: os.environ.pop("RECONCILE_MEMORY_LIMIT", None))
     secret = (data.get("logging") or {}).get("secret_tags")
     if secret is not None and not all(isinstance(k, str) for k in secret):
         raise click.BadParameter("'logging.secret_tags' must be a list of tag keys")
@@ -285,6 +298,8 @@ def ingest(
                 format_options,
             )
     _print_summary(summary, as_json)
+    if summary.errors:  # folders the store could not read: their objects were not seen
+        ctx.exit(EXIT_CODES["error"])
     if summary.counts["quarantined"]:
         ctx.exit(EXIT_CODES["quarantined"])
 
@@ -342,7 +357,9 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
             )
     for item in summary.quarantined:
         prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
-        click.echo(f"{prefix}: {item['error']}", err=True)
+        click.echo(f"{prefix}: {output.terminal_safe(item['error'])}", err=True)
+    for item in summary.errors:
+        click.echo(logs.error_line(output.terminal_safe(item["error"])), err=True)
 
 
 def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
@@ -422,16 +439,20 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
+        safe = output.terminal_safe  # model ids and run names come from the evidence
         for row in rows:
             click.echo(
-                f"{row['model_id']}: {row['status'].upper()}  "
+                f"{safe(row['model_id'])}: {row['status'].upper()}  "
                 f"{sci(row['flops_central'])} FLOP of {sci(row['threshold_flops'])} "
                 f"threshold ({percent(row['share_of_threshold'])})"
             )
-            click.echo(f"    {row['explanation']}")
+            click.echo(f"    {safe(row['explanation'] or '')}")
             for flag in row["flags"] or []:
                 run, sep, code = flag.rpartition(": ")
-                click.echo(f"    flag: {(run + sep) if sep else ''}{flag_text(code)} [{code}]")
+                click.echo(
+                    f"    flag: {safe(run + sep) if sep else ''}{safe(flag_text(code))} "
+                    f"[{safe(code)}]"
+                )
     failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
     if any(row["status"] in failing for row in rows):
         ctx.exit(EXIT_CODES["fail_on"])
@@ -455,6 +476,16 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     help="Output format.",
 )
 @click.option("--list", "list_queries", is_flag=True, help="List the shipped queries and exit.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=queries.DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    envvar="RECONCILE_QUERY_TIMEOUT",
+    metavar="SECONDS",
+    help="Stop the query after this many seconds, 0 for no limit "
+    "(env RECONCILE_QUERY_TIMEOUT, [query] timeout).",
+)
 @click.pass_context
 def query(
     ctx: click.Context,
@@ -462,6 +493,7 @@ def query(
     params: tuple[str, ...],
     fmt: str,
     list_queries: bool,
+    timeout: float,
 ) -> None:
     """Run a shipped query (see --list) or your own .sql file, read-only.
 
@@ -469,6 +501,8 @@ def query(
     Parameters appear in the SQL as $name and are passed with --param name=value.
     The SQL sees only the warehouse's tables: it cannot read or write files, load
     extensions or change settings (COPY ... TO, ATTACH, INSTALL, SET are refused).
+    A query running past --timeout is interrupted (exit 1). CSV and JSON are written
+    as the rows arrive; text cells a spreadsheet would run as formulas get a leading '.
     """
     if list_queries:
         for item in queries.available():
@@ -479,23 +513,27 @@ def query(
     selected = queries.resolve(name_or_file)
     bound = queries.parse_params(params)
     con = _open_reader(ctx)
+    table = None
     try:
         queries.lock_down(con)  # the SQL may be the user's own: no file access, no SET
-        table = queries.run(con, selected, bound)
+        with queries.time_limit(con, timeout, selected.origin):
+            if fmt == "table":  # rich lays out the whole table: it needs every row
+                table = queries.run(con, selected, bound)
+            else:
+                names, batches = queries.stream(con, selected, bound)
+                pieces = (
+                    output.iter_json(batches) if fmt == "json" else output.iter_csv(names, batches)
+                )
+                for piece in pieces:
+                    click.echo(piece, nl=False)
+                if fmt == "json":
+                    click.echo()
     finally:
         con.close()
-    if fmt == "json":
-        click.echo(output.to_json(table))
-    elif fmt == "csv":
-        click.echo(output.to_csv(table), nl=False)
-    else:
+    if table is not None:
         from rich.console import Console
-        from rich.table import Table
 
-        header, cells = output.table_cells(table)
-        view = Table(*header, title=f"{selected.name} ({table.num_rows} rows)")
-        for row in cells:
-            view.add_row(*row)
+        view = output.rich_table(f"{selected.name} ({table.num_rows} rows)", table)
         # Off a terminal (pipes, CI logs) rich would squeeze columns into 80 characters.
         Console(width=None if sys.stdout.isatty() else 250).print(view)
 
@@ -528,6 +566,11 @@ def _open_reader(ctx: click.Context) -> Any:
     help="Folder for the audit report (default: [report] out in the config).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--retry-quarantined",
+    is_flag=True,
+    help="Re-read quarantined objects even if they have not changed.",
+)
 @_s3_endpoint_option("S3-compatible endpoint for s3:// sources.")
 @_engine_option
 @click.pass_context
@@ -537,6 +580,7 @@ def run(
     fail_on: str | None,
     report_out: Path | None,
     as_json: bool,
+    retry_quarantined: bool,
     s3_endpoint_url: str | None,
     engine_name: str | None,
 ) -> None:
@@ -568,13 +612,15 @@ def run(
         report_out=out,
         report_formats=formats,
         engine=engine,
+        retry_quarantined=retry_quarantined,
     )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         for record in summary.sources:
             click.echo(
-                f"{record['uri']}: {record['new']} new, {record['replaced']} replaced, "
+                f"{output.terminal_safe(record['uri'])}: {record['new']} new, "
+                f"{record['replaced']} replaced, "
                 f"{record['unchanged']} unchanged, {record['quarantined']} quarantined"
             )
         counts: dict[str, int] = {}
@@ -587,6 +633,10 @@ def run(
         )
         for path in summary.report:
             click.echo(f"report: {path}")
+    for item in summary.errors:
+        click.echo(logs.error_line(output.terminal_safe(item["error"])), err=True)
+    if summary.errors:  # folders a store could not read: the run did not see everything
+        ctx.exit(EXIT_CODES["error"])
     failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
     if any(value in failing for value in summary.models.values()):
         ctx.exit(EXIT_CODES["fail_on"])
@@ -660,11 +710,16 @@ def config() -> None:
 @config.command("show")
 @click.pass_context
 def config_show(ctx: click.Context) -> None:
-    """Print each effective setting and where it came from (flag, env, file, default)."""
+    """Print each effective setting and where it came from (flag, env, file, default).
+
+    The values are those in force for the other commands: an environment variable
+    beats the file, the file beats the default.
+    """
     root = ctx.find_root()
     data = root.meta.get("reconcile.config", {})
     path = root.params.get("config_path")
     file_note = f"file {path}"
+    safe = output.terminal_safe
 
     def origin(name: str) -> str:
         source = root.get_parameter_source(name)
@@ -676,31 +731,47 @@ def config_show(ctx: click.Context) -> None:
             click.core.ParameterSource.DEFAULT_MAP: file_note,
         }.get(source, "default")
 
-    click.echo(f"config = {path}  ({'found' if data else 'no file: defaults'})")
-    click.echo(f"db = {root.params['db']}  ({origin('db')})")
+    def shown(value: Any) -> str:
+        if value is None:
+            return "(none)"
+        return safe(json.dumps(value) if isinstance(value, (list, dict)) else str(value))
+
+    click.echo(
+        f"config = {safe(str(path))}  ({origin('config_path')}; "
+        f"{'found' if data else 'no file: defaults'})"
+    )
+    # The group's own options: click knows whether they came from the command line.
+    click.echo(f"db = {safe(str(root.params['db']))}  ({origin('db')})")
     click.echo(f"log_format = {root.params['log_format']}  ({origin('log_format')})")
-    for table, keys in (
-        ("ingest", ("workers", "s3_endpoint_url", "format")),
-        ("run", ("lock_timeout", "fail_on")),
-        ("report", ("out", "formats")),
-    ):
-        for key in keys:
-            value = (data.get(table) or {}).get(key)
-            click.echo(
-                f"{table}.{key} = {value if value is not None else '(default)'}  "
-                f"({file_note if value is not None else 'default'})"
-            )
+    settings: list[config_module.Effective] = ctx.obj["settings"]
+    for item in settings:
+        if item.key in ("db", "log_format"):
+            continue
+        value, where = item.value, item.origin
+        if item.key == "ingest.s3_endpoint_url" and where == "default":
+            # Without one of ours, boto3 reads its own variables (the S3 store's docstring).
+            for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+                if os.environ.get(name):
+                    value, where = os.environ[name], f"env {name}, read by boto3"
+                    break
+        click.echo(f"{item.key} = {shown(value)}  ({where})")
     for spec in batch.parse_sources(data.get("sources")):
         click.echo(
-            f"sources = {batch.redact(spec.uri)}"
-            + (f" format={spec.format}" if spec.format else "")
-            + (f" include={list(spec.include)}" if spec.include else "")
-            + (f" exclude={list(spec.exclude)}" if spec.exclude else "")
+            f"sources = {safe(batch.redact(spec.uri))}"
+            + (f" format={safe(spec.format)}" if spec.format else "")
+            + (f" include={safe(str(list(spec.include)))}" if spec.include else "")
+            + (f" exclude={safe(str(list(spec.exclude)))}" if spec.exclude else "")
             + f"  ({file_note})"
         )
-    for table in ("formats", "models", "lineage", "estimate", "engine", "logging", "warehouse"):
-        if table in data:
-            click.echo(f"{table} = {json.dumps(data[table], sort_keys=True)}  ({file_note})")
+    # Tables read whole by their modules (keys shown above are left out).
+    for table in ("formats", "models", "lineage", "estimate", "engine", "logging"):
+        rest = {
+            key: value
+            for key, value in (data.get(table) or {}).items()
+            if f"{table}.{key}" not in config_module.SETTINGS_BY_KEY
+        }
+        if rest:
+            click.echo(f"{table} = {shown(dict(sorted(rest.items())))}  ({file_note})")
         else:
             click.echo(f"{table} = (defaults)  (default)")
 

@@ -9,10 +9,13 @@ Secrets never belong in this file: credentials come from the cloud SDKs' own cha
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconcile.errors import ConfigError
+from reconcile.warehouse import DEFAULT_MEMORY_LIMIT
 
 DEFAULT_CONFIG = Path("reconcile.toml")
 DEFAULT_DB = Path("reconcile.duckdb")
@@ -29,6 +32,8 @@ SCHEMA: dict[str, Any] = {
     "report": {"out": str, "formats": list},
     "run": {"lock_timeout": int, "fail_on": str},
     "ingest": {"workers": int, "s3_endpoint_url": str, "format": str},
+    # [query]: limits of `reconcile query` (seconds; 0 means none).
+    "query": {"timeout": float},
     # [formats.NAME]: options of one input format, validated by that format's parser.
     "formats": FREE_FORM,
     # [models]: aliases and base-model overrides, validated by reconcile.models.
@@ -64,6 +69,8 @@ def _check(table: dict[str, Any], schema: dict[str, Any], where: str, path: Path
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: {dotted!r} must be a table ([{dotted}])")
             _check(value, expected, f"{dotted}.", path)
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            continue  # TOML writes whole seconds as integers
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(
                 f"{path}: {dotted!r} must be {expected.__name__}, got {type(value).__name__}"
@@ -88,4 +95,160 @@ def load(path: Path, *, required: bool) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     _check(data, SCHEMA, "", path)
+    _check_ranges(data, path)
     return data
+
+
+#: Numeric settings and the range they must lie in (inclusive; None: unbounded).
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "ingest.workers": (1, 64),
+    "run.lock_timeout": (0, None),
+    "query.timeout": (0, None),
+}
+
+
+def _check_ranges(data: Mapping[str, Any], path: Path) -> None:
+    for key, (low, high) in _RANGES.items():
+        value = lookup(data, key)
+        if value is None:
+            continue
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{path}: {key!r} must be {bound}, got {value}")
+
+
+def lookup(data: Mapping[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` (``"ingest.workers"``) of a loaded config, or None."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting that a flag, an environment variable or the file can give.
+
+    Attributes:
+        key: the dotted key in the file (``"ingest.s3_endpoint_url"``).
+        envvar: the ``RECONCILE_*`` variable the commands' options read, if any.
+        default: the built-in value used when nothing else gives one.
+        options: every ``(command path, parameter name)`` the setting is the default of,
+            e.g. ``("lake export", "s3_endpoint_url")``; ``""`` is the top-level group.
+        to_option: turns the file's value into the option's (e.g. a list into ``a,b``).
+        default_text: what the default means, where ``default`` is None.
+    """
+
+    key: str
+    envvar: str | None = None
+    default: Any = None
+    options: tuple[tuple[str, str], ...] = ()
+    to_option: Callable[[Any], Any] | None = None
+    default_text: str | None = None
+
+
+#: The one table of settings: the CLI's options take their file defaults from here
+#: (``default_map``) and ``reconcile config show`` reports from here, so the two
+#: cannot disagree. Commands reaching the same store share one key: every command
+#: that talks to S3 uses ``[ingest] s3_endpoint_url``.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "RECONCILE_DB", str(DEFAULT_DB), (("", "db"),)),
+    Setting("log_format", "RECONCILE_LOG_FORMAT", "human", (("", "log_format"),)),
+    Setting(
+        "ingest.workers",
+        None,
+        None,
+        (("ingest", "workers"),),
+        default_text="(1 for local folders, 8 for object stores)",
+    ),
+    Setting(
+        "ingest.s3_endpoint_url",
+        "RECONCILE_S3_ENDPOINT_URL",
+        None,
+        (
+            ("ingest", "s3_endpoint_url"),
+            ("run", "s3_endpoint_url"),
+            ("estimate", "s3_endpoint_url"),
+            ("lake export", "s3_endpoint_url"),
+        ),
+        default_text="(none: AWS)",
+    ),
+    Setting(
+        "ingest.format",
+        None,
+        None,
+        (("ingest", "format_name"),),
+        default_text="(detected per object)",
+    ),
+    Setting("run.lock_timeout", "RECONCILE_LOCK_TIMEOUT", 60.0, (("run", "lock_timeout"),)),
+    Setting("run.fail_on", None, None, (("run", "fail_on"),), default_text="(none)"),
+    Setting("report.out", None, None, (("report", "out_dir"),), default_text="(no report)"),
+    Setting(
+        "report.formats",
+        None,
+        ["html", "md", "json"],
+        (("report", "formats"),),
+        lambda value: ",".join(str(v) for v in value),
+    ),
+    Setting("query.timeout", "RECONCILE_QUERY_TIMEOUT", 300.0, (("query", "timeout"),)),
+    Setting("warehouse.memory_limit", "RECONCILE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+    Setting("engine.name", "RECONCILE_ENGINE", "duckdb"),
+)
+
+#: Looked up by key.
+SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+def default_map(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Click's ``default_map`` for a loaded config: each file value under every option
+    that takes it (click then applies command line > environment > this > default)."""
+    result: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = lookup(data, setting.key)
+        if value is None:
+            continue
+        if setting.to_option is not None:
+            value = setting.to_option(value)
+        for command, param in setting.options:
+            node = result
+            for part in command.split():
+                node = node.setdefault(part, {})
+            node[param] = value
+    return result
+
+
+@dataclass(frozen=True)
+class Effective:
+    """A setting's value in force and where it came from: ``env``, ``file PATH`` or
+    ``default`` (``flag`` is for the options a command line can give)."""
+
+    key: str
+    value: Any
+    origin: str
+
+
+def effective(
+    data: Mapping[str, Any], environ: Mapping[str, str], path: Path | str
+) -> list[Effective]:
+    """Every setting of :data:`SETTINGS` resolved environment > file > default.
+
+    Args:
+        data: the loaded config file (empty without one).
+        environ: the environment as the commands see it (before the CLI changes it).
+        path: the config file's path, named in the ``file`` origin.
+    """
+    found = []
+    for setting in SETTINGS:
+        if setting.envvar and environ.get(setting.envvar):
+            found.append(Effective(setting.key, environ[setting.envvar], "env"))
+            continue
+        value = lookup(data, setting.key)
+        if value is not None:
+            found.append(Effective(setting.key, value, f"file {path}"))
+        elif setting.default is None and setting.default_text:
+            found.append(Effective(setting.key, setting.default_text, "default"))
+        else:
+            found.append(Effective(setting.key, setting.default, "default"))
+    return found

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from reconcile import flops
-from reconcile.catalog import load_catalog, normalize_precision
+from reconcile.catalog import load_catalog, normalize_precision, reference_peak
 from reconcile.compliance import Status, classify, sci, threshold_for
 from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
 from reconcile.errors import ConfigError
@@ -112,6 +112,7 @@ class RunResult:
     combined: flops.Estimate | None
     decided_by: str | None
     flags: list[str]
+    failure: str | None = None
 
 
 @dataclass
@@ -217,22 +218,82 @@ class UsageEvidence:
         return self.tensor_active_weighted / self.tensor_seconds if self.tensor_seconds else None
 
 
+@dataclass(frozen=True)
+class _Peak:
+    """The reference peak of an accelerator name, a band when the name is ambiguous."""
+
+    central: float
+    low: float
+    high: float
+    absolute: float
+    candidates: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
 def _peak(
     name: str, precision: str | None, options: EstimateOptions
-) -> tuple[float | None, float | None, str | None]:
-    accelerator = load_catalog().accelerators.get(name)
-    if accelerator is None:
-        return None, None, f"accelerator {name!r} not in the catalog"
-    peak = accelerator.peak_flops(precision or options.default_precision)
-    if peak is None:
-        peak = accelerator.peak_flops("fp16") or accelerator.peak_flops("fp32")
-    if peak is None:
-        return None, None, f"no peak for {name}"
-    high_peak = None
-    if precision is None:
-        fp8 = accelerator.peak_flops("fp8")
-        high_peak = max(peak, fp8) if fp8 else None
-    return peak, high_peak, None
+) -> tuple[_Peak | None, str | None]:
+    """The reference peak (FLOP/s) of an accelerator, or why there is none.
+
+    The reference is the dense BF16/FP16 tensor peak (``default_precision``, BF16 unless
+    configured): the precision fine-tuning runs in. FP8 only when the run's own precision
+    says so; an FP8 peak taken when nothing says FP8 halves every implied utilisation.
+    The absolute peak (the highest dense figure of any precision) is kept beside it as a
+    labelled bound. A name that fits several catalog rows ("H100": SXM, PCIe, NVL) gives
+    a band over them: the lowest and highest reference peaks, their mean in the middle.
+    """
+    catalog = load_catalog()
+    found = catalog.accelerators.get(name)
+    candidates = [found] if found else []
+    if not candidates:
+        match = catalog.resolve_accelerator(name)
+        candidates = list(match.candidates) if match else []
+    if not candidates:
+        return None, f"accelerator {name!r} not in the catalog"
+    wanted = precision if precision and precision != options.default_precision else None
+    references: list[tuple[float, str]] = []
+    for accelerator in candidates:
+        try:
+            references.append(reference_peak(accelerator, wanted or options.default_precision))
+        except ValueError:
+            continue
+    if not references:
+        return None, f"no peak for {name}"
+    values = [value for value, _ in references]
+    absolute = max(
+        [
+            p
+            for a in candidates
+            for p in (a.peak_flops(x) for x in ("fp32", "tf32", "bf16", "fp16", "fp8"))
+            if p
+        ]
+        + values
+    )
+    return (
+        _Peak(
+            sum(values) / len(values),
+            min(values),
+            max(values),
+            absolute,
+            tuple(a.key for a in candidates),
+            tuple(sorted({column for _, column in references})),
+        ),
+        None,
+    )
+
+
+def _peak_assumptions(estimate: flops.Estimate, peak: _Peak, seconds: float) -> None:
+    estimate.assumptions["reference_peak"] = {
+        "columns": list(peak.columns),
+        "candidates": list(peak.candidates),
+        "note": "dense BF16/FP16 tensor peak unless the run's precision says otherwise"
+        + ("; an ambiguous name: a band over its candidates" if len(peak.candidates) > 1 else ""),
+    }
+    estimate.assumptions["absolute_physical_limit"] = {
+        "flops": seconds * peak.absolute,
+        "note": "at the highest dense peak of any precision (FP8 where there is one): a "
+        "bound no run reaches, not the reference",
+    }
 
 
 def _hardware(
@@ -250,6 +311,9 @@ def _hardware(
         total, basis = usage.telemetry_seconds, "measured device time (matched telemetry)"
     elif count and seconds:
         total, basis = float(count) * float(seconds), "runtime x accelerators (job logs)"
+    elif run.get("accelerator_seconds"):
+        total = float(run["accelerator_seconds"])
+        basis = "accelerator-hours stated by the evidence"
     else:
         return None, None
     name = run.get("accelerator")
@@ -258,16 +322,18 @@ def _hardware(
     if not name:
         return None, "accelerator unknown"
     precision = normalize_precision(run.get("precision"))
-    peak, high_peak, problem = _peak(name, precision, options)
+    peak, problem = _peak(name, precision, options)
     if peak is None:
         return None, problem
     estimate = flops.hardware(
         total,
-        peak,
+        peak.central,
         utilisation=dict(options.utilisation),
         measured_utilisation=usage.measured_tensor_active,
-        peak_high=high_peak,
+        peak_low=peak.low,
+        peak_high=peak.high,
     )
+    _peak_assumptions(estimate, peak, total)
     estimate.assumptions.update(
         {
             "accelerator": name,
@@ -290,12 +356,17 @@ def _billing(
     )
     if not name:
         return None
-    peak, high_peak, _ = _peak(name, normalize_precision(run.get("precision")), options)
+    peak, _ = _peak(name, normalize_precision(run.get("precision")), options)
     if peak is None:
         return None
     estimate = flops.hardware(
-        usage.billed_seconds, peak, utilisation=dict(options.utilisation), peak_high=high_peak
+        usage.billed_seconds,
+        peak.central,
+        utilisation=dict(options.utilisation),
+        peak_low=peak.low,
+        peak_high=peak.high,
     )
+    _peak_assumptions(estimate, peak, usage.billed_seconds)
     estimate.method = "billing"
     estimate.assumptions.update(
         {
@@ -351,7 +422,7 @@ def estimate_run(
             if implied > IMPLIED_UTILISATION_IMPOSSIBLE:
                 flags.append("implied_utilisation_above_1")
             elif implied > IMPLIED_UTILISATION_HIGH:
-                flags.append("implied_utilisation_above_0.75")
+                flags.append("implied_utilisation_above_0.70")
             elif implied < IMPLIED_UTILISATION_LOW:
                 flags.append("implied_utilisation_below_0.02")
     if combined is not None:
@@ -372,6 +443,18 @@ def estimate_run(
         combined.low = min(combined.low, combined.central)
         combined.high = max(combined.high, combined.central)
     return RunResult(run["run_key"], estimates, combined, decided_by, sorted(set(flags)))
+
+
+def _estimate_isolated(
+    run: Mapping[str, Any], options: EstimateOptions, usage: UsageEvidence | None
+) -> RunResult:
+    """``estimate_run``, fault-isolated per run: a run whose figures cannot be computed
+    gets a flag and no estimate (so its model is insufficient_evidence); the rest goes on."""
+    try:
+        return estimate_run(run, options, usage)
+    except (ArithmeticError, ValueError) as exc:
+        flags = sorted({*(run.get("flags") or []), "estimation_failed"})
+        return RunResult(run["run_key"], [], None, None, flags, f"{type(exc).__name__}: {exc}")
 
 
 def _references(attributes: Mapping[str, Any]) -> set[str]:
@@ -508,7 +591,7 @@ def coverage(run: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
     """
     codes = [c for c in result.flags if describe(c).severity == "missing"]
     if result.combined is None and not any(
-        run.get(k) for k in ("runtime_seconds", "accelerator_count")
+        run.get(k) for k in ("runtime_seconds", "accelerator_count", "accelerator_seconds")
     ):
         codes.append("accelerator_time_unknown")
     codes = sorted(set(codes)) if result.combined is None else []
@@ -638,7 +721,9 @@ def run_estimate(
             target.billed_seconds += float(line["accelerator_hours"]) * 3600.0
             if line.get("accelerator"):
                 target.accelerators.add(line["accelerator"])
-    results = {r["run_key"]: estimate_run(r, options, evidence_of.get(r["run_key"])) for r in runs}
+    results = {
+        r["run_key"]: _estimate_isolated(r, options, evidence_of.get(r["run_key"])) for r in runs
+    }
 
     by_key = {r["run_key"]: r for r in runs}
     rows: list[dict[str, Any]] = []

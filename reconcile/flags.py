@@ -16,7 +16,9 @@ from reconcile.numbers import percent, sci
 
 #: Implied-utilisation flags (architecture FLOPs ÷ hardware physical limit).
 IMPLIED_UTILISATION_IMPOSSIBLE = 1.0
-IMPLIED_UTILISATION_HIGH = 0.75
+#: (../shared/DESIGN.md; regulation.md §5: fine-tuning runs reach 0.2-0.6 of the dense
+#: BF16 peak, the best tuned pretraining about 0.5-0.6).
+IMPLIED_UTILISATION_HIGH = 0.70
 IMPLIED_UTILISATION_LOW = 0.02
 #: Reported vs reconstructed, after normalising to the same tokens and formula.
 REPORTED_TOLERANCE = 0.10
@@ -51,7 +53,7 @@ def _entries() -> dict[str, FlagInfo]:
             None,
         ),
         (
-            "implied_utilisation_above_0.75",
+            "implied_utilisation_above_0.70",
             "doubt",
             f"implied utilisation above {percent(IMPLIED_UTILISATION_HIGH)}: unusually high; "
             "check tokens and accelerator time",
@@ -176,6 +178,26 @@ def _entries() -> dict[str, FlagInfo]:
             "a 4-bit model's total_flos: transformers before 4.34 counted 4-bit weights at half "
             "size, so the tokens may be up to twice those derived (the band's high end)",
             None,
+        ),
+        (
+            "tokens_lower_bound_open",
+            "info",
+            "tokens are steps × batch × maximum length, an upper bound: the data was not "
+            "packed and nothing says how much shorter the sequences were",
+            None,
+        ),
+        (
+            "resolution_failed",
+            "missing",
+            "this run's evidence could not be computed (the run's notes say why)",
+            "fix or remove the file named in the run's notes; the other runs are not affected",
+        ),
+        (
+            "estimation_failed",
+            "missing",
+            "this run's figures could not be computed",
+            "check the run's evidence (query run --param run_id=…); the other runs are not "
+            "affected",
         ),
         ("logged_tokens_exclude_padding", "info", "logged tokens exclude padding", None),
         (

@@ -350,13 +350,15 @@ def hardware(
     utilisation: dict[str, float] | None = None,
     measured_utilisation: float | None = None,
     peak_high: float | None = None,
+    peak_low: float | None = None,
 ) -> Estimate:
     """The hardware method: accelerator-seconds × dense peak × utilisation.
 
-    With a measured tensor-pipe activity (DCGM), the central value uses it and the band
-    narrows around it (±25 %, capped at 1.0); otherwise the configured bounds apply.
-    High at utilisation 1.0 is the physical limit (with ``peak_high`` when the
-    precision is unknown, e.g. the FP8 peak on Hopper).
+    ``peak_flops`` is the reference: the dense BF16/FP16 tensor peak unless the run's
+    precision says otherwise. With a measured tensor-pipe activity (DCGM), the central
+    value uses it and the band narrows around it (±25 %, capped at 1.0); otherwise the
+    configured bounds apply. High at utilisation 1.0 of the reference is the limit the
+    implied utilisation is measured against (``peak_high`` replaces it when given).
     """
     bounds = dict(utilisation or DEFAULT_UTILISATION)
     assumptions: dict[str, Any] = {
@@ -376,10 +378,11 @@ def hardware(
         low_u, central_u, high_u = bounds["low"], bounds["central"], bounds["high"]
         assumptions["utilisation"] = {"basis": "assumed", **bounds}
     top = peak_high or peak_flops
+    bottom = peak_low or peak_flops
     assumptions["physical_limit"] = accelerator_seconds * top
     return Estimate(
         "hardware",
-        accelerator_seconds * peak_flops * low_u,
+        accelerator_seconds * bottom * low_u,
         accelerator_seconds * peak_flops * central_u,
         accelerator_seconds * top * high_u,
         assumptions,

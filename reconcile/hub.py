@@ -14,6 +14,7 @@ itself: ``HF_ENDPOINT`` (a mirror, e.g. ``https://hf-mirror.example.com``) and
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,13 @@ class HubClient:
 
     Args:
         cache_dir: where fetched files are kept (beside the warehouse).
-        endpoint: the Hub or mirror URL; None takes ``HF_ENDPOINT`` or the public Hub.
+        endpoint: the Hub or mirror URL; None takes ``HF_ENDPOINT`` as it is now (read
+            here, not when ``huggingface_hub`` was first imported) or the public Hub.
     """
 
     def __init__(self, cache_dir: Path, endpoint: str | None = None) -> None:
         self.cache_dir = cache_dir
-        self.endpoint = endpoint
+        self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
         self._seen: dict[str, HubModel] = {}
 
     def _download(self, repo_id: str, filename: str, offline: bool) -> Path | None:
@@ -85,7 +87,14 @@ class HubClient:
                 endpoint=self.endpoint,
                 local_files_only=offline,
             )
-        except (EntryNotFoundError, RepositoryNotFoundError, LocalEntryNotFoundError):
+        except LocalEntryNotFoundError as exc:  # a subclass of EntryNotFoundError: first
+            if offline:  # not in the cache: ask the Hub next
+                return None
+            # Online and still "not found locally": the Hub was not reached (no connection,
+            # or HF_HUB_OFFLINE set); say why rather than "the Hub has no such file".
+            cause = exc.__cause__ or exc
+            raise OSError(str(cause).splitlines()[0] if str(cause) else str(exc)) from exc
+        except (EntryNotFoundError, RepositoryNotFoundError):
             return None
         return Path(str(path))
 

@@ -7,6 +7,12 @@ of the rows its previous version produced, and its ledger row are written in the
 DuckDB transaction, so a crash at any point leaves the database as if the unit had
 never been loaded. A unit that fails to parse is recorded in ``quarantine``; rows of
 an earlier good version stay until a good version replaces them.
+
+Quarantine records the kind of failure: bad content stays quarantined until the unit
+changes; a store error (a 503, a permission denied) is retried by the next run. Folders a
+listing could not read are reported in the summary's ``errors`` and the units that
+contain them are left as they were (their listing is incomplete). Every source URI that
+is stored or reported goes through ``redact_uri``: no signed-URL query, SAS or password.
 """
 
 from __future__ import annotations
@@ -26,12 +32,20 @@ import pyarrow as pa
 
 from connectors.formats.base import Parsed, Parser, Sample, Sniffer, Unit, UnitReader
 from connectors.registry import Source, all_parsers, get_parser
-from connectors.stores.base import ObjectInfo
+from connectors.stores.base import (
+    ObjectInfo,
+    UnreadableFoldersError,
+    redact_uri,
+    redact_uris,
+)
 from reconcile.errors import ParseError, StoreError, redact_secrets
 from reconcile.schemas import FACT_TABLES
 from reconcile.warehouse import rollback, scalar, write_failure
 
 Outcome = Literal["new", "replaced", "unchanged", "quarantined"]
+#: Why a unit is in quarantine: its bytes ('content', kept until the unit changes) or the
+#: store ('store', retried by the next run).
+ErrorKind = Literal["content", "store"]
 
 #: Units committed together; a crash loses at most one batch, which re-runs load.
 COMMIT_EVERY_UNITS = 256
@@ -63,6 +77,9 @@ class IngestSummary:
     rows_deleted: Counter[str] = field(default_factory=Counter)
     bytes_read: int = 0
     quarantined: list[dict[str, str]] = field(default_factory=list)
+    #: sources or folders that could not be listed ({"uri", "error", "kind"}): the run is
+    #: incomplete, and units containing them were left as they were
+    errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     #: logical runs after resolution (None when resolution did not run)
     logical_runs: int | None = None
@@ -83,6 +100,7 @@ class IngestSummary:
             "rows_deleted": {table: self.rows_deleted[table] for table in FACT_TABLES},
             "bytes_read": self.bytes_read,
             "quarantine": self.quarantined,
+            "errors": self.errors,
             "logical_runs": self.logical_runs,
             "seconds": round(self.seconds, 3),
         }
@@ -109,28 +127,37 @@ def plan(
     retry_quarantined: bool = False,
     workers: int = 8,
     format_options: Mapping[str, Mapping[str, Any]] | None = None,
+    listing_errors: list[UnreadableFoldersError] | None = None,
 ) -> tuple[list[PlannedUnit], int, int]:
     """List every source and decide, per unit, whether it needs loading.
 
     Objects are claimed by name first (each parser's ``units``), then by content
     (``sniff``) for objects no name claimed.
 
+    Args:
+        listing_errors: where to collect listings that missed unreadable folders; the
+            rest of such a source is still planned, except units whose folder holds an
+            unreadable one (they would load incomplete). None: raise the first.
+
     Returns:
         (planned units, objects listed, objects no parser claimed).
+
+    Raises:
+        UnreadableFoldersError: a listing missed folders and ``listing_errors`` is None.
     """
     ledger: dict[str, tuple[str, str, int]] = {}
-    quarantine: dict[str, tuple[str, str, int]] = {}
+    quarantine: dict[str, tuple[str, str, int, str, str | None]] = {}
     if con is not None:
         for uri, fp, fmt, version, table, digest in con.execute(
             "SELECT uri, fingerprint, format, parser_version, target_table, "
             "coalesce(options_digest, '') FROM ingest_ledger"
         ).fetchall():
             ledger[uri] = (fp, fmt, version, table, digest)  # type: ignore[assignment]
-        for uri, fp, fmt, version, digest in con.execute(
-            "SELECT uri, fingerprint, format, parser_version, coalesce(options_digest, '') "
-            "FROM quarantine"
+        for uri, fp, fmt, version, digest, kind in con.execute(
+            "SELECT uri, fingerprint, format, parser_version, coalesce(options_digest, ''), "
+            "error_kind FROM quarantine"
         ).fetchall():
-            quarantine[uri] = (fp, fmt, version, digest)  # type: ignore[assignment]
+            quarantine[uri] = (fp, fmt, version, digest, kind)
     parsers = (
         [get_parser(format_name, (format_options or {}).get(format_name))]
         if format_name
@@ -140,7 +167,15 @@ def plan(
     listed = ignored = 0
     seen: set[str] = set()
     for source in sources:
-        objects = list(_list(source))
+        objects: list[ObjectInfo] = []
+        unreadable: tuple[str, ...] = ()
+        try:
+            objects.extend(_list(source))
+        except UnreadableFoldersError as exc:
+            if listing_errors is None:
+                raise
+            listing_errors.append(exc)
+            unreadable = exc.folders
         listed += len(objects)
         rest: Sequence[Any] = objects
         claimed: list[tuple[Parser, Unit]] = []
@@ -153,6 +188,8 @@ def plan(
         for parser, unit in claimed:
             if unit.uri in seen:  # the same unit named by two overlapping sources
                 continue
+            if _holds_any(unit.key, unreadable):
+                continue  # listed without the unreadable folder's objects: left as it was
             seen.add(unit.uri)
             planned.append(_decide(source, parser, unit, ledger, quarantine, retry_quarantined))
         ignored += len(rest)
@@ -209,6 +246,14 @@ def _sniff(
     return claimed, rest
 
 
+def _holds_any(key: str, folders: Sequence[str]) -> bool:
+    """Whether the unit at ``key`` (an object or a folder) contains one of ``folders``."""
+    if not folders:
+        return False
+    base = key.rstrip("/")
+    return any(not base or f == base or f.startswith(base + "/") for f in folders)
+
+
 def _list(source: Source) -> Iterator[Any]:
     filtered = bool(source.include or source.exclude)
     for info in source.store.list_objects(source.prefix):
@@ -240,9 +285,15 @@ def _decide(
     current = (fingerprint, parser.name, parser.version, options_digest(parser))
     previous = ledger.get(unit.uri)
     previous_table = previous[3] if previous else None
+    failed = quarantine.get(unit.uri)
     if previous and (*previous[:3], previous[4]) == current:
         action: Literal["load", "skip", "still_quarantined"] = "skip"
-    elif quarantine.get(unit.uri) == current and not retry_quarantined:
+    elif (
+        failed is not None
+        and failed[:4] == current
+        and failed[4] == "content"  # a store error (or an unrecorded kind) is retried
+        and not retry_quarantined
+    ):
         action = "still_quarantined"
     else:
         action = "load"
@@ -251,18 +302,27 @@ def _decide(
     )
 
 
-def _fetch(item: PlannedUnit) -> tuple[PlannedUnit, Parsed | None, str | None, UnitReader]:
+@dataclass(frozen=True)
+class _Failure:
+    """Why a unit could not be loaded: the error line and its kind."""
+
+    error: str
+    kind: ErrorKind
+
+
+def _fetch(item: PlannedUnit) -> tuple[PlannedUnit, Parsed | None, _Failure | None, UnitReader]:
     reader = UnitReader(item.source.store, item.unit)
     try:
         parsed = item.parser.parse_unit(reader)
     except ParseError as exc:
         reader.close()
-        return item, None, exc.one_line(), reader
+        return item, None, _Failure(redact_uris(exc.one_line()), "content"), reader
     except StoreError as exc:
-        # The object vanished or became unreadable between listing and reading:
-        # treat like a bad object (recorded, retried next run), not a crash of the run.
+        # The store failed (a 503 after retries, permission denied, the object vanished
+        # since the listing): recorded in quarantine as a store error, so the next run
+        # tries again instead of keeping a good object out for good; not a crash of the run.
         reader.close()
-        return item, None, exc.one_line(), reader
+        return item, None, _Failure(redact_uris(exc.one_line()), "store"), reader
     if parsed.schema != item.parser.schema:
         reader.close()
         raise TypeError(
@@ -301,6 +361,10 @@ def ingest(
 ) -> IngestSummary:
     """Load every new or changed unit of ``sources`` into the warehouse, exactly once.
 
+    Folders a listing could not read do not stop the run: they are reported in the
+    summary's ``errors`` (the caller should fail the run), and the units that contain
+    them are left as they were.
+
     Args:
         workers: units fetched and parsed in parallel; None takes the largest
             ``default_workers`` of the sources' stores.
@@ -309,6 +373,7 @@ def ingest(
         workers = max((s.store.default_workers for s in sources), default=1)
     started = time.monotonic()
     progress = progress or ProgressSink()
+    listing_errors: list[UnreadableFoldersError] = []
     planned, listed, ignored = plan(
         con,
         sources,
@@ -316,8 +381,15 @@ def ingest(
         retry_quarantined=retry_quarantined,
         workers=workers,
         format_options=format_options,
+        listing_errors=listing_errors,
     )
     summary = IngestSummary(objects_listed=listed, ignored=ignored)
+    for exc in listing_errors:
+        for folder, uri in zip(exc.folders, exc.uris, strict=True):
+            one = UnreadableFoldersError([folder], [uri]).one_line()
+            summary.errors.append(
+                {"uri": redact_uri(uri), "error": redact_uris(one), "kind": "access"}
+            )
     to_load = [p for p in planned if p.action == "load"]
     for item in planned:
         if item.action == "skip":
@@ -327,22 +399,30 @@ def ingest(
     if summary.counts["quarantined"]:
         uris = [p.unit.uri for p in planned if p.action == "still_quarantined"]
         rows = con.execute(
-            "SELECT uri, error FROM quarantine WHERE list_contains($uris, uri) ORDER BY uri",
+            "SELECT uri, error, error_kind FROM quarantine WHERE list_contains($uris, uri) "
+            "ORDER BY uri",
             {"uris": uris},
         ).fetchall()
-        summary.quarantined += [{"uri": u, "error": e, "seen": "before"} for u, e in rows]
+        summary.quarantined += [
+            {"uri": u, "error": redact_uris(e), "kind": k, "seen": "before"} for u, e, k in rows
+        ]
 
     progress.start(len(to_load))
     writer = _BatchWriter(con, summary)
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for item, table, error, reader in _bounded(pool, to_load, 2 * workers, _fetch):
+            for item, table, failure, reader in _bounded(pool, to_load, 2 * workers, _fetch):
                 summary.bytes_read += reader.bytes_read
-                if error is not None:
-                    writer.quarantine(item, error)
+                if failure is not None:
+                    writer.quarantine(item, failure)
                     summary.counts["quarantined"] += 1
                     summary.quarantined.append(
-                        {"uri": item.unit.uri, "error": error, "seen": "now"}
+                        {
+                            "uri": item.unit.uri,
+                            "error": failure.error,
+                            "kind": failure.kind,
+                            "seen": "now",
+                        }
                     )
                 elif isinstance(table, pa.RecordBatchReader):
                     # A large unit streams in its own transaction, after the pending batch.
@@ -354,7 +434,12 @@ def ingest(
                         writer.quarantine(item, stream_error)
                         summary.counts["quarantined"] += 1
                         summary.quarantined.append(
-                            {"uri": item.unit.uri, "error": stream_error, "seen": "now"}
+                            {
+                                "uri": item.unit.uri,
+                                "error": stream_error.error,
+                                "kind": stream_error.kind,
+                                "seen": "now",
+                            }
                         )
                 else:
                     assert table is not None
@@ -370,6 +455,15 @@ def ingest(
     return summary
 
 
+#: Class names of store errors, to recognise one that DuckDB wrapped in its own error.
+_STORE_ERRORS: tuple[type[StoreError], ...] = (
+    StoreError,
+    *StoreError.__subclasses__(),
+    UnreadableFoldersError,
+)
+_STORE_ERROR_NAMES = tuple(cls.__name__ for cls in _STORE_ERRORS)
+
+
 class _BatchWriter:
     """Writes loaded and quarantined units in batches, one transaction per batch.
 
@@ -382,16 +476,16 @@ class _BatchWriter:
         self.con = con
         self.summary = summary
         self.loaded: list[tuple[PlannedUnit, pa.Table, UnitReader]] = []
-        self.failed: list[tuple[PlannedUnit, str]] = []
+        self.failed: list[tuple[PlannedUnit, _Failure]] = []
         self.started = time.monotonic()
 
     def add(self, item: PlannedUnit, table: pa.Table, reader: UnitReader) -> None:
         """Queue a parsed unit."""
         self.loaded.append((item, table, reader))
 
-    def quarantine(self, item: PlannedUnit, error: str) -> None:
-        """Queue a unit that failed to parse."""
-        self.failed.append((item, error))
+    def quarantine(self, item: PlannedUnit, failure: _Failure) -> None:
+        """Queue a unit that failed to load (bad content, or the store failed)."""
+        self.failed.append((item, failure))
 
     def due(self) -> bool:
         """Whether the batch is big or old enough to commit."""
@@ -408,8 +502,8 @@ class _BatchWriter:
         con.execute("BEGIN TRANSACTION")
         try:
             self._write_loaded()
-            for item, error in self.failed:
-                _record_quarantine(con, item, error)
+            for item, failure in self.failed:
+                _record_quarantine(con, item, failure)
             con.execute("COMMIT")
         except BaseException:
             rollback(con)
@@ -422,8 +516,8 @@ class _BatchWriter:
 
     def load_stream(
         self, item: PlannedUnit, stream: pa.RecordBatchReader, reader: UnitReader
-    ) -> str | None:
-        """Load one streamed unit in its own transaction; return an error text if the
+    ) -> _Failure | None:
+        """Load one streamed unit in its own transaction; return the failure if the
         stream failed part-way (the transaction is then rolled back: nothing half-loaded).
         """
         con = self.con
@@ -448,16 +542,21 @@ class _BatchWriter:
             rollback(con)
             if write_failure(exc) is not None:
                 raise  # the disk is full, not the unit bad: never quarantine it for that
-            text = (
+            text = redact_uris(
                 exc.one_line()
                 if isinstance(exc, ParseError)
                 else redact_secrets(" ".join(str(exc).split()))
+            )
+            # A store error raised while the stream read its member comes back wrapped in
+            # DuckDB's words: still the store's failure, retried next run.
+            kind: ErrorKind = (
+                "store" if any(f"{name}:" in text for name in _STORE_ERROR_NAMES) else "content"
             )
             # A parser's error raised inside the stream comes back wrapped, with its traceback.
             text = text.split(" Detail: Python exception:", 1)[0]
             # Lead with the unit (DuckDB wraps a stream's error in its own words first).
             uri = item.unit.uri
-            return text[text.index(uri):] if uri in text else f"{uri}: {text}"
+            return _Failure(text[text.index(uri) :] if uri in text else f"{uri}: {text}", kind)
         except BaseException:
             rollback(con)
             raise
@@ -508,7 +607,7 @@ class _BatchWriter:
         ledger = pa.table(
             {
                 "uri": [i.unit.uri for i, _, _ in done],
-                "source_root": [i.source.uri for i, _, _ in done],
+                "source_root": [redact_uri(i.source.uri) for i, _, _ in done],
                 "format": [i.parser.name for i, _, _ in done],
                 "parser_version": pa.array([i.parser.version for i, _, _ in done], pa.int32()),
                 "options_digest": [options_digest(i.parser) for i, _, _ in done],
@@ -546,23 +645,27 @@ class _BatchWriter:
             self.con.unregister("_ledger")
 
 
-def _record_quarantine(con: duckdb.DuckDBPyConnection, item: PlannedUnit, error: str) -> None:
+def _record_quarantine(
+    con: duckdb.DuckDBPyConnection, item: PlannedUnit, failure: _Failure
+) -> None:
     con.execute(
         "INSERT INTO quarantine (uri, source_root, format, parser_version, fingerprint, error, "
-        "first_seen_at, last_seen_at, attempts, options_digest) VALUES "
-        "($uri, $root, $format, $version, $fp, $error, now(), now(), 1, $digest) "
+        "first_seen_at, last_seen_at, attempts, options_digest, error_kind) VALUES "
+        "($uri, $root, $format, $version, $fp, $error, now(), now(), 1, $digest, $kind) "
         "ON CONFLICT (uri) DO UPDATE SET source_root = excluded.source_root, "
         "format = excluded.format, parser_version = excluded.parser_version, "
         "options_digest = excluded.options_digest, "
         "fingerprint = excluded.fingerprint, error = excluded.error, "
+        "error_kind = excluded.error_kind, "
         "last_seen_at = excluded.last_seen_at, attempts = quarantine.attempts + 1",
         {
             "uri": item.unit.uri,
-            "root": item.source.uri,
+            "root": redact_uri(item.source.uri),
             "format": item.parser.name,
             "version": item.parser.version,
             "fp": item.fingerprint,
-            "error": error,
+            "error": redact_uris(failure.error),
             "digest": options_digest(item.parser),
+            "kind": failure.kind,
         },
     )

@@ -1,17 +1,22 @@
 """One writer at a time: an advisory lock file beside the warehouse.
 
 The lock is an ``fcntl.flock`` on ``<db>.lock``; the operating system releases it when
-the holding process ends, however it ends, so a lock left by a killed run is stale by
-construction and the next run takes it over (the file's contents, who held it and
-since when, are only information for messages).
+the holding process ends, however it ends. The file records who holds it and, when the
+block ends (ok or failed), ``finished`` and ``outcome``; a lock whose record has no
+``finished`` was left by a holder that died (killed, crashed) and is reported as taken
+over. The lock file is opened without following a symbolic link and must be a plain
+file with one name, so a planted link cannot make a run overwrite another file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconcile.errors import WarehouseError
+from reconcile.errors import UnsafePathError, WarehouseError
 
 
 def lock_path(db: Path) -> Path:
@@ -27,11 +32,57 @@ def lock_path(db: Path) -> Path:
     return db.with_name(db.name + ".lock")
 
 
-def holder(db: Path) -> dict[str, Any] | None:
-    """Who holds (or last held) the lock: pid, host, command, since; None if never."""
+def _open(path: Path, *, create: bool) -> int:
+    """A descriptor on the lock file, never through a link.
+
+    Raises:
+        UnsafePathError: the path is a symbolic link, not a plain file, or a hard link.
+        WarehouseError: the file cannot be created or opened (a read-only folder).
+        FileNotFoundError: it does not exist and ``create`` is false.
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    if create:
+        flags |= os.O_CREAT
     try:
-        data = json.loads(lock_path(db).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"{path}: the lock file is a symbolic link; refusing to follow it",
+                hint="remove the link (reconcile creates the lock file itself)",
+            ) from exc
+        if isinstance(exc, FileNotFoundError) and not create:
+            raise
+        raise WarehouseError(
+            f"{path}: cannot create the lock file: {exc.strerror}",
+            hint="the warehouse folder must be writable",
+        ) from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        raise UnsafePathError(
+            f"{path}: the lock file is not a plain file of its own "
+            f"({'a hard link' if stat.S_ISREG(info.st_mode) else 'a special file'}); "
+            "refusing to write to it",
+            hint="remove it (reconcile creates the lock file itself)",
+        )
+    return fd
+
+
+def holder(db: Path) -> dict[str, Any] | None:
+    """Who holds (or last held) the lock: pid, host, command, since, and once it ended
+    ``finished`` and ``outcome`` (ok|failed); None if never (or not readable safely)."""
+    try:
+        fd = os.open(lock_path(db), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return None
+        raw = stream.read(65536)
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -39,15 +90,23 @@ def holder(db: Path) -> dict[str, Any] | None:
 def is_locked(db: Path) -> bool:
     """Whether a process holds the writer lock right now."""
     path = lock_path(db)
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
         return False
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also releases a lock taken just now
+    return False
+
+
+def _record(fd: int, info: dict[str, Any]) -> None:
+    data = json.dumps(info).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
 
 
 @contextmanager
@@ -56,51 +115,74 @@ def writer_lock(
 ) -> Iterator[dict[str, Any]]:
     """Hold the writer lock of ``db`` for the duration of the block.
 
+    On every way out of the block (normal end, a ``ReconcileError``, a bug, Ctrl-C) the
+    record gets ``finished`` and ``outcome``; only a holder that died leaves none.
+
     Raises:
-        WarehouseError: another process still holds it after ``timeout_seconds``; the
-            message says which process and since when.
+        WarehouseError: another process still holds it after ``timeout_seconds`` (the
+            message says which process and since when), or the lock file cannot be
+            created.
+        UnsafePathError: ``<db>.lock`` is a symbolic link or not a plain file.
     """
     path = lock_path(db)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"{path.parent}: cannot create the folder: {exc.strerror}") from exc
+    fd = _open(path, create=True)
     deadline = time.monotonic() + timeout_seconds
     try:
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     other = holder(db) or {}
                     raise WarehouseError(
-                        f"{db}: another {other.get('command', 'reconcile')} run holds the lock "
+                        f"{db}: `reconcile {other.get('command', '?')}` holds the lock "
                         f"(pid {other.get('pid', '?')} on {other.get('host', '?')}, since "
                         f"{other.get('since', '?')})",
                         hint="wait for it, or raise --lock-timeout",
                     ) from None
                 time.sleep(poll_seconds)
         previous = holder(db)
-        info = {
+        info: dict[str, Any] = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "command": command,
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(info))
-        handle.flush()
-        if previous and previous.get("finished") is None and previous.get("pid") != os.getpid():
-            info["took_over_from"] = previous  # the previous holder ended without finishing
-        yield info
-        info_done = {
-            **{k: v for k, v in info.items() if k != "took_over_from"},
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(info_done))
-        handle.flush()
+        try:
+            _record(fd, info)
+        except OSError as exc:
+            raise WarehouseError(
+                f"{path}: cannot write the lock file: {exc.strerror}",
+                hint="free disk space and run again",
+            ) from exc
+        if previous and previous.get("finished") is None:
+            info["took_over_from"] = previous  # the previous holder died without finishing
+        outcome = "failed"
+        try:
+            yield info
+            outcome = "ok"
+        finally:
+            done = {k: v for k, v in info.items() if k != "took_over_from"}
+            done["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+            done["outcome"] = outcome
+            if outcome == "ok":
+                try:
+                    _record(fd, done)
+                except OSError as exc:
+                    raise WarehouseError(
+                        f"{path}: cannot write the lock file: {exc.strerror}",
+                        hint="free disk space; the run itself completed",
+                    ) from exc
+            else:
+                # Best effort: the error that ended the block is the one to report.
+                with contextlib.suppress(OSError):
+                    _record(fd, done)
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -16,6 +16,9 @@ from typing import Any
 
 from reconcile.errors import redact_secrets, set_secret_tags
 
+#: The format chosen by ``configure`` (the final error line follows it).
+_FORMAT = "human"
+
 
 class SecretFilter(logging.Filter):
     """Masks secret tag values in an event's message and string fields."""
@@ -65,6 +68,8 @@ class HumanFormatter(logging.Formatter):
 def configure(log_format: str, secret_tags: list[str] | None = None) -> None:
     """Send the ``reconcile`` logger's events to stderr in ``log_format`` (human|json),
     masking the values of ``secret_tags`` (also in error lines, see ``errors``)."""
+    global _FORMAT
+    _FORMAT = log_format
     set_secret_tags(secret_tags or [])
     logger = logging.getLogger("reconcile")
     for handler in list(logger.handlers):
@@ -75,3 +80,35 @@ def configure(log_format: str, secret_tags: list[str] | None = None) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # A host application's (or a library's) ``logging.config.dictConfig`` disables every
+    # logger that existed before it by default: ours would go silent for good.
+    logger.disabled = False
+    for name, child in logging.root.manager.loggerDict.items():
+        if name.startswith("reconcile.") and isinstance(child, logging.Logger):
+            child.disabled = False
+
+
+def error_line(message: str, *, log_format: str | None = None, code: int = 1) -> str:
+    """The final line for an error that ends the command, masked like every event.
+
+    ``Error: <message>`` for people; with JSON logs one more JSON object (``level``
+    error, ``event`` ``"error"``, ``message``, ``exit_code``), so a collector parsing
+    stderr line by line sees the failure as well.
+
+    Args:
+        message: the error's one-line text (``ReconcileError.one_line()``).
+        log_format: human|json; default the one ``configure`` was given.
+        code: the exit code the command ends with.
+    """
+    text = " ".join(redact_secrets(message).split())
+    if (log_format or _FORMAT) != "json":
+        return f"Error: {text}"
+    return json.dumps(
+        {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "error",
+            "event": "error",
+            "message": text,
+            "exit_code": code,
+        }
+    )

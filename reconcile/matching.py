@@ -23,6 +23,7 @@ linking each of its members.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,10 +58,24 @@ class Match:
     details: Mapping[str, Any]
 
 
-def expand_nodelist(text: str | None) -> set[str]:
-    """Slurm's compressed host list: ``gpu[001-003,007],cpu1`` -> the host names."""
+#: Most hosts one node list may name (more than any cluster has): a damaged list names
+#: none rather than exhausting memory.
+MAX_NODELIST_HOSTS = 200_000
+
+
+def expand_nodelist(text: str | None) -> frozenset[str]:
+    """Slurm's compressed host list: ``gpu[001-003,007],cpu1`` -> the host names.
+
+    Expanded once per distinct list (cached): matching asks for the same allocation's
+    hosts for every telemetry window, and ``gpu[00000-65535]`` is 65,536 names.
+    """
     if not text:
-        return set()
+        return frozenset()
+    return _expand_nodelist(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expand_nodelist(text: str) -> frozenset[str]:
     hosts: set[str] = set()
     for part in re.findall(r"[^,\[]+(?:\[[^\]]*\])?", text):
         part = part.strip(",")
@@ -73,12 +88,16 @@ def expand_nodelist(text: str | None) -> set[str]:
         for item in ranges.split(","):
             if "-" in item:
                 start, end = item.split("-", 1)
+                if not (start.isdigit() and end.isdigit()):
+                    continue
                 width = len(start)
+                if int(end) - int(start) + len(hosts) > MAX_NODELIST_HOSTS:
+                    return frozenset()
                 for number in range(int(start), int(end) + 1):
                     hosts.add(f"{prefix}{number:0{width}d}{suffix}")
             elif item:
                 hosts.add(f"{prefix}{item}{suffix}")
-    return hosts
+    return frozenset(hosts)
 
 
 def _overlaps(

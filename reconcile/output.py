@@ -1,4 +1,15 @@
-"""Rendering Arrow tables as JSON, CSV or a terminal table."""
+"""Rendering Arrow tables as JSON, CSV or a terminal table.
+
+Cell values are data, often from files nobody vetted (job names, object keys, tags):
+
+- on a terminal they are shown, never obeyed: control characters (C0, DEL, C1, bidi
+  overrides) are stripped and rich markup is not interpreted (``Text`` objects);
+- in CSV, a text cell a spreadsheet would run as a formula gets a leading ``'``
+  (OWASP, "CSV Injection": https://owasp.org/www-community/attacks/CSV_Injection);
+- in JSON, C1 characters are written as ``\\u`` escapes (same value, inert bytes).
+
+CSV and JSON are written batch by batch, so a large result never sits in memory whole.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,8 @@ import csv
 import io
 import json
 import math
+import re
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -36,14 +49,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rows(table: pa.Table) -> list[dict[str, Any]]:
-    """The table as a list of JSON-ready dicts."""
+def rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
+    """The table (or one record batch) as a list of JSON-ready dicts."""
     return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+#: DEL and the C1 controls: JSON leaves them raw, and 0x9b is a one-byte CSI to some
+#: terminals. They can only occur inside JSON strings, where an escape is the same value.
+_JSON_C1 = re.compile("[\x7f-\x9f]")
+
+
+def _json_text(value: Any, indent: int | None = 2) -> str:
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return _JSON_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def to_json(table: pa.Table) -> str:
     """A JSON array with one object per row."""
-    return json.dumps(rows(table), indent=2, ensure_ascii=False, default=str)
+    return _json_text(rows(table))
+
+
+def iter_json(batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
+    """A JSON array with one object per row, in pieces (one per non-empty batch).
+
+    The pieces joined are the text :func:`to_json` gives for the same rows.
+    """
+    first = True
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        items = ",\n".join("  " + _json_text(row).replace("\n", "\n  ") for row in rows(batch))
+        yield ("[\n" if first else ",\n") + items
+        first = False
+    yield "[]" if first else "\n]"
 
 
 def _cell_text(value: Any) -> str:
@@ -58,23 +96,89 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def to_csv(table: pa.Table) -> str:
-    """CSV with a header row; nested values as JSON text."""
+#: Leading characters that make a spreadsheet evaluate a cell (OWASP's list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number written as text: a spreadsheet reads it as that number, not a formula.
+_PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe(value: str) -> str:
+    """``value`` as a CSV text cell that no spreadsheet runs as a formula.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'``, unless it is a plain number such as ``-1.5`` (which stays a number).
+    """
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return csv_safe(json.dumps(value, default=str))
+    if isinstance(value, str):
+        return csv_safe(value)
+    return value  # numbers, booleans: written as the numbers they are
+
+
+def _csv_text(cells: list[Any]) -> str:
+    """One CSV line. The csv module quotes a field holding the line terminator but not a
+    lone ``\\r``, which readers then take for a line break: such a row gets every text
+    cell quoted (numbers stay bare)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.column_names)
-    for row in rows(table):
-        writer.writerow(
-            [
-                ""
-                if v is None
-                else (json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
-                for v in row.values()
-            ]
-        )
+    carriage = any(isinstance(c, str) and "\r" in c for c in cells)
+    if carriage:
+        csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerow(cells)
+    else:
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
 
 
+def iter_csv(column_names: list[str], batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
+    """CSV with a header row, in pieces (the header, then one per batch); nested values
+    as JSON text, formula-like text cells neutralised (:func:`csv_safe`)."""
+    yield _csv_text([csv_safe(name) for name in column_names])
+    for batch in batches:
+        yield "".join(_csv_text([_csv_cell(v) for v in row.values()]) for row in rows(batch))
+
+
+def to_csv(table: pa.Table) -> str:
+    """CSV with a header row; see :func:`iter_csv`."""
+    return "".join(iter_csv(table.column_names, table.to_batches()))
+
+
+#: Characters that move the cursor or change how a terminal shows what follows:
+#: C0 controls (tab, newline and ESC included), DEL, C1 controls, and the bidirectional
+#: overrides and isolates ("Trojan Source", CVE-2021-42574).
+_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile("[\t\n\r\v\f]+")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without anything a terminal would act on: tabs and line breaks become
+    one space, every other control character is dropped."""
+    return _TERMINAL_CONTROLS.sub("", _LINE_BREAKS.sub(" ", text))
+
+
 def table_cells(table: pa.Table) -> tuple[list[str], list[list[str]]]:
-    """Header and cell texts for a terminal table."""
-    return table.column_names, [[_cell_text(v) for v in row.values()] for row in rows(table)]
+    """Header and cell texts for a terminal table, made :func:`terminal_safe`.
+
+    The texts may still contain rich markup (``[bold]``): show them as ``Text`` objects.
+    """
+    header = [terminal_safe(name) for name in table.column_names]
+    return header, [[terminal_safe(_cell_text(v)) for v in row.values()] for row in rows(table)]
+
+
+def rich_table(title: str, table: pa.Table) -> Any:
+    """A ``rich.table.Table`` of ``table`` whose title, headers and cells are shown
+    literally: no markup interpreted, no control character kept."""
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    header, cells = table_cells(table)
+    view = Table(*(Column(header=Text(h)) for h in header), title=Text(terminal_safe(title)))
+    for row in cells:
+        view.add_row(*(Text(c) for c in row))
+    return view

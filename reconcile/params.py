@@ -1,7 +1,8 @@
 """Parameter counts from a model's ``config.json``, without weights.
 
-The config is completed with its class defaults by ``transformers.AutoConfig`` (offline:
-``HF_HUB_OFFLINE=1``, nothing is downloaded), then counted per architecture by our own
+The config is completed with its class defaults by ``transformers.AutoConfig.for_model``
+(the config class of its ``model_type``, built from the fields: nothing is read from the
+network or the disk), then counted per architecture by our own
 rules: embeddings, attention (GQA, multi-query, MLA), dense and gated MLPs, MoE experts
 (total and active), routers, shared experts, biases, norms, tied or untied heads, and
 vision towers where a checkpoint includes them.
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconcile.errors import ParseError
+from reconcile.limits import model_shape_problem
 
 
 @dataclass(frozen=True)
@@ -853,24 +855,47 @@ _POSITIONS = {
 }
 
 
+def _config_validation_errors() -> tuple[type[Exception], ...]:
+    """transformers' strict config classes raise huggingface_hub's validation error (not a
+    ValueError) for a mistyped field."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # older huggingface_hub: configs are not strict
+        return ()
+    return (StrictDataclassError,)
+
+
+#: What completing a config may raise for a broken config.
+_CONFIG_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    KeyError,
+    TypeError,
+    *_config_validation_errors(),
+)
+
+
 def complete_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config with its class defaults, via ``transformers.AutoConfig`` (offline).
 
     Raises:
         ParseError: no model_type, or a model_type transformers does not know.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # No HF_HUB_OFFLINE here: for_model never downloads, and huggingface_hub reads that
+    # variable once, at import, so setting it would keep the opt-in Hub look-up
+    # ([models] hub) offline for the rest of the process.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers import AutoConfig
 
     model_type = config.get("model_type")
     if not isinstance(model_type, str):
         raise ParseError("config.json", "no model_type")
+    problem = model_shape_problem(config)
+    if problem:
+        raise ParseError("config.json", problem)
     fields = {k: v for k, v in config.items() if not k.startswith("_") and k != "model_type"}
     try:
         completed = AutoConfig.for_model(model_type, **fields).to_dict()
-    except (ValueError, KeyError, TypeError) as exc:
+    except _CONFIG_ERRORS as exc:
         if model_type in _REMOTE_CODE:
             return {**fields, "model_type": model_type}
         raise ParseError("config.json", f"model_type {model_type!r} not understood: {exc}") from exc
@@ -888,6 +913,9 @@ def count_parameters(config: dict[str, Any], *, complete: bool = True) -> ParamC
     Raises:
         ParseError: the architecture is not supported or the config lacks a needed field.
     """
+    problem = model_shape_problem(config)
+    if problem:
+        raise ParseError("config.json", problem)
     cfg = complete_config(config) if complete else dict(config)
     model_type = str(cfg["model_type"])
     text = cfg

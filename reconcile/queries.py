@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -133,12 +136,105 @@ def run(con: duckdb.DuckDBPyConnection, query: QueryFile, params: dict[str, str]
             raise QueryError(f"{query.origin}: the statement returns no rows to show")
         table = relation.to_arrow_table()
     except duckdb.InvalidInputException as exc:
-        text = _first_line(exc)
-        hint = "pass parameters with --param KEY=VALUE" if "parameter" in text.lower() else None
-        raise QueryError(f"{query.origin}: {text}", hint=hint) from exc
+        raise _input_error(query, exc) from exc
     except duckdb.Error as exc:
         raise QueryError(f"{query.origin}: {_first_line(exc)}") from exc
     return table
+
+
+#: Rows per record batch when results are streamed.
+BATCH_ROWS = 10_000
+
+#: The default limit of one ``reconcile query`` (``--timeout`` / ``[query] timeout``).
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+
+class QueryTimeoutError(QueryError):
+    """A query ran past its time limit and was interrupted."""
+
+
+@contextmanager
+def time_limit(
+    con: duckdb.DuckDBPyConnection, seconds: float | None, origin: str
+) -> Iterator[None]:
+    """Interrupt whatever ``con`` runs once ``seconds`` have passed (None or 0: no limit).
+
+    Covers everything inside the block: the statements and fetching their results.
+
+    Raises:
+        QueryTimeoutError: the limit was reached; the statement was interrupted.
+    """
+    if not seconds:
+        yield
+        return
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    # What an interrupt surfaces as: DuckDB's own error while a statement runs
+    # (usually already a QueryError from run()/stream()), Arrow's while batches stream.
+    except (duckdb.Error, QueryError, pa.ArrowException, OSError) as exc:
+        if fired.is_set():
+            raise QueryTimeoutError(
+                f"{origin}: stopped after the time limit of {seconds:g} s",
+                hint="narrow the query, or raise the limit with --timeout SECONDS "
+                "or [query] timeout (0: none)",
+            ) from exc
+        raise
+    finally:
+        timer.cancel()
+
+
+def stream(
+    con: duckdb.DuckDBPyConnection,
+    query: QueryFile,
+    params: dict[str, str],
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """Execute ``query`` like :func:`run`, but hand the result over batch by batch.
+
+    Returns:
+        The column names and an iterator of record batches of at most ``batch_rows`` rows,
+        fetched from DuckDB as the caller consumes them.
+
+    Raises:
+        QueryError: as :func:`run`; also while iterating, when a later batch fails.
+    """
+    try:
+        relation = con.sql(query.sql, params=params or None)
+        if relation is None:
+            raise QueryError(f"{query.origin}: the statement returns no rows to show")
+        reader = relation.to_arrow_reader(batch_rows)
+    except duckdb.InvalidInputException as exc:
+        raise _input_error(query, exc) from exc
+    except duckdb.Error as exc:
+        raise QueryError(f"{query.origin}: {_first_line(exc)}") from exc
+    return list(reader.schema.names), _batches(reader, query.origin)
+
+
+def _batches(reader: pa.RecordBatchReader, origin: str) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        # A statement failing after its first rows reaches Python as Arrow's error.
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise QueryError(f"{origin}: {_first_line(exc)}") from exc
+        yield batch
+
+
+def _input_error(query: QueryFile, exc: duckdb.Error) -> QueryError:
+    text = _first_line(exc)
+    hint = "pass parameters with --param KEY=VALUE" if "parameter" in text.lower() else None
+    return QueryError(f"{query.origin}: {text}", hint=hint)
 
 
 def _first_line(exc: Exception) -> str:

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from reconcile import charts, compliance
 from reconcile.compliance import sci
-from reconcile.errors import ConfigError
+from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
 from reconcile.report import Report, ReportError
 
@@ -109,13 +109,63 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
 
 
-def _md(value: Any) -> str:
-    """A Markdown table cell: pipes escaped, one line."""
-    return " ".join(str(_dash(value)).replace("|", "\\|").split())
+class MarkdownText(str):
+    """Text already escaped for Markdown (the ``md`` filter's output): not escaped again."""
 
 
-def _environment() -> jinja2.Environment:
+#: Characters that start inline Markdown anywhere in a line: emphasis, code spans, links
+#: and images, raw HTML and autolinks (``<``; ``>`` quotes only at a line start),
+#: entities, table cells, strikethrough, and the backslash itself. Each is
+#: backslash-escaped (CommonMark allows it for any ASCII punctuation, and GFM tables
+#: honour ``\\|``). An underscore between two letters or digits (``n_ctx``) cannot open
+#: or close emphasis and stays as it is.
+_MD_INLINE = re.compile(r"([\\`*\[\]<&|~]|(?<![^\W_])_|_(?![^\W_]))")
+#: What makes a line a block (heading, list item, quote, rule, setext underline) when
+#: a value starts the line; escaped at the start of every value, wherever it lands.
+_MD_BLOCK_START = re.compile(r"^(?:([#+=>-])|(\d{1,9})([.)])(?=\s|$))")
+
+
+def _md(value: Any, code: bool = False) -> MarkdownText:
+    """Any data value as inert Markdown on one line: the one filter for report.md.
+
+    Every character that could start markup is escaped, line breaks fold into spaces
+    (no value can start a heading, list or table row), and with ``code`` the value is
+    a code span whose backtick fence is longer than any run of backticks inside it.
+    Pipes are escaped either way, so a value never adds a table column.
+    """
+    if isinstance(value, MarkdownText):
+        return value
+    text = " ".join(str(_dash(value)).split())
+    if code:
+        longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+        fence = "`" * (longest + 1)
+        pad = " " if text.startswith("`") or text.endswith("`") else ""
+        body = text.replace("|", "\\|")
+        return MarkdownText(f"{fence}{pad}{body}{pad}{fence}")
+    text = _MD_INLINE.sub(r"\\\1", text)
+    text = _MD_BLOCK_START.sub(
+        lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text
+    )
+    return MarkdownText(text)
+
+
+def _fenced(value: Any, info: str = "") -> MarkdownText:
+    """A multi-line text as a fenced code block, fence longer than any inside it."""
+    text = str(value)
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return MarkdownText(f"{fence}{info}\n{text}\n{fence}")
+
+
+def _md_finalize(value: Any) -> Any:
+    """Every ``{{ … }}`` of the Markdown template goes through ``_md``: a field someone
+    forgets to filter is escaped all the same (autoescaping, for Markdown)."""
+    return _md(value)
+
+
+def _environment(markdown: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
+        finalize=_md_finalize if markdown else None,
         loader=jinja2.PackageLoader("reconcile", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=jinja2.StrictUndefined,
@@ -133,6 +183,7 @@ def _environment() -> jinja2.Environment:
         flatten=flatten,
         slug=slug,
         md=_md,
+        fenced=_fenced,
     )
     return env
 
@@ -190,6 +241,18 @@ def _charts(report: Report) -> dict[str, Any]:
             )
             for m in report.models
         },
+        "methods": {
+            r.run_id: Markup(
+                charts.methods_chart(
+                    [
+                        (e.method, e.flops_low, e.flops_central, e.flops_high)
+                        for e in r.estimates
+                        if e.available
+                    ]
+                )
+            )
+            for r in report.runs
+        },
         "cumulative": Markup(charts.cumulative_chart(report.timeline.months, series))
         if report.timeline.months and report.timeline.series
         else "",
@@ -215,7 +278,7 @@ def to_html(report: Report) -> str:
 
 def to_markdown(report: Report) -> str:
     """The report as Markdown (tables, no charts)."""
-    template = _environment().get_template("report.md.j2")
+    template = _environment(markdown=True).get_template("report.md.j2")
     return template.render(**_context(report))
 
 
@@ -223,7 +286,15 @@ _RENDERERS = {"html": to_html, "md": to_markdown, "json": to_json}
 
 
 def render(report: Report, formats: Sequence[str] = FORMATS) -> dict[str, str]:
-    """File name → content for each requested format."""
+    """File name → content for each requested format.
+
+    Quarantine errors are masked again (``[logging] secret_tags``): an entry recorded
+    before a tag was declared secret must not carry its value into the report.
+    """
+    report = replace(
+        report,
+        quarantined=[replace(q, error=redact_secrets(q.error)) for q in report.quarantined],
+    )
     return {FILE_NAMES[f]: _RENDERERS[f](report) for f in formats}
 
 
@@ -248,12 +319,14 @@ def write_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
                 raise ReportError(f"{target}: is a folder", hint="remove it or choose --out")
             handle, temp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
             temporary[target] = Path(temp_name)
+            # mkstemp creates the file exclusively (O_EXCL): never through a planted link.
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
+                os.fchmod(stream.fileno(), 0o644)
         for target, temp in temporary.items():
-            os.chmod(temp, 0o644)
+            # rename replaces a link at the target itself, never the file it points to
             os.replace(temp, target)
     except OSError as exc:
         raise ReportError(f"{out_dir}: cannot write the report: {exc}") from exc

@@ -57,8 +57,6 @@ DERIVED_FLOS_TOLERANCE = 0.05
 #: Relative half-width of a token count a team derived itself (run tables' ``derived``):
 #: such counts come from dataset statistics that miss truncation, packing and padding.
 DECLARED_DERIVED_SPREAD = 0.25
-#: Steps x batch x length is an upper bound: sequences may be shorter than the maximum.
-STEPS_LOW_FRACTION = 0.5
 
 
 @dataclass
@@ -137,7 +135,12 @@ def _resolve_base(
                 candidates.append(value)
     resolutions = [registry.resolve(c) for c in candidates]
     if not any(r.catalog_id for r in resolutions):
-        combined = _family_and_size(candidates, registry)
+        # the size may be written only in what the run produced ("…-LLaMA-2-7b-base")
+        produced = [
+            str(_first(rows, "model_id", "model_id") or ""),
+            str(_first(rows, "identity", "job_name") or ""),
+        ]
+        combined = _family_and_size(candidates, registry, [p for p in produced if p])
         if combined is not None:
             resolutions.insert(0, combined)
     resolved = [r for r in resolutions if r.catalog_id or r.repo_id]
@@ -163,7 +166,9 @@ def _resolve_base(
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)
 
 
-def _family_and_size(candidates: list[str], registry: ModelRegistry) -> Resolution | None:
+def _family_and_size(
+    candidates: list[str], registry: ModelRegistry, sized: list[str] | None = None
+) -> Resolution | None:
     """One catalog model from a family named in one place and a size in another.
 
     Community runs often say the family in the model card (``base_model: Meta/Llama2``)
@@ -172,7 +177,8 @@ def _family_and_size(candidates: list[str], registry: ModelRegistry) -> Resoluti
     come out, else nothing is guessed.
     """
     names = [c.replace("\\", "/").rstrip("/").split("/")[-1] for c in candidates]
-    sizes = {m[1] + m[2].lower() for n in names for m in _SIZE.finditer(n)}
+    extra = [c.replace("\\", "/").rstrip("/").split("/")[-1] for c in sized or []]
+    sizes = {m[1] + m[2].lower() for n in [*names, *extra] for m in _SIZE.finditer(n)}
     families = [n for n in names if not _SIZE.search(n)]
     found: dict[str, Resolution] = {}
     for family in families:
@@ -534,14 +540,22 @@ def _tokens(
     if steps and global_batch and seq_len:
         sequences = global_batch * (2 if objective in flops.PAIRED_OBJECTIVES else 1)
         product = steps * sequences * seq_len
+        packing = _first_attribute(rows, "packing")
+        if packing is True:
+            # packed sequences are full: the product is the count
+            low, detail = product, "packed: every sequence is full"
+        else:
+            # unpacked data is padded per batch only: sequences can be far shorter than
+            # the maximum, and nothing in the evidence says how much (no fraction assumed)
+            low, detail = steps * sequences, "not packed: the lower end is open"
         found.append(
             _Tokens(
                 "derived_steps",
                 product,
-                int(product * STEPS_LOW_FRACTION),
+                low,
                 product,
                 True,
-                f"{steps:,} steps x {sequences:,} sequences x {seq_len:,} tokens (upper bound)",
+                f"{steps:,} steps x {sequences:,} sequences x {seq_len:,} tokens ({detail})",
             )
         )
     if not found:
@@ -556,6 +570,8 @@ def _tokens(
         flags.append("logged_tokens_exclude_padding")
         chosen.padding_included = False
         chosen = exact_flos
+    if chosen.basis == "derived_steps" and chosen.low < chosen.high:
+        flags.append("tokens_lower_bound_open")
     for other in found[1:]:
         if other.high < chosen.low or other.low > chosen.high:
             flags.append(f"tokens_disagree_{other.basis}")
@@ -835,6 +851,11 @@ def resolve_group(
         "generated_tokens": generated,
         "kl_in_use": kl_in_use,
         "upstream_run_key": upstream["run_key"] if upstream is not None else None,
+        "accelerator_seconds": (
+            float(hours) * 3600.0
+            if isinstance(hours := _first_attribute(rows, "accelerator_hours"), (int, float))
+            else None
+        ),
         "resolver_version": RESOLVER_VERSION,
     }
 
@@ -892,9 +913,46 @@ _COLUMNS = [
     ("generated_tokens", pa.int64()),
     ("kl_in_use", pa.bool_()),
     ("upstream_run_key", pa.string()),
+    ("accelerator_seconds", pa.float64()),
     ("resolver_version", pa.int32()),
 ]
 RESOLVED_RUNS = pa.schema(_COLUMNS)
+
+
+def _isolated(
+    rows: list[dict[str, Any]], registry: ModelRegistry, upstream: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``resolve_group``, fault-isolated per run: evidence whose numbers cannot be
+    computed (an overflow, a config no counting rule accepts) gives this run a flag and
+    no figure, and every other run goes on."""
+    try:
+        run = resolve_group(rows, registry, upstream)
+        for column, value in run.items():
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise OverflowError(f"{column} = {value:.3e} does not fit a whole-number column")
+        return run
+    except (ArithmeticError, ParseError) as exc:
+        failed = dict.fromkeys(RESOLVED_RUNS.names)
+        job_name = _first(rows, "identity", "job_name")
+        failed.update(
+            {
+                "run_key": job_name or _order(rows, "identity")[0]["run_id"],
+                "member_run_ids": [r["run_id"] for r in rows],
+                "job_name": job_name,
+                "model_id": _first(rows, "model_id", "model_id"),
+                "base_model_raw": _first(rows, "model", "base_model"),
+                "base_model_basis": "unresolved",
+                "tokens_basis": "unknown",
+                "tokens_evidence": "[]",
+                "reported": "[]",
+                "flags": ["resolution_failed"],
+                "notes": [f"this run's evidence could not be computed: {exc}"],
+                "evidence_uris": sorted({r["source_uri"] for r in rows}),
+                "evidence_kinds": sorted({r["source_format"] for r in rows}),
+                "resolver_version": RESOLVER_VERSION,
+            }
+        )
+        return failed
 
 
 def _produced_names(resolved: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -948,16 +1006,22 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
         if isinstance(row.get("tags"), dict):
             row["tags"] = list(row["tags"].items())
     groups = group_rows(evidence)
-    resolved = [resolve_group(group, registry) for group in groups]
+    resolved = [_isolated(group, registry, None) for group in groups]
     # Lineage without declarations: a run whose base model is another run's output (its
     # model id, job name or output folder) starts from that run; it takes that run's base.
-    produced = _produced_names(resolved)
-    for index, run in enumerate(resolved):
-        if run["base_model_catalog"]:
-            continue
-        upstream = _upstream_of(run, produced)
-        if upstream is not None and upstream["base_model_catalog"]:
-            resolved[index] = resolve_group(groups[index], registry, upstream)
+    # Chains (stage 1 -> stage 2 -> stage 3) settle one link per pass.
+    for _ in range(len(resolved)):
+        produced = _produced_names(resolved)
+        changed = False
+        for index, run in enumerate(resolved):
+            if run["base_model_catalog"]:
+                continue
+            upstream = _upstream_of(run, produced)
+            if upstream is not None and upstream["base_model_catalog"]:
+                resolved[index] = _isolated(groups[index], registry, upstream)
+                changed = True
+        if not changed:
+            break
     table = pa.Table.from_pylist(resolved, schema=RESOLVED_RUNS)
     con.execute("BEGIN TRANSACTION")
     try:

@@ -170,3 +170,4 @@ def conform(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
             raise KeyError(f"unknown columns {sorted(extra)}")
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema=schema)
+

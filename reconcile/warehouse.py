@@ -8,10 +8,13 @@ refused rather than written to.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -19,7 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from reconcile.errors import WarehouseError
+from reconcile.errors import (
+    UnsafePathError,
+    WarehouseCorruptError,
+    WarehouseError,
+    WarehouseInUseError,
+    WriteRefusedError,
+)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -76,15 +85,65 @@ def _setup(con: duckdb.DuckDBPyConnection) -> None:
         ) from exc
 
 
+#: How DuckDB reports a database file that is cut short or damaged.
+_CORRUPT = re.compile(
+    r"Corrupt database file|does not match stored checksum|Could not read enough bytes|"
+    r"not a valid DuckDB database file|database file .* is (?:truncated|corrupt)|"
+    r"Serialization Error",
+    re.IGNORECASE,
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def corruption(path: Path, exc: BaseException) -> WarehouseCorruptError | None:
+    """A ``WarehouseCorruptError`` for ``path`` if DuckDB's ``exc`` says the file is
+    truncated or fails a checksum; the message names the last good snapshot, if any."""
+    text = _first_line(exc)
+    if not _CORRUPT.search(text):
+        return None
+    snapshot = snapshot_path(path)
+    if snapshot != path and snapshot.is_file() and not snapshot.is_symlink():
+        published = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
+        hint = (
+            f"the last good snapshot is {snapshot}, published "
+            f"{published.isoformat(timespec='seconds')}: copy it over {path.name} to restore "
+            "(runs since then are redone)"
+        )
+    else:
+        hint = "no snapshot has been published: restore it from a backup or start a new one"
+    return WarehouseCorruptError(
+        f"{path}: the database file is truncated or corrupt ({text})", hint=hint
+    )
+
+
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        text = str(exc).splitlines()[0]
+    except duckdb.Error as exc:
+        damaged = corruption(path, exc)
+        if damaged is not None:
+            raise damaged from exc
+        if not isinstance(exc, duckdb.IOException):
+            raise
+        text = _first_line(exc)
         if "lock" in text.lower():
-            raise WarehouseError(
-                f"{path}: the database is in use by another process",
-                hint="wait for the running ingest to finish",
+            pid = re.search(r"PID (\d+)", str(exc))
+            other = f"process {pid[1]}" if pid else "another process"
+            raise WarehouseInUseError(
+                f"{path}: the database is in use by {other} "
+                + ("(a writer)" if read_only else "(a reader or a writer)"),
+                hint="readers answer from the published snapshot; close the other "
+                "connection (a DuckDB shell, a notebook) or wait for it",
+            ) from exc
+        if "permission denied" in text.lower() or "read-only file system" in text.lower():
+            raise WriteRefusedError(
+                f"{path}: cannot open the database for {'reading' if read_only else 'writing'}:"
+                f" {text}",
+                hint="check the permissions of the file and its folder",
             ) from exc
         raise WarehouseError(f"{path}: cannot open the database: {text}") from exc
     _setup(con)
@@ -185,12 +244,48 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
-def open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the warehouse and bring its schema up to date."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only=False)
+def open_for_write(path: Path, *, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse and bring its schema up to date.
+
+    Another process holding the file (a reader's connection, say) is waited for up to
+    ``wait_seconds`` (the batch job's ``--lock-timeout``) before giving up with a message
+    naming it.
+
+    Raises:
+        WriteRefusedError: the folder (or file) is not writable; DuckDB writes its
+            write-ahead log ``<db>.wal`` beside the database.
+        WarehouseCorruptError: the file is truncated or fails a checksum.
+        WarehouseError: other reasons it cannot be opened, or a newer schema.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteRefusedError(
+            f"{path.parent}: cannot create the warehouse folder: {exc.strerror}"
+        ) from exc
+    if not os.access(path.parent, os.W_OK):
+        # Checked up front: DuckDB would open the file and fail at the first write.
+        raise WriteRefusedError(
+            f"{path.parent}: the warehouse folder is read-only",
+            hint=f"make it writable or pass --db with a writable location for {path.name}",
+        )
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = _connect(path, read_only=False)
+            break
+        except WarehouseInUseError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
     try:
         migrate(con)
+    except duckdb.Error as exc:
+        con.close()
+        damaged = corruption(path, exc)
+        if damaged is not None:
+            raise damaged from exc
+        raise
     except BaseException:
         con.close()
         raise
@@ -206,17 +301,44 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     """Checkpoint, close ``con`` and publish a read-only copy of ``path`` atomically.
 
     Readers fall back to the snapshot while a writer holds the database (DuckDB allows
-    one writing process and refuses other processes meanwhile).
+    one writing process and refuses other processes meanwhile). The copy is written to a
+    new, uniquely named temporary file in the same folder (created exclusively, so a
+    planted link is never written through) and renamed over the snapshot.
+
+    Raises:
+        WriteRefusedError: the copy could not be written (disk full, read-only folder);
+            the warehouse itself is complete and the previous snapshot stays.
+        UnsafePathError: the warehouse file is not a plain file.
     """
     con.execute("CHECKPOINT")
     con.close()
     target = snapshot_path(path)
-    temporary = target.with_name(target.name + ".tmp")
+    temporary: Path | None = None
     try:
-        shutil.copyfile(path, temporary)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        temporary = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            source_fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(source_fd, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+            os.fchmod(out.fileno(), 0o644)
         os.replace(temporary, target)
+        temporary = None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"{path}: the warehouse is a symbolic link; refusing to copy through it"
+            ) from exc
+        raise WriteRefusedError(
+            f"{target}: cannot publish the snapshot: {exc.strerror or exc}",
+            hint="free disk space and run again; the warehouse is complete and readers "
+            "keep the previous snapshot",
+        ) from exc
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
     return target
 
 
@@ -230,12 +352,16 @@ def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]
         WarehouseError: the database is busy and no snapshot has been published, or it
             does not exist.
     """
+    snapshot = snapshot_path(path)
+    if _current(snapshot, path):
+        # Readers read the published snapshot when it is as new as the warehouse: they
+        # then never hold the warehouse file, and never keep the scheduled writer out.
+        return open_for_read(snapshot), None
     try:
         return open_for_read(path), None
     except WarehouseError as exc:
         if "in use" not in exc.message:
             raise
-        snapshot = snapshot_path(path)
         from reconcile.lock import holder
 
         who = holder(path) or {}
@@ -244,12 +370,30 @@ def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]
             raise WarehouseError(
                 f"{path}: a {who.get('command', 'reconcile')} run (pid {who.get('pid', '?')}) "
                 f"has been writing since {since} and no snapshot has been published yet",
-                hint="retry when it has finished") from exc
+                hint="retry when it has finished",
+            ) from exc
         published = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
         con = open_for_read(snapshot)
-        return con, (f"{path} is being written by a {who.get('command', 'reconcile')} run "
-                     f"since {since}: answering from the snapshot published "
-                     f"{published.isoformat(timespec='seconds')}")
+        return con, (
+            f"{path} is being written by a {who.get('command', 'reconcile')} run "
+            f"since {since}: answering from the snapshot published "
+            f"{published.isoformat(timespec='seconds')}"
+        )
+
+
+def _current(snapshot: Path, path: Path) -> bool:
+    """Whether ``snapshot`` holds everything the warehouse holds: the last writer ended
+    well after publishing it (``reconcile run``); an ingest or estimate since, or a
+    writer still at work, make it stale."""
+    from reconcile.lock import holder
+
+    last = holder(path) or {}
+    return (
+        snapshot.exists()
+        and last.get("finished") is not None
+        and last.get("outcome") == "ok"
+        and last.get("snapshot_published") is True
+    )
 
 
 def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
@@ -263,7 +407,14 @@ def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
             f"{path}: no such database", hint="run `reconcile ingest SOURCE` first or pass --db"
         )
     con = _connect(path, read_only=True)
-    version = schema_version(con)
+    try:
+        version = schema_version(con)
+    except duckdb.Error as exc:
+        con.close()
+        damaged = corruption(path, exc)
+        if damaged is not None:
+            raise damaged from exc
+        raise
     if version != latest_version():
         con.close()
         raise WarehouseError(

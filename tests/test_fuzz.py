@@ -914,3 +914,110 @@ def test_crashes_found_by_fuzzing_are_parse_errors(what, name, suffix, change):
     # An odd value the row does not need is tolerated (stringified or ignored).
     tolerated = what in ("TrainerControl not an object", "model_type a number")
     assert check_unit(name, files, seed.key) == ("ok" if tolerated else "parse_error")
+
+
+# ---------------------------------------------------------------------------
+# Numeric extremes: every numeric field of every parser's files set to an extreme; the
+# unit parses or is quarantined, and no later command crashes.
+
+EXTREMES: dict[str, Any] = {
+    "zero": 0,
+    "negative": -1,
+    "huge_float": 1e308,
+    "nan": float("nan"),
+    "huge_int": 10**30,
+}
+
+
+def _set_numbers(value: Any, extreme: Any) -> Any:
+    """``value`` (parsed JSON/YAML) with every number replaced by ``extreme``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return extreme
+    if isinstance(value, list):
+        return [_set_numbers(v, extreme) for v in value]
+    if isinstance(value, dict):
+        return {k: _set_numbers(v, extreme) for k, v in value.items()}
+    return value
+
+
+def _extreme_text(key: str, data: bytes, extreme: Any) -> bytes | None:
+    """The file with its numeric fields (not numbers inside text) set to ``extreme``;
+    None for binary files (a gzipped text file is changed inside)."""
+    if key.endswith(".gz"):
+        try:
+            inner = gzip.decompress(data)
+        except (OSError, EOFError):
+            return None
+        changed = _extreme_text(key[: -len(".gz")], inner, extreme)
+        if changed is None and key.endswith(".json.gz"):
+            changed = _extreme_text(key[: -len(".gz")] + "l", inner, extreme)  # JSON lines
+        return _gz(changed) if changed is not None else None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if key.endswith((".json", ".jsonl")):
+        try:
+            if key.endswith(".jsonl"):
+                lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                lines = [json.loads(text)]
+        except json.JSONDecodeError:
+            return None
+        dumped = [json.dumps(_set_numbers(v, extreme)) for v in lines]
+        return ("\n".join(dumped) + "\n").encode()
+    literal = repr(extreme) if isinstance(extreme, float) else str(extreme)
+    # CSV cells, sacct's |-separated fields, Prometheus sample values, MLflow metric
+    # lines: a number standing alone between separators (not part of a date or a name)
+    cell = re.compile(r"(^|[,|\t ])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=$|[,|\t ])", re.M)
+    return cell.sub(lambda m: m[1] + literal, text).encode()
+
+
+@pytest.mark.parametrize("name", list(PARSERS))
+def test_numeric_extremes_never_crash_a_later_command(name, tmp_path):
+    from click.testing import CliRunner
+
+    from reconcile.cli import cli
+
+    # the first seed with a text member that has numeric fields
+    seed = next(
+        (
+            candidate
+            for candidate in seeds()[name]
+            if any((_extreme_text(k, d, 0) or d) != d for k, d in candidate.files.items())
+        ),
+        seeds()[name][0],
+    )
+    root = tmp_path / "sources"
+    variants = 0
+    for label, extreme in EXTREMES.items():
+        files = dict(seed.files)
+        changed = False
+        for key, data in seed.files.items():
+            new = _extreme_text(key, data, extreme)
+            if new is not None and new != data:
+                files[key], changed = new, True
+        if not changed:
+            continue
+        variants += 1
+        assert check_unit(name, files, seed.key) in ("ok", "parse_error"), label
+        for key, data in files.items():
+            path = root / label / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    if not variants:
+        pytest.skip(f"{name}: no text member with numbers in its first seed")
+    config = tmp_path / "reconcile.toml"
+    config.write_text((SAMPLE_DATA / "reconcile.toml").read_text())
+    db = tmp_path / "w.duckdb"
+    runner = CliRunner()
+    base = ["--db", str(db), "--config", str(config)]
+    result = runner.invoke(cli, [*base, "ingest", str(root)])
+    assert result.exit_code in (0, 3), result.output
+    for args in (["estimate"], ["status"], ["query", "runs", "--format", "json"]):
+        result = runner.invoke(cli, [*base, *args])
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(cli, [*base, "report", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output

@@ -4,16 +4,17 @@ config.json and model cards the way the Hugging Face Hub does (tests/hubserver.p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
+from hubserver import HubServer
 
 from reconcile.cli import cli
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hubserver import HubServer
 
 # A community fine-tune the catalog lacks: its card names its base (Qwen2.5-0.5B, in the
 # catalog); its config is Qwen2.5-0.5B's shape (tests/data/real/training/_bases).
@@ -110,3 +111,39 @@ def test_hub_is_off_by_default_and_failures_are_flagged(tmp_path, monkeypatch):
     run = _runs(db)["chat-sft"]
     assert "hub_lookup_failed" in run["flags"]
     assert "[models.base" in run["missing"] or "Hub" in run["missing"]
+
+
+def test_counting_parameters_leaves_the_hub_online(tmp_path):
+    """Completing a config (transformers, no network) must not switch huggingface_hub to
+    offline mode: it reads HF_HUB_OFFLINE once, at import, so a run that counted a catalog
+    model first would find the Hub 'unreachable' for the rest of the process."""
+    from reconcile.params import complete_config
+
+    before = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    completed = complete_config({k: v for k, v in CONFIG.items() if not k.startswith("_")})
+    assert completed["hidden_size"] == CONFIG["hidden_size"]
+    assert {k: os.environ.get(k) for k in before} == before
+
+
+def test_a_hub_that_cannot_be_reached_is_named_as_such(tmp_path):
+    """With the Hub unreachable (here: HF_HUB_OFFLINE=1 in the environment) the note says
+    so, rather than that the repository has no config."""
+    runs, config = _setup(tmp_path, hub=True)
+    db = tmp_path / "w.duckdb"
+    with HubServer(REPOS) as server:
+        env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HUB_OFFLINE": "1"}
+        for command in (["ingest", str(runs)], ["estimate"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "reconcile", "--db", str(db), "--config", str(config),
+                 *command],
+                env=env, capture_output=True, text=True, timeout=300,
+            )
+            assert done.returncode == 0, done.stderr
+        assert server.requests == []
+    run = _runs(db)["chat-sft"]
+    assert "hub_lookup_failed" in run["flags"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (notes,) = con.execute(
+            "SELECT notes FROM resolved_runs WHERE job_name = 'chat-sft'"
+        ).fetchone()
+    assert any("Hub look-up failed" in n and "offline mode is enabled" in n for n in notes)

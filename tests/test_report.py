@@ -494,3 +494,15 @@ def test_coverage_line(model, sample_db, tmp_path):
     text = (out / "report.md").read_text()
     assert "**Coverage:** 9 of 10 training runs have a compute figure." in text
     assert "num_input_tokens_seen" in text  # the remedy
+
+
+def test_every_method_drawn_on_one_axis_per_run(sample_db, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("--db", sample_db, "report", "--out", out, "--format", "html").exit_code == 0
+    html = (out / "report.html").read_text()
+    # the legal run has architecture, hardware, billing, reported and combined figures
+    assert html.count("on one log FLOP axis</title>") == 9  # one chart per run
+    legal = html[html.index('id="run-llama31-8b-legal-fullft-20250411"') :]
+    chart = legal[legal.index("<svg") : legal.index("</svg>")]
+    for method in ("architecture", "hardware", "billing", "reported", "combined"):
+        assert f">{method}</text>" in chart

@@ -85,7 +85,10 @@ def test_dpo_without_token_counts_gets_an_upper_bound(resolved):
     assert dpo["tokens_basis"] == "derived_steps"
     # 200 steps x 128 pairs x 2 sequences (chosen + rejected) x 2,048 tokens
     assert dpo["tokens_high"] == dpo["tokens"] == 200 * 128 * 2 * 2048
-    assert dpo["tokens_low"] == dpo["tokens"] // 2
+    # not packed and no mean length logged: the lower end is open (one token per
+    # sequence), flagged, instead of an arbitrary half
+    assert dpo["tokens_low"] == 200 * 128 * 2
+    assert "tokens_lower_bound_open" in dpo["flags"]
 
 
 def test_runs_query_shows_the_issue_columns(resolved):

@@ -61,12 +61,22 @@ class Unit:
 
         One member: its etag. Several: a digest of every member's key, etag and size,
         so any added, removed or re-delivered member changes the unit's fingerprint.
+        Keys are taken relative to the unit's own folder (the unit's key when it is a
+        folder holding every member, else the deepest folder holding them all), never to
+        the listing root: the same unit listed through two overlapping sources (a folder
+        and its parent) has one fingerprint and is not replaced on every run.
         """
         if len(self.members) == 1 and self.members[0].etag:
             return self.members[0].etag
+        folder = self.key.rstrip("/") + "/" if self.key.rstrip("/") else ""
+        if not all(member.key.startswith(folder) for member in self.members):
+            parents = [posixpath.dirname(member.key) for member in self.members]
+            common = posixpath.commonpath(parents) if all(parents) else ""
+            folder = common + "/" if common else ""
         digest = hashlib.sha256()
         for member in self.members:
-            digest.update(f"{member.key}\t{member.etag}\t{member.size}\n".encode())
+            relative = member.key[len(folder) :]
+            digest.update(f"{relative}\t{member.etag}\t{member.size}\n".encode())
         return "sha256:" + digest.hexdigest()
 
     def member(self, key: str) -> ObjectInfo:

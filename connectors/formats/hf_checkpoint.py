@@ -47,6 +47,7 @@ from connectors.formats.tracking import (
     INT64_MAX,
     MAX_SIDECAR_BYTES,
     REPO_ID,
+    check_training_ranges,
     load_json,
     load_yaml,
     objective_from_metrics,
@@ -54,6 +55,7 @@ from connectors.formats.tracking import (
 )
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
+from reconcile.limits import model_shape_problem
 from reconcile.schemas import TRAINING_RUNS, conform
 
 STATE_FILE = "trainer_state.json"
@@ -160,6 +162,10 @@ def _validate_state(state: Any, uri: str) -> dict[str, Any]:
     for index, entry in enumerate(state["log_history"]):
         if not isinstance(entry, dict):
             raise ParseError(uri, "log_history entry is not an object", f"log_history[{index}]")
+    # Optional counts the run split and the step figures compare: whole numbers or absent.
+    for key in ("max_steps", "train_batch_size"):
+        if key in state:
+            state[key] = _count(state[key], uri, key)
     return state
 
 
@@ -506,6 +512,8 @@ class HfCheckpointParser:
             self._row(reader, states, keys, runs, lfs)
             for keys in sorted(runs, key=lambda ks: ks[-1])
         ]
+        for row in rows:
+            check_training_ranges(row, row["source_uri"])
         return conform(rows, self.schema)
 
     def _state_from_results(
@@ -619,6 +627,10 @@ class HfCheckpointParser:
             return None
 
         config = self._optional_json(reader, sidecar("config.json"), lfs)
+        if config is not None:
+            problem = model_shape_problem(config)
+            if problem:
+                raise ParseError(reader.uri(sidecar("config.json") or ""), problem)
         adapter = self._optional_json(reader, sidecar("adapter_config.json"), lfs)
         results = (
             self._optional_json(reader, sidecar("train_results.json"), lfs)

@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import Unit, UnitReader, reject_options
-from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES, load_json, path_job_name
+from connectors.formats.tracking import (
+    INT64_MAX,
+    MAX_SIDECAR_BYTES,
+    check_training_ranges,
+    load_json,
+    path_job_name,
+)
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -146,4 +152,5 @@ class LudwigParser:
             "source_uri": unit.uri,
             "source_format": self.name,
         }
+        check_training_ranges(row, row["source_uri"])
         return conform([row], self.schema)

@@ -71,6 +71,7 @@ COLUMNS: dict[str, str] = {
     "instance_count": "count",
     "accelerator": "text",
     "accelerator_count": "count",
+    "accelerator_hours": "number",
     "reported_flops": "number",
     "reported_flops_basis": "text",
     "tags": "json",
@@ -341,6 +342,12 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     notes = values.pop("notes", None)
     if notes:
         attributes["notes"] = notes
+    hours = values.pop("accelerator_hours", None)
+    if hours is not None:
+        if hours < 0:
+            raise ParseError(source, f"accelerator_hours is negative ({hours})", where)
+        # device time as papers and cards state it ("23,000 A100-hours"): all devices
+        attributes["accelerator_hours"] = hours
     basis = values.get("tokens_basis")
     if basis is not None and basis not in _TOKEN_BASES:
         raise ParseError(
@@ -359,6 +366,11 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     accelerator = tracking.accelerator_key(accelerator_name)
     if accelerator_name and accelerator is None:
         attributes["accelerator_raw"] = accelerator_name
+    match = tracking.accelerator_match(accelerator_name)
+    if match is not None and match.count and values.get("accelerator_count") is None:
+        # "8x A100", "2 x p4d.24xlarge": the count written in the name
+        values["accelerator_count"] = match.count
+        attributes["accelerator_count_basis"] = "written in the accelerator name"
     if accelerator is None and values.get("instance_type"):
         accelerator, _ = tracking.instance_hardware(values["instance_type"])
     values["accelerator"] = accelerator

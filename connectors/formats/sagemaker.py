@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample, Unit, UnitReader
-from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES
+from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
@@ -364,4 +364,5 @@ class SageMakerJobParser(FileParser):
             "source_uri": source,
             "source_format": self.name,
         }
+        check_training_ranges(row, row["source_uri"])
         return conform([row], self.schema)

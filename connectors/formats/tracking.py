@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 
-from reconcile.catalog import load_catalog
+from reconcile.catalog import AcceleratorMatch, load_catalog
 from reconcile.errors import ParseError
+from reconcile.limits import MAX_REPORTED_FLOPS, MAX_RUNTIME_SECONDS, MAX_TOKENS
 
 #: Folder names that say nothing about the job (shared with hf_checkpoint): the job name
 #: is the nearest other folder of ``output_dir``.
@@ -197,6 +198,39 @@ def check_int64(row: Mapping[str, Any], uri: str, where: str | None = None) -> N
         if isinstance(value, int) and not isinstance(value, bool):
             if not -INT64_MAX - 1 <= value <= INT64_MAX:
                 raise ParseError(uri, f"{column} is out of range ({value:.3e})", where)
+    check_training_ranges(row, uri, where)
+
+
+#: Training facts and the largest value each can take (reconcile.schemas).
+_TRAINING_LIMITS = {
+    "tokens": float(MAX_TOKENS),
+    "reported_flops": MAX_REPORTED_FLOPS,
+    "runtime_seconds": MAX_RUNTIME_SECONDS,
+    "steps": float(MAX_TOKENS),
+    "epochs": 1e6,
+    "params_total": 1e15,
+    "params_trainable": 1e15,
+    "params_active": 1e15,
+}
+
+
+def check_training_ranges(row: Mapping[str, Any], uri: str, where: str | None = None) -> None:
+    """Refuse a training row whose facts no real run has: a negative token count, FLOP
+    figure or runtime, or one beyond any training on record (``total_flos: 1e308``),
+    naming the field and the value — so that one broken file is quarantined instead of
+    poisoning every later estimate.
+
+    Raises:
+        ParseError: the first such field.
+    """
+    for column, limit in _TRAINING_LIMITS.items():
+        value = row.get(column)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value != value or value < 0:  # NaN or negative
+            raise ParseError(uri, f"{column} should be a non-negative number, got {value!r}", where)
+        if value > limit:
+            raise ParseError(uri, f"{column} is out of range ({value:.3e})", where)
 
 
 def _expanded_size(value: Any, memo: dict[int, int], active: set[int]) -> int:
@@ -431,9 +465,22 @@ def platform_from(
 
 
 def accelerator_key(name: str | None) -> str | None:
-    """The catalog key of an accelerator name, None when unknown."""
-    found = load_catalog().match_accelerator(name)
-    return found.key if found else None
+    """The catalog key of an accelerator name as people write it ("A100 80GB", "H100
+    SXM", "ml.p4d.24xlarge"), None when unknown. A name that fits several catalog rows
+    ("H100": SXM, PCIe or NVL) is kept as written, normalised: the estimator gives it a
+    band over its candidates (``Catalog.resolve_accelerator``)."""
+    found = accelerator_match(name)
+    if found is None:
+        return None
+    unique = found.unique
+    if unique is not None:
+        return unique.key
+    return " ".join(str(name).split())
+
+
+def accelerator_match(name: str | None) -> AcceleratorMatch | None:
+    """Every catalog row ``name`` can mean, with a count written in it ("8x A100")."""
+    return load_catalog().resolve_accelerator(name)
 
 
 def instance_hardware(instance_type: str | None) -> tuple[str | None, float | None]:

@@ -21,7 +21,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
 from reconcile.errors import (
     ConfigError,
     StoreAccessError,
@@ -156,6 +156,11 @@ class AzureBlobStore:
         return f"az://{self.container}/{key}"
 
     def _error(self, exc: Exception, key: str | None) -> StoreError:
+        """The ``StoreError`` for an SDK error, its text free of credentials
+        (a SAS token in a request URL, an endpoint's ``user:password@``)."""
+        return redacted_error(self._classify(exc, key))
+
+    def _classify(self, exc: Exception, key: str | None) -> StoreError:
         from azure.core.exceptions import (
             ClientAuthenticationError,
             HttpResponseError,

@@ -2,11 +2,79 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
+
+from reconcile.errors import StoreAccessError, StoreError
+
+#: A URI inside free text (an SDK's error message): a scheme, ``://``, then up to the
+#: next blank or quote.
+_URI_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>`]+""")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without user info, query string or fragment: safe to store and print.
+
+    Signed URLs (S3 ``X-Amz-Signature``, GCS ``X-Goog-Signature``) and Azure SAS tokens
+    carry their credentials in the query string; endpoints may carry ``user:password@``.
+    Every source URI that is stored (ledger, quarantine), logged or put in an error
+    message goes through here (or through ``redact_uris`` for free text).
+    """
+    if "://" not in uri:
+        return uri  # a plain path: nothing to strip
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: keep only the scheme
+        return uri.split("://", 1)[0] + "://"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_uris(text: str) -> str:
+    """``text`` with every URI in it passed through ``redact_uri``."""
+
+    def redact(match: re.Match[str]) -> str:
+        # Closing punctuation after a URI belongs to the sentence, not to the URI.
+        uri = match.group(0)
+        core = uri.rstrip(").,;]")
+        return redact_uri(core) + uri[len(core) :]
+
+    return _URI_IN_TEXT.sub(redact, text)
+
+
+class UnreadableFoldersError(StoreAccessError):
+    """A listing finished, but some folders below the root could not be read: their
+    objects are missing from it. Raised after the last readable object was yielded, so
+    a caller that wants the rest keeps what it received.
+
+    Args:
+        folders: keys of the unreadable folders relative to the store root.
+        uris: their URIs (for the message).
+    """
+
+    def __init__(self, folders: Sequence[str], uris: Sequence[str]) -> None:
+        self.folders = tuple(folders)
+        self.uris = tuple(uris)
+        shown = ", ".join(self.uris[:5]) + (
+            f" and {len(self.uris) - 5} more" if len(self.uris) > 5 else ""
+        )
+        noun = "folder" if len(self.uris) == 1 else "folders"
+        super().__init__(
+            f"{shown}: permission denied: {noun} not listed",
+            hint="grant read and execute permission on the folder, or exclude it",
+        )
+
+
+def redacted_error(error: StoreError) -> StoreError:
+    """A copy of ``error`` (same class) whose message and hint went through
+    ``redact_uris``: SDK texts quote endpoints and request URLs verbatim."""
+    hint = redact_uris(error.hint) if error.hint is not None else None
+    return type(error)(redact_uris(error.message), hint=hint)
 
 
 class ByteSink(Protocol):

@@ -19,7 +19,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
 from reconcile.errors import (
     StoreAccessError,
     StoreError,
@@ -93,6 +93,11 @@ class GcsStore:
         return f"gs://{self.bucket}/{key}"
 
     def _error(self, exc: Exception, key: str | None) -> StoreError:
+        """The ``StoreError`` for an SDK error, its text free of credentials
+        (an emulator host's ``user:password@``, a signed URL's query string)."""
+        return redacted_error(self._classify(exc, key))
+
+    def _classify(self, exc: Exception, key: str | None) -> StoreError:
         from google.api_core.exceptions import GoogleAPICallError, RetryError
         from google.auth.exceptions import RefreshError, TransportError
         from google.cloud.storage.exceptions import DataCorruption

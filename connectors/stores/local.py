@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo, UnreadableFoldersError
 from reconcile.errors import StoreAccessError, StoreError, StoreNotFoundError
 
 
@@ -46,40 +46,71 @@ class LocalStore:
         return path
 
     def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Regular files under the root whose key starts with ``prefix``, in key order."""
-        yield from sorted(self._walk(prefix), key=lambda info: info.key)
+        """Regular files under the root whose key starts with ``prefix``, in key order.
 
-    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
+        Raises:
+            StoreAccessError: the folder the listing starts at cannot be read.
+            UnreadableFoldersError: after the last object, when folders below it could
+                not be read: their files are missing from the listing, which is never
+                silently passed off as complete.
+        """
+        unreadable: list[str] = []
+        found = sorted(self._walk(prefix, unreadable), key=lambda info: info.key)
+        yield from found
+        if unreadable:
+            unreadable.sort()
+            raise UnreadableFoldersError(unreadable, [self.uri(k) for k in unreadable])
+
+    def _entries(self, folder: Path) -> list[os.DirEntry[str]]:
+        """The entries of one folder (one ``scandir``; raises ``OSError`` as it does)."""
+        with os.scandir(folder) as entries:
+            return list(entries)
+
+    def _walk(self, prefix: str, unreadable: list[str]) -> Iterator[ObjectInfo]:
         # Start the walk at the deepest folder the prefix names, not at the root.
-        start = self.root
         head, _, _ = prefix.rpartition("/")
-        if head:
-            start = self.root / head
-            if not start.is_dir():
-                return
-        try:
-            for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-                dirnames.sort()
-                base = Path(dirpath)
-                for name in filenames:
-                    path = base / name
-                    key = path.relative_to(self.root).as_posix()
-                    if not key.startswith(prefix):
-                        continue
-                    try:
-                        stat = path.lstat()
-                    except FileNotFoundError:
-                        continue  # removed while listing
-                    if not path.is_file() or path.is_symlink():
-                        continue
-                    yield ObjectInfo(
-                        key=key,
-                        size=stat.st_size,
-                        modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-                        etag=f"{stat.st_size}-{stat.st_mtime_ns}",
-                    )
-        except PermissionError as exc:
-            raise StoreAccessError(f"{start}: permission denied") from exc
+        start = self.root / head if head else self.root
+        if head and not start.is_dir():
+            return
+        pending = [start]
+        while pending:
+            folder = pending.pop()
+            folder_key = folder.relative_to(self.root).as_posix() if folder != self.root else ""
+            try:
+                entries = self._entries(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed (or replaced) while listing
+            except PermissionError as exc:
+                if folder == start:  # nothing at all can be listed: the whole source fails
+                    raise StoreAccessError(
+                        f"{self.uri(folder_key)}: permission denied: cannot list the folder",
+                        hint="grant read and execute permission on it",
+                    ) from exc
+                unreadable.append(folder_key)
+                continue
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.uri(folder_key)}: cannot list the folder: {exc.strerror or exc}"
+                ) from exc
+            for entry in entries:
+                key = f"{folder_key}/{entry.name}" if folder_key else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    # Only folders that can hold keys starting with the prefix.
+                    if f"{key}/".startswith(prefix) or prefix.startswith(f"{key}/"):
+                        pending.append(folder / entry.name)
+                    continue
+                if not key.startswith(prefix) or not entry.is_file(follow_symlinks=False):
+                    continue  # symbolic links, FIFOs, sockets: never followed or read
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while listing
+                yield ObjectInfo(
+                    key=key,
+                    size=stat.st_size,
+                    modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                    etag=f"{stat.st_size}-{stat.st_mtime_ns}",
+                )
 
     def read_bytes(self, key: str) -> bytes:
         """Contents of the file ``key``."""

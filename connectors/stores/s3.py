@@ -13,7 +13,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo
+from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
 from reconcile.errors import (
     StoreAccessError,
     StoreError,
@@ -98,6 +98,11 @@ class S3Store:
         return f"s3://{self.bucket}/{key}"
 
     def _error(self, exc: Exception, key: str | None) -> StoreError:
+        """The ``StoreError`` for an SDK error, its text free of credentials (an endpoint's
+        ``user:password@``, a signed URL's query string)."""
+        return redacted_error(self._classify(exc, key))
+
+    def _classify(self, exc: Exception, key: str | None) -> StoreError:
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,

@@ -32,3 +32,7 @@ ALTER TABLE resolved_runs ADD COLUMN kl_in_use BOOLEAN;
 -- resolved_runs.upstream_run_key: the run whose output this run's base model names (its
 -- model id, job or output folder): lineage found without declarations.
 ALTER TABLE resolved_runs ADD COLUMN upstream_run_key VARCHAR;
+
+-- resolved_runs.accelerator_seconds: device time the evidence states as a total
+-- ("23,000 A100-hours" in a run table's accelerator_hours), all devices together.
+ALTER TABLE resolved_runs ADD COLUMN accelerator_seconds DOUBLE;
