@@ -243,6 +243,9 @@ def _peak(
     a band over them: the lowest and highest reference peaks, their mean in the middle.
     """
     catalog = load_catalog()
+    # ``unknown:<name>``: a device the catalog lacked when the evidence was loaded; a
+    # catalog that has learnt it since resolves the name.
+    name = name.removeprefix("unknown:")
     found = catalog.accelerators.get(name)
     candidates = [found] if found else []
     if not candidates:

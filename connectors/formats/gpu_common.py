@@ -87,6 +87,12 @@ def check_positive(fmt: str, key: str, value: Any, *, minimum: float = 0.0) -> f
     return float(value)
 
 
+def unknown_accelerator(name: Any) -> str | None:
+    """``unknown:<name>`` for a device name the catalog does not know; None for no name."""
+    text = " ".join(str(name).split()) if name is not None else ""
+    return f"unknown:{text}" if text else None
+
+
 def check_accelerator(fmt: str, key: str, value: Any) -> str:
     """An accelerator name the catalog knows; returns its catalog key."""
     if not isinstance(value, str) or not value.strip():
@@ -488,7 +494,11 @@ def integrate(
         accelerator = catalog.match_accelerator(model)
         mapping["model_name"].append(model)
         mapping["mig_profile"].append(profile)
-        mapping["accelerator"].append(accelerator.key if accelerator else None)
+        # A device the catalog lacks stays visible as ``unknown:<name>`` (as in billing):
+        # its time is counted and listed by the usage_unknown_accelerators check.
+        mapping["accelerator"].append(
+            accelerator.key if accelerator else unknown_accelerator(model)
+        )
         mapping["gpu_fraction"].append(fraction)
     con.register(
         "_hardware",

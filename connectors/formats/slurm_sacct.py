@@ -49,6 +49,7 @@ from connectors.formats.gpu_common import (
     expand_hostlist,
     mig_fraction,
     option_error,
+    unknown_accelerator,
     usage_id,
 )
 from connectors.formats.text import read_text
@@ -456,6 +457,12 @@ class SlurmSacctParser(FileParser):
             found_on = {self.nodes.lookup(h) for h in hosts}
             if len(found_on) == 1 and None not in found_on:
                 accelerator, basis = found_on.pop(), "nodes_option"
+        if accelerator is None and mig is None and len(gpu_types) == 1:
+            # A typed GRES nothing maps (a site's own name, or a device the catalog
+            # lacks): kept as ``unknown:<type>``, listed by the usage_unknown_accelerators
+            # check; the ``gres_types`` option names it.
+            (kind,) = gpu_types
+            accelerator, basis = unknown_accelerator(kind), "gres_type_unknown"
         return accelerator, basis, mig, fraction
 
     def _steps(
