@@ -333,7 +333,12 @@ def load(
         kind = prepared.kind or file_kind(files, unit_uri)
         columns = _describe(con, prepared, files, kind, translate)
         sql = prepared.build_sql(columns)
-        con.execute(f"CREATE TEMP VIEW src AS {_relation(prepared, files, kind)}")
+        try:
+            # DuckDB sniffs the files again here, on other samples than _describe's: a
+            # dialect it cannot settle is the file's defect, not a crash.
+            con.execute(f"CREATE TEMP VIEW src AS {_relation(prepared, files, kind)}")
+        except duckdb.Error as exc:
+            raise _locate(con, prepared, files, kind, translate, exc) from exc
         size = sum(f.path.stat().st_size for f in files)
         if size <= stream_threshold_bytes:
             try:
