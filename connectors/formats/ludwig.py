@@ -23,9 +23,9 @@ import pyarrow as pa
 
 from connectors.formats.base import Unit, UnitReader, reject_options
 from connectors.formats.tracking import (
-    INT64_MAX,
     MAX_SIDECAR_BYTES,
     check_training_ranges,
+    count,
     load_json,
     path_job_name,
 )
@@ -35,16 +35,6 @@ from reconcile.schemas import TRAINING_RUNS, conform
 
 PROGRESS = "training_progress.json"
 HYPERPARAMETERS = "model_hyperparameters.json"
-
-
-def _whole(value: Any, uri: str, key: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParseError(uri, f"{key!r} should be a whole number, got {value!r:.40}")
-    if not 0 <= value <= INT64_MAX or value != int(value):
-        raise ParseError(uri, f"{key!r} should be a non-negative whole number, got {value!r}")
-    return int(value)
 
 
 class LudwigParser:
@@ -103,8 +93,8 @@ class LudwigParser:
         config = load(HYPERPARAMETERS) or {}
         adapter_file = load("model_weights/adapter_config.json")
         uri = reader.uri(next(m.key for m in unit.members if m.key.endswith(PROGRESS)))
-        steps = _whole(progress.get("steps"), uri, "steps")
-        tokens = _whole(progress.get("total_tokens_used"), uri, "total_tokens_used")
+        steps = count(progress.get("steps"), uri, "steps")
+        tokens = count(progress.get("total_tokens_used"), uri, "total_tokens_used")
         epochs = progress.get("epoch")
         trainer: dict[str, Any] = (
             config["trainer"] if isinstance(config.get("trainer"), dict) else {}
@@ -143,8 +133,8 @@ class LudwigParser:
             "tokens": tokens or None,
             "tokens_basis": "logged" if tokens else None,
             "epochs": float(epochs) if isinstance(epochs, (int, float)) else None,
-            "per_device_batch": _whole(progress.get("batch_size"), uri, "batch_size"),
-            "grad_accum_steps": _whole(
+            "per_device_batch": count(progress.get("batch_size"), uri, "batch_size"),
+            "grad_accum_steps": count(
                 trainer.get("gradient_accumulation_steps"), uri, "gradient_accumulation_steps"
             ),
             "steps": steps,
