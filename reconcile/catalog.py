@@ -298,8 +298,8 @@ class Catalog:
         for accelerator in self.accelerators.values():
             if lowered == accelerator.key.lower():
                 return accelerator
-        for pattern, accelerator in self._patterns:
-            if pattern in lowered:
+        for _, regex, accelerator in self._bounded_patterns:
+            if regex.search(lowered):  # never a40 inside a400, h20 inside h200
                 return accelerator
         return None
 

@@ -355,6 +355,8 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
                 f"resolved: {summary.logical_runs} logical training runs "
                 "(evidence of the same job merged)"
             )
+    for item in summary.overlaps:
+        click.echo(f"overlap: {output.terminal_safe(item['text'])}")
     for item in summary.quarantined:
         prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
         click.echo(f"{prefix}: {output.terminal_safe(item['error'])}", err=True)

@@ -38,6 +38,7 @@ from connectors.stores.base import (
     redact_uri,
     redact_uris,
 )
+from reconcile import overlaps
 from reconcile.errors import ParseError, StoreError, redact_secrets
 from reconcile.schemas import FACT_TABLES
 from reconcile.warehouse import rollback, scalar, write_failure
@@ -83,6 +84,9 @@ class IngestSummary:
     seconds: float = 0.0
     #: logical runs after resolution (None when resolution did not run)
     logical_runs: int | None = None
+    #: rows of a unit loaded now (or of one it repeats) that count in another unit:
+    #: reconcile.overlaps.Overlap.as_dict() each
+    overlaps: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with every count present even when zero."""
@@ -102,6 +106,7 @@ class IngestSummary:
             "quarantine": self.quarantined,
             "errors": self.errors,
             "logical_runs": self.logical_runs,
+            "overlaps": self.overlaps,
             "seconds": round(self.seconds, 3),
         }
 
@@ -451,6 +456,10 @@ def ingest(
         writer.flush()
     finally:
         progress.finish()
+    tables = {t for u in writer.done for t in (u.parser.table, u.previous_table) if t}
+    if tables & overlaps.STATUS_VIEWS.keys():
+        found = overlaps.record(con, tables, [u.unit.uri for u in writer.done])
+        summary.overlaps = [item.as_dict() | {"text": item.sentence()} for item in found]
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -477,6 +486,8 @@ class _BatchWriter:
         self.summary = summary
         self.loaded: list[tuple[PlannedUnit, pa.Table, UnitReader]] = []
         self.failed: list[tuple[PlannedUnit, _Failure]] = []
+        #: units committed so far
+        self.done: list[PlannedUnit] = []
         self.started = time.monotonic()
 
     def add(self, item: PlannedUnit, table: pa.Table, reader: UnitReader) -> None:
@@ -511,6 +522,7 @@ class _BatchWriter:
         finally:
             for _, _, reader in self.loaded:
                 reader.close()
+        self.done += [item for item, _, _ in self.loaded]
         self.loaded, self.failed = [], []
         self.started = time.monotonic()
 
@@ -537,6 +549,7 @@ class _BatchWriter:
             rows = int(str(inserted or 0))
             self._write_ledger([(item, rows, reader)])
             con.execute("COMMIT")
+            self.done.append(item)
         except (ParseError, duckdb.Error, pa.ArrowException) as exc:
             # Raised while the stream was being read: a bad row deep in a large file.
             rollback(con)

@@ -87,7 +87,7 @@ SELECT provider,
        cost_billed, cost_effective, cost_list, currency, export_kind,
        {_TAGS_KEY} AS tags_key,
        line_id, raw_hash, source_uri
-FROM billing_lines
+FROM billing_lines_once
 """,
     ),
     "gpu_usage": Dataset(
@@ -109,7 +109,7 @@ SELECT source_kind,
            AS tensor_covered_seconds,
        confidence, tags['node_list'] AS node_list, {_TAGS_KEY} AS tags_key,
        usage_id, source_uri
-FROM gpu_usage
+FROM gpu_usage_once
 """,
     ),
 }

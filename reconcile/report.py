@@ -599,6 +599,9 @@ class EvidenceFile:
         members: number of objects in the unit (a checkpoint folder has several).
         target_table: the table it loaded.
         rows: rows it produced.
+        rows_not_counted: of those, rows that count in another file instead (the same
+            facts delivered again: `reconcile query overlaps`), in no total here.
+        counted_in: ids of the files those rows count in.
     """
 
     id: str
@@ -610,6 +613,8 @@ class EvidenceFile:
     members: int
     target_table: str
     rows: int
+    rows_not_counted: int
+    counted_in: list[str]
 
 
 @dataclass(frozen=True)
@@ -822,8 +827,10 @@ def build_report(
     ledger = _rows(
         con,
         "SELECT uri, format, fingerprint, size_bytes, sha256, members, target_table, "
-        "row_count FROM ingest_ledger ORDER BY uri",
+        "row_count, coalesce(rows_not_counted, 0) AS rows_not_counted, "
+        "CAST(overlaps_with AS VARCHAR) AS overlaps_with FROM ingest_ledger ORDER BY uri",
     )
+    ids = {row["uri"]: f"E{i}" for i, row in enumerate(ledger, start=1)}
     evidence = [
         EvidenceFile(
             id=f"E{i}",
@@ -835,6 +842,13 @@ def build_report(
             members=len(json.loads(row["members"] or "[]")),
             target_table=row["target_table"],
             rows=int(row["row_count"]),
+            rows_not_counted=int(row["rows_not_counted"]),
+            counted_in=sorted(
+                {
+                    ids.get(o["counted_in"], o["counted_in"])
+                    for o in json.loads(row["overlaps_with"] or "[]")
+                }
+            ),
         )
         for i, row in enumerate(ledger, start=1)
     ]

@@ -18,7 +18,8 @@ MAP columns ``resource_tags`` and ``product``), delivered to S3 with manifests.
 Every assembly is a full snapshot of the month, so loading two would double it. Only
 the files the **newest manifest** lists are read (the period-level one for legacy
 CUR; the newest by modification time otherwise); without a manifest, only the newest
-delivery folder. The unit's members are all the period's manifests and data files, so
+delivery folder (by modification time), and a row repeated in another of its files (a
+file saved twice) is read once. The unit's members are all the period's manifests and data files, so
 its fingerprint changes whenever a new assembly arrives — the engine then replaces
 the whole period's rows in one transaction — while unchanged periods are recognised
 from the listing alone (no manifest is read on a no-op run). Files of older
@@ -123,6 +124,30 @@ def _classify(key: str) -> tuple[_Group, bool] | None:
     return None
 
 
+#: A legacy CUR data file: ``<report>-<n>.csv.gz`` (or .csv.zip, .csv, .snappy.parquet).
+_LEGACY_DATA = re.compile(r"^(?P<report>.+)-\d+\.(?:csv(?:\.gz|\.zip)?|(?:snappy\.)?parquet)$")
+
+
+def _cur_named(members: Sequence[ObjectInfo]) -> bool:
+    """Whether a legacy period folder with no manifest is CUR all the same: every file is
+    ``<report>/<range>/[<assembly>/]<report>-<n>.csv.gz``, named after its report folder
+    (Azure exports, which use the same range folders, name theirs ``<export>_<guid>.csv``
+    or ``part_<n>_<n>.csv``).
+    """
+    for info in members:
+        parts = info.key.split("/")
+        match = _LEGACY_DATA.match(parts[-1])
+        if match is None:
+            return False
+        ranges = [i for i, part in enumerate(parts[:-1]) if _RANGE_NAME.match(part)]
+        if not ranges or ranges[-1] == 0 or parts[ranges[-1] - 1] != match["report"]:
+            return False
+    return bool(members)
+
+
+_RANGE_NAME = re.compile(r"^\d{8}-\d{8}$")
+
+
 class AwsCurParser(BillingParser):
     """AWS CUR 1.0 and CUR 2.0 deliveries → ``billing_lines``, one unit per period."""
 
@@ -140,8 +165,9 @@ class AwsCurParser(BillingParser):
     ) -> tuple[list[Unit], list[ObjectInfo]]:
         """Group CUR deliveries by report and billing period (see the module docstring).
 
-        A legacy ``yyyymmdd-yyyymmdd`` folder is CUR only if it holds a
-        ``*-Manifest.json`` (Azure exports use the same folder names).
+        A legacy ``yyyymmdd-yyyymmdd`` folder is CUR if it holds a ``*-Manifest.json``
+        or, without one, if its files are named after their report (Azure exports use
+        the same folder names, not the file names).
         """
         groups: dict[_Group, list[ObjectInfo]] = {}
         manifests: set[_Group] = set()
@@ -156,7 +182,7 @@ class AwsCurParser(BillingParser):
         units: list[Unit] = []
         claimed: set[str] = set()
         for group, members in sorted(groups.items(), key=lambda item: item[0].key):
-            if group.layout == "legacy" and group not in manifests:
+            if group.layout == "legacy" and group not in manifests and not _cur_named(members):
                 continue
             members.sort()
             units.append(Unit(uri=store.uri(group.key), key=group.key, members=tuple(members)))
@@ -214,7 +240,7 @@ class AwsCurParser(BillingParser):
                 export_kind=kind,
             )
 
-        return Prepared(files=files, build_sql=build, null_tokens=("",))
+        return Prepared(files=files, build_sql=build, null_tokens=("",), dedupe_files=not manifests)
 
     @staticmethod
     def _listed(content: dict[str, Any], uri: str) -> tuple[list[str], str | None]:

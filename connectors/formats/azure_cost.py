@@ -214,7 +214,7 @@ class AzureCostParser(BillingParser):
                 period_hint=period_hint,
             )
 
-        return Prepared(files=files, build_sql=build)
+        return Prepared(files=files, build_sql=build, dedupe_files=not manifests)
 
     def _dataset_from(self, key: str) -> str | None:
         option = self.options.get("dataset", "auto")
@@ -261,11 +261,11 @@ def azure_sql(
     price = columns.number("PayGPrice")
     payg_cost = columns.money("PayGCostInBillingCurrency", "PaygCostInBillingCurrency")
     hint = sql_string(period_hint) if period_hint else "NULL::VARCHAR"
-    zero = f"0::{MONEY}"
     if export_kind == "azure_amortized":
-        billed = f"""CASE WHEN line_type IN ('usage', 'tax', 'rounding', 'refund') THEN _cost
-             WHEN line_type IN ('reservation_usage', 'savings_plan_usage', 'unused_commitment')
-                 THEN {zero} END"""
+        # Amortized data spreads purchases over the usage they cover: it says what the
+        # usage effectively cost, never what was billed (a subscription seen only in
+        # amortized data has no billed figure, rather than a wrong one).
+        billed = f"NULL::{MONEY}"
         effective = "_cost"
     elif export_kind == "azure_actual":
         billed = "_cost"

@@ -9,6 +9,8 @@ bounded whatever the file size. See ``billing_common`` for the shared convention
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 import posixpath
 import re
@@ -79,6 +81,10 @@ class Prepared:
     constants: Mapping[str, str] = field(default_factory=dict)
     #: canonical columns the SQL leaves out, equal to another column (``BatchFinisher``).
     copies: Mapping[str, str] = field(default_factory=dict)
+    #: the files are one delivery found without a manifest: a row repeated in another
+    #: file of it (a file saved twice, a part re-uploaded under another name) is read
+    #: once; identical rows inside one file all stay (they are real).
+    dedupe_files: bool = False
 
 
 def newest(infos: Sequence[ObjectInfo]) -> ObjectInfo:
@@ -251,19 +257,34 @@ def _unzip(path: Path, uri: str, cleanup: list[Path]) -> Path:
 def _relation(prepared: Prepared, files: Sequence[DataFile], kind: DataKind) -> str:
     if prepared.relation is not None:
         return prepared.relation(files, kind)
+    if not prepared.dedupe_files or len(files) < 2:
+        return _read(prepared, files, kind)
+    # The n-th copy of a row in one file is the same fact as the n-th copy in another.
+    tagged = _read(prepared, files, kind, ", filename = '_file'")
+    return (
+        "SELECT * EXCLUDE (_file, _row, _copy) FROM ("
+        "SELECT *, row_number() OVER (PARTITION BY _file, _row) AS _copy FROM ("
+        f"SELECT *, hash(*COLUMNS(* EXCLUDE (_file))) AS _row FROM ({tagged}))) "
+        "QUALIFY row_number() OVER (PARTITION BY _row, _copy ORDER BY _file) = 1"
+    )
+
+
+def _read(prepared: Prepared, files: Sequence[DataFile], kind: DataKind, extra: str = "") -> str:
+    """DuckDB's own reader over ``files`` (``extra``: more reader options)."""
     paths = path_list(files)
     if kind == "parquet":
-        return f"SELECT * FROM read_parquet({paths}, union_by_name = true)"
+        return f"SELECT * FROM read_parquet({paths}, union_by_name = true{extra})"
     if kind == "json":
         return (
-            f"SELECT * FROM read_json({paths}, format = 'newline_delimited', union_by_name = true)"
+            f"SELECT * FROM read_json({paths}, format = 'newline_delimited', "
+            f"union_by_name = true{extra})"
         )
     # CSV: every column as text (IDs keep leading zeros; values are cast in the SQL);
     # the null tokens (FOCUS exports write a literal NULL) are turned into NULL by the reader.
     nulls = "[" + ", ".join(sql_string(t) for t in prepared.null_tokens) + "]"
     return (
         f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, "
-        f"union_by_name = true, nullstr = {nulls}, {CSV_DIALECT})"
+        f"union_by_name = true, nullstr = {nulls}, {CSV_DIALECT}{extra})"
     )
 
 
@@ -301,9 +322,58 @@ class _Translator:
                     source = data.uri
         # DuckDB appends advice and the failing SQL; the first sentence is the reason.
         text = re.split(r" Possible fixes:| LINE \d+:| The search space used was:", text)[0]
+        if any(marker in text for marker in _CSV_SHAPE_MARKERS):
+            # DuckDB's words ("could not detect the dialect") hide the defect: name it.
+            for data in [where] if where is not None else self.files:
+                defect = csv_shape_defect(data.path) if data.kind == "csv" else None
+                if defect is not None:
+                    return ParseError(data.uri, defect)
         if len(text) > 400:
             text = text[:400] + "…"
         return ParseError(source, text.strip())
+
+
+#: DuckDB messages about a CSV whose rows do not fit its header.
+_CSV_SHAPE_MARKERS = (
+    "automatically detect the CSV parsing dialect",
+    "Expected Number of Columns",
+    "too many columns",
+)
+
+
+def csv_shape_defect(path: Path) -> str | None:
+    """The first row of an RFC 4180 CSV (plain or gzip) whose field count is not the
+    header's, in words ("header has 55 fields, line 3 has 54"); None when all agree.
+    Blank lines are skipped, as DuckDB does.
+    """
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    try:
+        with (
+            gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+            if gzipped
+            else path.open(encoding="utf-8-sig", errors="replace", newline="")
+        ) as handle:
+            rows = csv.reader(handle)
+            header: list[str] | None = None
+            ended = 0  # the line the previous row ended on
+            for row in rows:
+                first, ended = ended + 1, rows.line_num
+                if not row:
+                    continue
+                if header is None:
+                    header = row
+                    continue
+                if len(row) != len(header):
+                    where = (
+                        f"line {ended} has {len(row)}"
+                        if first == ended
+                        else f"the row on lines {first}-{ended} has {len(row)} (a quote left open?)"
+                    )
+                    return f"header has {len(header)} fields, {where}"
+    except (OSError, EOFError, csv.Error, zlib.error) as exc:
+        return f"not readable as CSV: {exc}"
+    return None
 
 
 def load(

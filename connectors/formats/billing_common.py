@@ -274,8 +274,23 @@ class Columns:
         return _coalesce([self._typed(n, "DOUBLE") for n in self._present(names)], "NULL::DOUBLE")
 
     def timestamp(self, *names: str) -> str:
-        """TIMESTAMPTZ (naive timestamps are UTC); NULL when absent."""
-        parts = [self._typed(n, "TIMESTAMPTZ") for n in self._present(names)]
+        """TIMESTAMPTZ (naive timestamps are UTC); NULL when absent.
+
+        Text is ISO 8601, or a US-style ``M/D/YY[YY][ H:MM[:SS]]`` date as the FOCUS
+        specification's own examples and Azure exports write it (DuckDB would otherwise
+        read ``1/1/26`` as the year 1); a slash date in no such form stops the load.
+        """
+        parts = []
+        for name in self._present(names):
+            if self.types[name] != "VARCHAR":
+                parts.append(self._typed(name, "TIMESTAMPTZ"))
+                continue
+            text = self._varchar(name)
+            parts.append(
+                f"CASE WHEN regexp_matches({text}, '^\\s*\\d{{1,2}}/\\d{{1,2}}/\\d{{2,4}}\\b') "
+                f"THEN CAST(strptime(trim({text}), {_US_DATES}) AS TIMESTAMPTZ) "
+                f"ELSE CAST({text} AS TIMESTAMPTZ) END"
+            )
         return _coalesce(parts, "NULL::TIMESTAMPTZ")
 
     def _typed(self, name: str, target: str) -> str:
@@ -291,6 +306,13 @@ class Columns:
             if actual is not None and actual not in found:
                 found.append(actual)
         return found
+
+
+#: US-style dates and times (month first), as strptime formats.
+_US_DATES = (
+    "['%m/%d/%y', '%m/%d/%Y', '%m/%d/%y %H:%M', '%m/%d/%Y %H:%M', '%m/%d/%y %H:%M:%S', "
+    "'%m/%d/%Y %H:%M:%S', '%m/%d/%Y %I:%M:%S %p', '%m/%d/%Y %I:%M %p']"
+)
 
 
 def _coalesce(parts: Sequence[str], empty: str) -> str:

@@ -19,7 +19,8 @@ Metrics used: ``DCGM_FI_DEV_GPU_UTIL`` (% → ratio), ``DCGM_FI_PROF_PIPE_TENSOR
 ``DCGM_FI_DEV_POWER_USAGE`` (W) and the ``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`` counter
 (mJ; resets handled), also under GKE's lowercase names and the old exporter's
 ``dcgm_*`` names. Any other DCGM metric still proves the GPU was observed. Labels:
-``UUID``/``uuid``, ``gpu``, ``modelName``, ``Hostname`` (``node``/``kubernetes_node``
+``UUID``/``uuid``, ``gpu``, ``pci_bus_id``, ``modelName``, ``Hostname``
+(``node``/``kubernetes_node``
 win when Prometheus added them), ``namespace``/``pod``/``container`` (``exported_*``
 win: they are the workload's when Prometheus renamed the exporter's own), the old
 ``pod_name``/``pod_namespace``/``container_name``, ``hpc_job``, ``GPU_I_PROFILE`` /
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import re
 import tempfile
 import zlib
@@ -93,6 +95,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "host": ("node", "kubernetes_node", "Hostname", "hostname", "host", "instance"),
     "gpu_index": ("gpu", "gpu_index", "minor_number"),
     "gpu_uuid": ("UUID", "uuid", "gpu_uuid"),
+    "pci_bus_id": ("pci_bus_id",),
     "model_name": ("modelName", "model_name", "modelname"),
     "namespace": ("exported_namespace", "namespace", "pod_namespace"),
     "pod": ("exported_pod", "pod", "pod_name"),
@@ -156,7 +159,7 @@ class DcgmParser(FileParser):
     """DCGM exporter metrics (text exposition, Prometheus API JSON, CSV, Parquet)."""
 
     name: ClassVar[str] = "dcgm"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: pci_bus_id, series naming no GPU dropped
     table: ClassVar[str] = "gpu_usage"
     schema: ClassVar[pa.Schema] = GPU_USAGE
     patterns: ClassVar[tuple[str, ...]] = ("dcgm*.prom", "dcgm*.prom.gz")
@@ -261,7 +264,7 @@ class DcgmParser(FileParser):
                         shape = self._tabular(
                             con, path, source, parquet=False, compressed=compressed
                         )
-                return self._finish(con, shape, source, modified_at)
+                return self._finish(con, shape, source, modified_at, path)
             except duckdb.Error as exc:
                 raise ParseError(source, *describe_duck_error(exc)) from exc
 
@@ -519,6 +522,7 @@ class DcgmParser(FileParser):
         shape: _Shape,
         source: str,
         modified_at: datetime | None,
+        path: Path,
     ) -> pa.Table:
         # Phase 1, over every sample: pivot metrics per (raw labels, time). Labels and
         # time text are only normalised afterwards, on the much smaller result.
@@ -585,6 +589,9 @@ class DcgmParser(FileParser):
                 SELECT rsid, {", ".join(canonical)}
                 FROM (SELECT rsid{", " + first_of if first_of else ""} FROM _pts GROUP BY rsid)
             )
+            -- a series naming no GPU (no UUID, index or bus id: an exporter's own or a
+            -- test fixture's unlabelled samples) is not a device
+            WHERE gpu_uuid IS NOT NULL OR gpu_index IS NOT NULL OR pci_bus_id IS NOT NULL
             """
         )
         con.execute(
@@ -618,6 +625,9 @@ class DcgmParser(FileParser):
                 )
             basis = TIME_OBJECT_MODIFIED
             t_expr = f"coalesce(t_utc, {modified_at.timestamp()!r})"
+            # The scrape's time is only the file's: a copy saved later is the same scrape,
+            # known by its bytes (gpu_usage_status counts windows of one scrape once).
+            tags["scrape_sha256"] = _file_sha256(path)
         elif local and self.timezone:
             basis = TIME_CONFIGURED_ZONE
             tags["timezone"] = self.timezone
@@ -632,7 +642,7 @@ class DcgmParser(FileParser):
             basis = TIME_UTC
             t_expr = "t_utc"
         points = f"""
-            (SELECT sid, {t_expr} AS t, cluster, host, gpu_index, gpu_uuid, model_name,
+            (SELECT sid, {t_expr} AS t, cluster, host, gpu_index, gpu_uuid, pci_bus_id, model_name,
                 mig_profile, mig_instance, namespace, pod, container, hpc_job,
                 coalesce(hpc_job, CASE WHEN pod IS NOT NULL
                     THEN coalesce(namespace || '/', '') || pod END) AS job_key,
@@ -731,3 +741,12 @@ def _csv_header(
         cells = [r[index].strip() for r in rows[1:] if len(r) == len(columns) and r[index].strip()]
         numeric[column] = bool(cells) and all(_FLOAT.fullmatch(c) for c in cells)
     return columns, delim, numeric
+
+
+def _file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -212,6 +212,9 @@ def focus_constants(source_uri: str, source_format: str) -> dict[str, str]:
 
 #: Canonical columns equal to another one: the line id of a FOCUS row is its raw hash.
 FOCUS_COPIES = {"line_id": "raw_hash"}
+#: Cells that mean NULL in FOCUS CSV: empty, and ``NULL`` as exports and the FOCUS sample
+#: data write it, ``null`` as the specification's own examples do (any of these cases).
+FOCUS_NULLS = ("", "NULL", "null", "Null")
 
 
 class FocusParser(BillingParser):
@@ -257,7 +260,7 @@ class FocusParser(BillingParser):
         return Prepared(
             files=files,
             build_sql=build,
-            null_tokens=("", "NULL"),
+            null_tokens=FOCUS_NULLS,
             constants=focus_constants(uri, self.name),
             copies=FOCUS_COPIES,
         )

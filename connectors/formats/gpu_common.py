@@ -320,6 +320,7 @@ POINT_LABELS = (
     "host",
     "gpu_index",
     "gpu_uuid",
+    "pci_bus_id",
     "model_name",
     "mig_profile",
     "mig_instance",
@@ -517,6 +518,7 @@ def integrate(
     tag_pairs = [
         ("model_name", "w.model_name"),
         ("gpu_index", "gpu_index"),
+        ("pci_bus_id", "pci_bus_id"),
         ("mig_instance", "mig_instance"),
         ("namespace", "namespace"),
         ("pod", "pod"),

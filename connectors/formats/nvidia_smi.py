@@ -2,13 +2,15 @@
 windows (one per GPU, job and contiguous stretch of samples).
 
 The log is one row per GPU per sample: ``timestamp, index, uuid, name,
-utilization.gpu [%], ..., power.draw [W]``. Fields are space-padded; values carry units
-unless ``nounits`` was given (both are read); ``[N/A]``, ``[Not Supported]`` and other
-bracketed words are missing values. A log appended across restarts repeats its header
-line; repeats are skipped. Timestamps (``2025/03/04 13:05:10.412``) are the node's local
-wall clock with no zone: ``[formats.nvidia_smi] timezone`` converts them (see the README
-for what happens without it). nvidia-smi names no host and no job: they come from the
-``host`` option or from the object's path via ``path_pattern``.
+utilization.gpu [%], ..., power.draw [W]``; a device is known by its ``uuid``, else its
+``index``, else its ``pci.bus_id`` (logs that query only the bus id). Fields are
+space-padded; values carry units unless ``nounits`` was given (both are read);
+``[N/A]``, ``[Not Supported]`` and other bracketed words are missing values. A log
+appended across restarts repeats its header line; repeats are skipped. Timestamps
+(``2025/03/04 13:05:10.412``) are the node's local wall clock with no zone:
+``[formats.nvidia_smi] timezone`` converts them (see the README for what happens without
+it). nvidia-smi names no host and no job: they come from the ``host`` option or from the
+object's path via ``path_pattern``.
 
 ``utilization.gpu`` is the share of time any kernel ran (``gpu_util_avg``), not FLOP
 utilisation; nvidia-smi has no tensor-pipe activity, so ``tensor_active_avg`` stays
@@ -60,6 +62,7 @@ FIELDS = {
     "index": "gpu_index",
     "uuid": "gpu_uuid",
     "gpu_uuid": "gpu_uuid",
+    "pci.bus_id": "pci_bus_id",
     "name": "model_name",
     "gpu_name": "model_name",
     "utilization.gpu": "gpu_util",
@@ -106,7 +109,7 @@ class NvidiaSmiParser(FileParser):
     """nvidia-smi ``--query-gpu`` CSV logs."""
 
     name: ClassVar[str] = "nvidia_smi"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: devices known by pci.bus_id too
     table: ClassVar[str] = "gpu_usage"
     schema: ClassVar[pa.Schema] = GPU_USAGE
     patterns: ClassVar[tuple[str, ...]] = (
@@ -158,12 +161,14 @@ class NvidiaSmiParser(FileParser):
         self.windowing = Windowing.from_options(fmt, opts)
 
     def sniff(self, sample: Sample) -> bool:
-        """A ``timestamp, index|uuid, ...`` header, or (with ``columns`` configured) a
+        """A ``timestamp, index|uuid|pci.bus_id, ...`` header, or (with ``columns`` configured) a
         first line with nvidia-smi's timestamp and that many fields."""
         first = sample.first_line()
         fields = [_field(f) for f in first.split(",")]
         if fields and fields[0] == "timestamp":
-            return bool({"index", "uuid"} & set(fields)) and len(set(fields) & KNOWN_FIELDS) >= 3
+            return bool({"index", "uuid", "pci.bus_id"} & set(fields)) and (
+                len(set(fields) & KNOWN_FIELDS) >= 3
+            )
         if self.columns and len(fields) == len(self.columns):
             return bool(
                 _NVSMI_TIME.match(first.split(",")[self.columns.index("timestamp")].strip())
@@ -212,9 +217,11 @@ class NvidiaSmiParser(FileParser):
                 )
             fields = self.columns
         missing = {"timestamp"} - set(fields)
-        if not ({"uuid", "gpu_uuid", "index"} & set(fields)) or missing:
+        if not ({"uuid", "gpu_uuid", "index", "pci.bus_id"} & set(fields)) or missing:
             raise ParseError(
-                source, f"needs a timestamp and an index or uuid field, found {fields}", "line 1"
+                source,
+                f"needs a timestamp and an index, uuid or pci.bus_id field, found {fields}",
+                "line 1",
             )
         col = {FIELDS[f]: i for i, f in enumerate(fields) if f in FIELDS}
         check_head_lines(path, source, compressed=compressed)  # no gigabyte-long line
@@ -299,6 +306,7 @@ class NvidiaSmiParser(FileParser):
                 {" OR ".join(bad(k) for k in numeric) or "false"} AS bad_value,
                 nullif({field("gpu_index")}, '') AS gpu_index,
                 nullif({field("gpu_uuid")}, '') AS gpu_uuid,
+                nullif({field("pci_bus_id")}, '') AS pci_bus_id,
                 nullif({field("model_name")}, '') AS model_name
             FROM _lines
             WHERE lower({ts}) <> 'timestamp'
@@ -327,9 +335,8 @@ class NvidiaSmiParser(FileParser):
         if self.timezone:
             basis = TIME_CONFIGURED_ZONE
             tags["timezone"] = self.timezone
-            helpers, final = local_to_epoch_sql(
-                "t_local", self.timezone, series_id_sql(["gpu_uuid", "gpu_index"]), "line_no"
-            )
+            series = series_id_sql(["gpu_uuid", "gpu_index", "pci_bus_id"])
+            helpers, final = local_to_epoch_sql("t_local", self.timezone, series, "line_no")
             relation = f"(SELECT *, {final} AS t FROM (SELECT *, {helpers} FROM _parsed))"
         else:
             basis = TIME_UNKNOWN_ZONE
@@ -339,9 +346,9 @@ class NvidiaSmiParser(FileParser):
             return sql_str(found[key]) if key in found else "NULL::VARCHAR"
 
         points = f"""
-            (SELECT {series_id_sql(["gpu_uuid", "gpu_index"])} AS sid, t,
+            (SELECT {series_id_sql(["gpu_uuid", "gpu_index", "pci_bus_id"])} AS sid, t,
                 {const("cluster")} AS cluster, {const("host")} AS host, gpu_index,
-                gpu_uuid, model_name, NULL::VARCHAR AS mig_profile,
+                gpu_uuid, pci_bus_id, model_name, NULL::VARCHAR AS mig_profile,
                 NULL::VARCHAR AS mig_instance, NULL::VARCHAR AS namespace,
                 NULL::VARCHAR AS pod, NULL::VARCHAR AS container, NULL::VARCHAR AS hpc_job,
                 {const("job")} AS job_key, NULL::VARCHAR AS job_name,

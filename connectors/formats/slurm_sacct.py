@@ -66,6 +66,7 @@ OPTIONS = (
     "gres_types",
     "gpus_per_node",
     "allocgres",
+    "columns",
 )
 _ELAPSED = re.compile(
     r"^(?:(\d{1,9})-)?(?:(\d{1,9}):)?(\d{1,9}):(\d{1,9})(?:\.(\d{1,9}))?$", re.ASCII
@@ -104,7 +105,9 @@ class SlurmSacctParser(FileParser):
     def check_options(self) -> None:
         """Options: ``cluster``, ``timezone`` (IANA), ``partitions``/``nodes``/``gres_types``
         (tables → accelerator), ``gpus_per_node`` (partition → GPUs, for sites that do
-        not track GPUs as TRES), ``allocgres`` (``per_node`` or ``per_job``)."""
+        not track GPUs as TRES), ``allocgres`` (``per_node`` or ``per_job``), ``columns``
+        (the ``-o`` field list of dumps written with ``--noheader``, as a list or a
+        comma-separated text)."""
         fmt = self.name
         opts = self.options
         check_options(fmt, opts, OPTIONS)
@@ -128,6 +131,18 @@ class SlurmSacctParser(FileParser):
         self.allocgres = opts.get("allocgres", "per_node")
         if self.allocgres not in ("per_node", "per_job"):
             raise option_error(fmt, "allocgres", "must be 'per_node' or 'per_job'")
+        columns = opts.get("columns")
+        if isinstance(columns, str):
+            columns = [c.strip() for c in columns.split(",")]
+        if columns is not None and (
+            not isinstance(columns, list)
+            or not all(isinstance(c, str) and c for c in columns)
+            or "JobID" not in columns
+        ):
+            raise option_error(
+                fmt, "columns", "must be the sacct -o field list (with JobID), e.g. 'JobID,State'"
+            )
+        self.columns: list[str] | None = columns
 
     def sniff(self, sample: Sample) -> bool:
         """A header line naming JobID (parsable, or the fixed-width form, to explain it)."""
@@ -146,6 +161,10 @@ class SlurmSacctParser(FileParser):
         if not numbered:
             raise ParseError(source, "empty file")
         header_no, header_line = numbered[0]
+        if self.columns is not None and "JobID" not in header_line.split("|"):
+            # written with --noheader: the configured field list is the header
+            header_line, header_no = "|".join(self.columns), 0
+            numbered.insert(0, (0, header_line))
         header = self._header(header_line, source, header_no)
         jobs: dict[str, _Job] = {}
         order: list[str] = []
@@ -204,7 +223,10 @@ class SlurmSacctParser(FileParser):
         if "JobID" not in fields:
             if _JOB_ID.match(fields[0].split(".")[0]):
                 raise ParseError(
-                    source, "no header line: export without -n/--noheader", f"line {number}"
+                    source,
+                    "no header line: export without -n/--noheader, or set "
+                    "[formats.slurm_sacct] columns to the -o field list",
+                    f"line {number}",
                 )
             raise ParseError(
                 source, f"no JobID column in the header {fields[:8]}", f"line {number}"

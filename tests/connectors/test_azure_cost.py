@@ -10,6 +10,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from click.testing import CliRunner
@@ -228,6 +229,50 @@ def test_actual_and_amortized_are_never_added_up(tmp_path):
     assert row["accelerator_hours"] == 24 * 8
     assert row["cost_billed"] == 10000
     assert row["cost_effective"] == 1600
+
+
+def test_a_subscription_seen_only_in_amortized_data_has_no_billed_cost(tmp_path):
+    """Actual cost covers one subscription, amortized cost another: the second's hours
+    and effective cost count, its amortized cost is never billed."""
+    other = "0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a"
+    for kind, subscription, cost in (
+        ("ActualCost", SUBSCRIPTION, "98.32"),
+        ("AmortizedCost", other, "60.00"),
+    ):
+        run = "2d2c3b4a-0000-4000-8000-00000000000" + ("1" if kind == "ActualCost" else "2")
+        name = "acme-" + kind.lower()
+        folder = tmp_path / f"exports/{name}/20250501-20250531/{run}"
+        folder.mkdir(parents=True)
+        row = dict(ROW, SubscriptionId=subscription, CostInBillingCurrency=cost)
+        (folder / "part_0_0001.csv").write_text(to_csv([row]))
+        (folder / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "exportConfig": {"type": kind},
+                    "blobs": [
+                        {"blobName": f"exports/{name}/20250501-20250531/{run}/part_0_0001.csv"}
+                    ],
+                }
+            )
+        )
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "exports")])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT account_id, export_kind, sum(accelerator_hours) FILTER (counts_billed), "
+            "sum(cost_billed) FILTER (counts_billed), "
+            "sum(cost_effective) FILTER (counts_effective) "
+            "FROM billing_lines_counted GROUP BY ALL ORDER BY export_kind"
+        ).fetchall()
+    finally:
+        con.close()
+    hours = 24.0 * 8  # 2.4 x '10 Hours' of an 8-GPU VM
+    assert rows == [
+        (SUBSCRIPTION, "azure_actual", hours, Decimal("98.32"), Decimal("98.32")),
+        (other, "azure_amortized", hours, None, Decimal("60.00")),
+    ]
 
 
 def test_older_exports_without_manifest_and_the_payg_schema(tmp_path):

@@ -117,6 +117,34 @@ def test_noheader_logs_need_the_columns_option(tmp_path):
     assert NvidiaSmiParser({"columns": columns}).sniff(Sample(store, info))
 
 
+def test_a_log_that_names_devices_only_by_pci_bus_id(tmp_path):
+    """The layout some job wrappers log (``--query-gpu=timestamp,name,pci.bus_id,...``,
+    as in OmniOpt's gpu_usage files): two GPUs told apart by their bus ids."""
+    header = (
+        "timestamp, name, pci.bus_id, driver_version, pstate, pcie.link.gen.max, "
+        "pcie.link.gen.current, temperature.gpu, utilization.gpu [%], utilization.memory [%], "
+        "memory.total [MiB], memory.free [MiB], memory.used [MiB]"
+    )
+    lines = [header]
+    for second in (0, 5, 10):
+        for bus, util in (("00000000:3B:00.0", 90), ("00000000:AF:00.0", 10)):
+            lines.append(
+                f"2025/05/02 09:00:{second:02d}.000, NVIDIA A100-SXM4-40GB, {bus}, 535.104.05, "
+                f"P0, 4, 4, 40, {util} %, 20 %, 40960 MiB, 1000 MiB, 39960 MiB"
+            )
+    rows = parse_text(tmp_path, "\n".join(lines) + "\n", {"host": "node3"})
+    assert sorted(
+        (dict(r["tags"])["pci_bus_id"], r["elapsed_seconds"], r["gpu_util_avg"]) for r in rows
+    ) == [
+        ("00000000:3B:00.0", 15, 0.9),
+        ("00000000:AF:00.0", 15, 0.1),
+    ]
+    assert {r["accelerator"] for r in rows} == {"NVIDIA A100 SXM4-40GB"}
+    store = LocalStore(tmp_path)
+    (info,) = list(store.list_objects())
+    assert NvidiaSmiParser().sniff(Sample(store, info))
+
+
 def test_missing_values_and_power_variants(tmp_path):
     text = "\n".join(
         [
@@ -173,7 +201,7 @@ def test_dst_fall_back_in_a_local_log(tmp_path):
         ),
         (
             "timestamp, name, utilization.gpu [%]\n2025/05/02 09:00:00.000, H100, 1 %",
-            "index or uuid",
+            "index, uuid or pci.bus_id",
             "line 1",
         ),
         (HEADER + "\n", "no samples", None),
