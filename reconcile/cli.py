@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from reconcile import __version__, batch, logs, output, queries, resolve, wareho
 from reconcile import config as config_module
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
-from reconcile.compliance import sci
+from reconcile.compliance import STATUS_SEVERITY, gate_failures, sci
 from reconcile.errors import ReconcileError
 from reconcile.flags import flag_text
 from reconcile.lock import writer_lock
@@ -264,6 +266,7 @@ def ingest(
     db: Path = ctx.obj["db"]
     if dry_run:
         con = warehouse.open_for_read(db) if db.exists() else None
+        notes = ingest_module.PlanNotes()
         try:
             planned, listed, ignored = ingest_module.plan(
                 con,
@@ -271,11 +274,13 @@ def ingest(
                 format_name=format_name,
                 retry_quarantined=retry_quarantined,
                 format_options=format_options,
+                notes=notes,
             )
         finally:
             if con is not None:
                 con.close()
         summary = ingest_module.IngestSummary(dry_run=True, objects_listed=listed, ignored=ignored)
+        summary.take_notes(notes)
         for item in planned:
             key = {"skip": "unchanged", "still_quarantined": "quarantined"}.get(
                 item.action, "replaced" if item.replaces else "new"
@@ -357,6 +362,13 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
             )
     for item in summary.overlaps:
         click.echo(f"overlap: {output.terminal_safe(item['text'])}")
+    shown = summary.not_recognised[:5]
+    for uri in shown:
+        click.echo(f"not recognised: {output.terminal_safe(uri)}")
+    if summary.ignored > len(shown):
+        click.echo(f"not recognised: … and {summary.ignored - len(shown)} more (--json lists them)")
+    for item in summary.warnings:
+        click.echo(f"warning: {output.terminal_safe(item['warning'])}", err=True)
     for item in summary.quarantined:
         prefix = "quarantined" if item.get("seen") == "now" else "still quarantined"
         click.echo(f"{prefix}: {output.terminal_safe(item['error'])}", err=True)
@@ -411,7 +423,9 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
 @click.option(
     "--fail-on",
     type=click.Choice(["provider", "review"]),
-    help="Exit 4 if any model is provider (or, with review, provider or review).",
+    help="Exit 4 naming the models if any is provider (with review: provider, review or "
+    "insufficient_evidence), or if the statuses are not current (no estimate since the "
+    "last ingest).",
 )
 @click.pass_context
 def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str | None) -> None:
@@ -430,9 +444,13 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
             + "ORDER BY model_id"
         )
         table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
+        stale = estimate_module.staleness(con)
     finally:
         con.close()
-    rows = output.rows(table)
+    rows = sorted(
+        output.rows(table),
+        key=lambda r: (STATUS_SEVERITY.index(r["status"]), r["model_id"]),
+    )
     if model_id and not rows:
         raise ReconcileError(
             f"no status for model {model_id!r}",
@@ -442,6 +460,13 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
         click.echo(json.dumps(rows, indent=2))
     else:
         safe = output.terminal_safe  # model ids and run names come from the evidence
+        counts = [
+            f"{n} {s.replace('_', ' ')}"
+            for s in STATUS_SEVERITY
+            if (n := sum(1 for r in rows if r["status"] == s))
+        ]
+        if rows:
+            click.echo(f"{len(rows)} model{'s' if len(rows) != 1 else ''}: {', '.join(counts)}")
         for row in rows:
             click.echo(
                 f"{safe(row['model_id'])}: {row['status'].upper()}  "
@@ -455,8 +480,24 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
                     f"    flag: {safe(run + sep) if sep else ''}{safe(flag_text(code))} "
                     f"[{safe(code)}]"
                 )
-    failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
-    if any(row["status"] in failing for row in rows):
+    if stale:
+        click.echo(f"warning: {stale}", err=True)
+    _gate(ctx, fail_on, {row["model_id"]: row["status"] for row in rows}, stale)
+
+
+def _gate(
+    ctx: click.Context, fail_on: str | None, statuses: dict[str, str], stale: str | None
+) -> None:
+    """Exit 4 naming why, when ``--fail-on`` is met; statuses nobody assessed meet it."""
+    if not fail_on:
+        return
+    if stale:
+        click.echo(f"--fail-on {fail_on}: not assessed: {stale}", err=True)
+        ctx.exit(EXIT_CODES["fail_on"])
+    failures = gate_failures(statuses, fail_on)
+    if failures:
+        names = ", ".join(f"{output.terminal_safe(m)} ({s})" for m, s in failures)
+        click.echo(f"--fail-on {fail_on}: {len(failures)} model(s): {names}", err=True)
         ctx.exit(EXIT_CODES["fail_on"])
 
 
@@ -560,7 +601,8 @@ def _open_reader(ctx: click.Context) -> Any:
 @click.option(
     "--fail-on",
     type=click.Choice(["provider", "review"]),
-    help="Exit 4 if a model ends at this status (review includes provider).",
+    help="Exit 4 if a model ends at this status (review includes provider and "
+    "insufficient_evidence), naming the models.",
 )
 @click.option(
     "--report-out",
@@ -603,6 +645,13 @@ def run(
     engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
     sources = batch.parse_sources(data.get("sources"))
     report = data.get("report") or {}
+    out_text = str(ctx.params.get("report_out") or report.get("out") or "") or None
+    if out_text and (_STORE_URI.match(out_text) or out_text.startswith(("s3:/", "gs:/", "az:/"))):
+        # (click has already folded "s3://b/p" into the path "s3:/b/p")
+        raise ReconcileError(
+            f"{out_text}: `run` writes its report to a folder",
+            hint="give a local folder, then `reconcile report --out s3://…` to publish it",
+        )
     out = report_out or (Path(report["out"]) if report.get("out") else None)
     formats = report.get("formats") or ["html", "md", "json"]
     summary = batch.run_batch(
@@ -639,9 +688,7 @@ def run(
         click.echo(logs.error_line(output.terminal_safe(item["error"])), err=True)
     if summary.errors:  # folders a store could not read: the run did not see everything
         ctx.exit(EXIT_CODES["error"])
-    failing = {"provider": {"provider"}, "review": {"provider", "review"}}.get(fail_on or "", set())
-    if any(value in failing for value in summary.models.values()):
-        ctx.exit(EXIT_CODES["fail_on"])
+    _gate(ctx, fail_on, dict(summary.models), None)
     if summary.quarantined:
         ctx.exit(EXIT_CODES["quarantined"])
 
@@ -650,10 +697,10 @@ def run(
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    metavar="DIR",
-    help="Folder for report.html / report.md / report.json (created if missing).",
+    metavar="DIR_OR_URI",
+    help="Folder for report.html / report.md / report.json (created if missing), or "
+    "s3://, gs://, az:// BUCKET/PREFIX to write them there.",
 )
 @click.option(
     "--format",
@@ -669,7 +716,7 @@ def run(
     help="State the generation time (the files then differ from run to run).",
 )
 @click.pass_context
-def report_command(ctx: click.Context, out_dir: Path, formats: str, stamp: bool) -> None:
+def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) -> None:
     """Write the audit report from the warehouse (read-only): HTML, Markdown, JSON.
 
     Per model: status, cumulative modification FLOPs against the threshold, the figure
@@ -689,19 +736,48 @@ def report_command(ctx: click.Context, out_dir: Path, formats: str, stamp: bool)
     registry = registry_for(
         ctx.meta.get("reconcile.config", {}), ctx.obj["db"], os.environ.get("HF_ENDPOINT")
     )
+    remote = _STORE_URI.match(out_dir) is not None
+    target = _writable_store(out_dir) if remote else None  # refused before any work
     con = _open_reader(ctx)
     try:
-        written = report_module.write_report(
-            con,
-            out_dir,
-            formats=chosen,
-            registry=registry,
-            generated_at=datetime.now(UTC) if stamp else None,
-        )
+        with tempfile.TemporaryDirectory(prefix="reconcile-report-") as staging:
+            written = report_module.write_report(
+                con,
+                Path(staging) if remote else Path(out_dir),
+                formats=chosen,
+                registry=registry,
+                generated_at=datetime.now(UTC) if stamp else None,
+            )
+            if target is not None:
+                store, prefix = target
+                uploaded = []
+                for path in written:
+                    store.put_file(prefix + path.name, path)
+                    uploaded.append(store.uri(prefix + path.name))
+                written = uploaded
     finally:
         con.close()
     for path in written:
         click.echo(f"wrote {path}")
+
+
+#: An object-store URI (``s3://``, ``gs://``, ``az://`` …), as opposed to a local path.
+_STORE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def _writable_store(uri: str) -> tuple[Any, str]:
+    """(the store, the key prefix) to write under ``uri``.
+
+    Raises:
+        ReconcileError: not a store this tool can write to.
+    """
+    from connectors.registry import open_source
+
+    source = open_source(uri, s3_endpoint_url=os.environ.get("RECONCILE_S3_ENDPOINT_URL"))
+    if source.exact_key is not None or not hasattr(source.store, "put_file"):
+        raise ReconcileError(f"{uri}: cannot write the report there (give a folder or prefix)")
+    prefix = source.prefix.strip("/")
+    return source.store, (prefix + "/" if prefix else "")
 
 
 @cli.group()

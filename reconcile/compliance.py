@@ -136,3 +136,20 @@ def classify(
         f"{sci(threshold.flops)} ({threshold.explanation}); {percent(share)} of the threshold"
     )
     return Status(status, low, central, high, threshold, share, flags, explanation)
+
+
+#: Statuses by severity, most urgent first.
+STATUS_SEVERITY = ("provider", "review", "insufficient_evidence", "below")
+#: What each ``--fail-on`` level fails on: ``review`` means a person must look, and a
+#: model without enough evidence needs one as much as a model near the threshold.
+FAIL_ON: dict[str, frozenset[str]] = {
+    "provider": frozenset({"provider"}),
+    "review": frozenset({"provider", "review", "insufficient_evidence"}),
+}
+
+
+def gate_failures(statuses: dict[str, str], fail_on: str | None) -> list[tuple[str, str]]:
+    """(model, status) of every model ``--fail-on fail_on`` fails on, most urgent first."""
+    failing = FAIL_ON.get(fail_on or "", frozenset())
+    found = [(model, status) for model, status in statuses.items() if status in failing]
+    return sorted(found, key=lambda item: (STATUS_SEVERITY.index(item[1]), item[0]))

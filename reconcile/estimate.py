@@ -381,6 +381,31 @@ def _billing(
     return estimate
 
 
+def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why the stored statuses do not describe the evidence, in one sentence; None when
+    they do (or when there is no evidence at all).
+
+    Evidence loaded and no estimate since, or evidence loaded after the last estimate:
+    a status read then would be one nobody assessed.
+    """
+    loaded, estimated = con.execute(
+        "SELECT (SELECT max(loaded_at) FROM ingest_ledger), "
+        "greatest((SELECT max(computed_at) FROM compliance_status), "
+        "(SELECT max(computed_at) FROM run_coverage), "
+        "(SELECT max(computed_at) FROM stage_runs))"
+    ).fetchall()[0]
+    if loaded is None:
+        return None
+    if estimated is None:
+        return "evidence is loaded but `reconcile estimate` has not run: no model is assessed"
+    if loaded > estimated:
+        return (
+            "evidence was loaded after the last `reconcile estimate`: the statuses are out "
+            "of date; run `reconcile estimate`"
+        )
+    return None
+
+
 def estimate_run(
     run: Mapping[str, Any], options: EstimateOptions, usage: UsageEvidence | None = None
 ) -> RunResult:

@@ -48,6 +48,9 @@ Outcome = Literal["new", "replaced", "unchanged", "quarantined"]
 #: store ('store', retried by the next run).
 ErrorKind = Literal["content", "store"]
 
+#: Most unrecognised objects an ingest summary names (the count is always exact).
+MAX_NAMED_IGNORED = 10_000
+
 #: Units committed together; a crash loses at most one batch, which re-runs load.
 COMMIT_EVERY_UNITS = 256
 COMMIT_EVERY_SECONDS = 2.0
@@ -64,6 +67,15 @@ class PlannedUnit:
     action: Literal["load", "skip", "still_quarantined"]
     replaces: bool
     previous_table: str | None
+
+
+@dataclass
+class PlanNotes:
+    """What a plan noticed besides its units: objects no parser recognised (their URIs,
+    up to ``MAX_NAMED_IGNORED``) and sources that listed no object at all."""
+
+    ignored: list[str] = field(default_factory=list)
+    empty_sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +99,18 @@ class IngestSummary:
     #: rows of a unit loaded now (or of one it repeats) that count in another unit:
     #: reconcile.overlaps.Overlap.as_dict() each
     overlaps: list[dict[str, Any]] = field(default_factory=list)
+    #: URIs of the objects no parser recognised (the first MAX_NAMED_IGNORED)
+    not_recognised: list[str] = field(default_factory=list)
+    #: things that did not stop the run but may be mistakes ({"uri", "warning"})
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def take_notes(self, notes: PlanNotes) -> None:
+        """Record what the plan noticed: unrecognised objects, sources that list nothing."""
+        self.not_recognised = list(notes.ignored)
+        self.warnings += [
+            {"uri": uri, "warning": f"{uri} lists no objects (a typo in the prefix?)"}
+            for uri in notes.empty_sources
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with every count present even when zero."""
@@ -107,6 +131,8 @@ class IngestSummary:
             "errors": self.errors,
             "logical_runs": self.logical_runs,
             "overlaps": self.overlaps,
+            "not_recognised": self.not_recognised,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
 
@@ -133,6 +159,7 @@ def plan(
     workers: int = 8,
     format_options: Mapping[str, Mapping[str, Any]] | None = None,
     listing_errors: list[UnreadableFoldersError] | None = None,
+    notes: PlanNotes | None = None,
 ) -> tuple[list[PlannedUnit], int, int]:
     """List every source and decide, per unit, whether it needs loading.
 
@@ -182,6 +209,8 @@ def plan(
             listing_errors.append(exc)
             unreadable = exc.folders
         listed += len(objects)
+        if not objects and not unreadable and notes is not None:
+            notes.empty_sources.append(redact_uri(source.uri))
         rest: Sequence[Any] = objects
         claimed: list[tuple[Parser, Unit]] = []
         for parser in parsers:
@@ -198,6 +227,9 @@ def plan(
             seen.add(unit.uri)
             planned.append(_decide(source, parser, unit, ledger, quarantine, retry_quarantined))
         ignored += len(rest)
+        if notes is not None:
+            room = MAX_NAMED_IGNORED - len(notes.ignored)
+            notes.ignored += [redact_uri(source.store.uri(i.key)) for i in rest[: max(0, room)]]
     return planned, listed, ignored
 
 
@@ -379,6 +411,7 @@ def ingest(
     started = time.monotonic()
     progress = progress or ProgressSink()
     listing_errors: list[UnreadableFoldersError] = []
+    notes = PlanNotes()
     planned, listed, ignored = plan(
         con,
         sources,
@@ -387,8 +420,10 @@ def ingest(
         workers=workers,
         format_options=format_options,
         listing_errors=listing_errors,
+        notes=notes,
     )
     summary = IngestSummary(objects_listed=listed, ignored=ignored)
+    summary.take_notes(notes)
     for exc in listing_errors:
         for folder, uri in zip(exc.folders, exc.uris, strict=True):
             one = UnreadableFoldersError([folder], [uri]).one_line()

@@ -1308,19 +1308,31 @@ def _u(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.2f}"
 
 
+#: The columns of each member row the report shows, straight from the lake projection
+#: (the rows that count once): never joined back to the fact tables by id, where a line
+#: id repeated (identical lines, a file delivered twice) would multiply rows.
+_MEMBER_COLUMNS = {
+    "billing_rollup": "line_id, provider, account_id, usage_type, instance_type, resource_id, "
+    "accelerator, accelerator_hours, cost_billed, currency, source_uri",
+    "usage_rollup": "usage_id, source_kind, cluster, job_key, host, accelerator, started_at, "
+    "ended_at, gpu_seconds, tensor_active_avg, source_uri",
+}
+
+
 def _match_members(con: duckdb.DuckDBPyConnection) -> None:
     """Temporary tables from each matched rollup group to its billing lines / usage rows
     (the same rollup_id expression over the lake projection of the warehouse tables)."""
     lake.register_views(con)
-    for stage, view, member, where in (
-        ("billing_rollup", "lake_billing_lines", "line_id", "accelerator_hours > 0"),
-        ("usage_rollup", "lake_gpu_usage", "usage_id", "true"),
+    for stage, view, where in (
+        ("billing_rollup", "lake_billing_lines", "accelerator_hours > 0"),
+        ("usage_rollup", "lake_gpu_usage", "true"),
     ):
         table = "_billing_members" if stage == "billing_rollup" else "_usage_members"
+        columns = _MEMBER_COLUMNS[stage]
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            f"SELECT rollup_id, {member} FROM (SELECT {rollup_id_sql(stage)} AS rollup_id, "
-            f"{member} FROM {view} WHERE {where}) WHERE rollup_id IN "
+            f"SELECT rollup_id, {columns} FROM (SELECT {rollup_id_sql(stage)} AS rollup_id, "
+            f"{columns} FROM {view} WHERE {where}) WHERE rollup_id IN "
             f"(SELECT target_id FROM run_matches WHERE target_table = '{stage}')"
         )
 
@@ -1332,9 +1344,9 @@ def _usage_matches(
         con,
         "SELECT m.match_method, m.confidence, u.usage_id, u.source_kind, u.cluster, u.job_key, "
         "u.host, u.accelerator, u.started_at, u.ended_at, u.gpu_seconds, u.tensor_active_avg, "
-        "u.source_uri FROM run_matches m JOIN _usage_members x ON x.rollup_id = m.target_id "
-        "JOIN gpu_usage u ON u.usage_id = x.usage_id "
-        "WHERE m.run_id = $run AND m.target_table = 'usage_rollup' ORDER BY u.usage_id",
+        "u.source_uri FROM run_matches m JOIN _usage_members u ON u.rollup_id = m.target_id "
+        "WHERE m.run_id = $run AND m.target_table = 'usage_rollup' "
+        "ORDER BY u.usage_id, u.source_uri",
         {"run": run_key},
     )
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -1392,11 +1404,12 @@ def _billing_matches(
     rows = _rows(
         con,
         "SELECT m.match_method, m.confidence, b.line_id, b.provider, b.account_id, "
-        "b.usage_type, b.instance_type, b.resource_id, b.accelerator, b.accelerator_hours, "
+        "b.usage_type, b.instance_type, b.resource_id, b.accelerator, "
+        "CAST(b.accelerator_hours AS DOUBLE) AS accelerator_hours, "
         "CAST(b.cost_billed AS DOUBLE) AS cost_billed, b.currency, b.source_uri "
-        "FROM run_matches m JOIN _billing_members x ON x.rollup_id = m.target_id "
-        "JOIN billing_lines b ON b.line_id = x.line_id "
-        "WHERE m.run_id = $run AND m.target_table = 'billing_rollup' ORDER BY b.line_id",
+        "FROM run_matches m JOIN _billing_members b ON b.rollup_id = m.target_id "
+        "WHERE m.run_id = $run AND m.target_table = 'billing_rollup' "
+        "ORDER BY b.line_id, b.source_uri",
         {"run": run_key},
     )
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)

@@ -454,3 +454,70 @@ def test_a_dcgm_scrape_saved_again_counts_once(tmp_path, usage_config):
     clean = usage(db_clean)
     assert clean["dcgm"][0] > 0
     assert usage(db) == clean
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def _report_per_run(db: Path, out: Path) -> dict[str, tuple]:
+    invoke(db, "report", "--out", str(out), "--format", "json")
+    runs = json.loads((out / "report.json").read_text())["runs"]
+    return {
+        r["run_id"]: (
+            sum(b["lines"] for b in r["billing"]),
+            round(sum(b["accelerator_hours"] for b in r["billing"]), 6),
+            round(sum(u["gpu_hours"] for u in r["usage"]), 6),
+        )
+        for r in runs
+        if r["billing"] or r["usage"]
+    }
+
+
+def _rollup_per_run(db: Path) -> dict[str, tuple]:
+    billing = dict(
+        (run, (int(lines), round(float(hours), 6)))
+        for run, lines, hours in sql(
+            db,
+            "SELECT m.run_id, sum(b.line_count), sum(b.accelerator_hours) FROM run_matches m "
+            "JOIN billing_rollup b ON b.rollup_id = m.target_id "
+            "WHERE m.target_table = 'billing_rollup' GROUP BY 1",
+        )
+    )
+    usage = dict(
+        (run, round(float(seconds) / 3600, 6))
+        for run, seconds in sql(
+            db,
+            "SELECT m.run_id, sum(u.gpu_seconds) FROM run_matches m "
+            "JOIN usage_rollup u ON u.rollup_id = m.target_id "
+            "WHERE m.target_table = 'usage_rollup' GROUP BY 1",
+        )
+    )
+    return {
+        run: (*billing.get(run, (0, 0.0)), usage.get(run, 0.0)) for run in set(billing) | set(usage)
+    }
+
+
+def test_the_reports_per_run_figures_are_the_rollups_whatever_was_delivered_twice(
+    tmp_path, sample_data
+):
+    """The sample organisation, then its Azure export and a Slurm dump delivered again
+    under other names: each run's billing lines, hours and GPU-hours in the report equal
+    the stage rollups', and do not move."""
+    root = tmp_path / "org"
+    shutil.copytree(sample_data, root)
+    config = root / "reconcile.toml"
+    db = tmp_path / "w.duckdb"
+    invoke(db, "ingest", "--json", str(root), config=config)
+    invoke(db, "estimate", config=config)
+    before = _report_per_run(db, tmp_path / "r1")
+    assert before and any(v[0] for v in before.values()) and any(v[2] for v in before.values())
+    assert before == _rollup_per_run(db)
+
+    exports = root / "azure/acmecostexports/costexports"
+    shutil.copytree(exports / "acme-daily-actual", exports / "acme-daily-actual-copy")
+    accounting = root / "onprem/hpc1-slurm/accounting"
+    put(accounting / "sacct-2025-05.txt", root / "onprem/archive/sacct-2025-05.txt", seconds_ago=1)
+    summary = invoke(db, "ingest", "--json", str(root), config=config)
+    assert summary["overlaps"]
+    invoke(db, "estimate", config=config)
+    assert _report_per_run(db, tmp_path / "r2") == before == _rollup_per_run(db)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
 from reconcile.errors import (
+    ConfigError,
     StoreAccessError,
     StoreError,
     StoreNotFoundError,
@@ -71,8 +72,17 @@ class S3Store:
         if client is None:
             import boto3
             from botocore.config import Config
+            from botocore.exceptions import ProfileNotFound
 
-            session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+            try:
+                session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+            except ProfileNotFound as exc:
+                # AWS_PROFILE, or `profile =` in a source, naming a profile nobody configured
+                raise ConfigError(
+                    f"AWS profile {exc.kwargs.get('profile') or profile!r} is not in "
+                    "~/.aws/config or ~/.aws/credentials",
+                    hint="create it with `aws configure --profile NAME`, or fix the name",
+                ) from exc
             region = session.region_name or "us-east-1"
             # botocore's own resolution (env, then profile); boto3 has no public getter.
             configured = session._session.get_config_variable("max_attempts")

@@ -8,7 +8,8 @@
 --
 -- Billing lines (billing_line_status):
 --   * a line's identity is its content: every canonical column but the source (a CUR
---     identity/LineItemId is not used: AWS does not keep it across updates of a report),
+--     identity/LineItemId is not used: it is unique only within a partition and not kept
+--     across updates, https://docs.aws.amazon.com/cur/latest/userguide/identity-columns.html),
 --     numbered within its unit so that identical lines of one file stay distinct facts;
 --   * a slice is (provider, account, export kind, month): one delivery of a slice is the
 --     lines one unit has in it;
