@@ -502,7 +502,15 @@ def _gate(
 
 
 @cli.command()
-@click.argument("name_or_file", metavar="NAME_OR_SQL_FILE", required=False)
+@click.argument("name_or_file", metavar="NAME_OR_SQL_FILE_OR_SQL", required=False)
+@click.option("--sql", "sql_text", metavar="SQL", help="Run this SQL text (read-only).")
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the result to this file instead of the terminal (needed for parquet).",
+)
 @click.option(
     "--param",
     "params",
@@ -513,10 +521,11 @@ def _gate(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json"]),
+    type=click.Choice(["table", "csv", "json", "markdown", "parquet"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format: table and markdown show readable numbers (3 significant "
+    "figures, thousands separators); csv, json and parquet keep the raw values.",
 )
 @click.option("--list", "list_queries", is_flag=True, help="List the shipped queries and exit.")
 @click.option(
@@ -533,6 +542,8 @@ def _gate(
 def query(
     ctx: click.Context,
     name_or_file: str | None,
+    sql_text: str | None,
+    output_path: Path | None,
     params: tuple[str, ...],
     fmt: str,
     list_queries: bool,
@@ -551,16 +562,29 @@ def query(
         for item in queries.available():
             click.echo(f"{item.name:28} {item.description}")
         return
-    if not name_or_file:
-        raise click.UsageError("missing NAME_OR_SQL_FILE (or --list)")
-    selected = queries.resolve(name_or_file)
+    if sql_text and name_or_file:
+        raise click.UsageError("give a query name, a .sql file or --sql, not two")
+    if not (name_or_file or sql_text):
+        raise click.UsageError("missing NAME_OR_SQL_FILE_OR_SQL (or --sql, or --list)")
+    if fmt == "parquet" and output_path is None:
+        raise click.UsageError("--format parquet writes a file: give -o FILE")
+    selected = (
+        queries.QueryFile("sql", "--sql", sql_text)
+        if sql_text
+        else queries.resolve(str(name_or_file))
+    )
     bound = queries.parse_params(params)
     con = _open_reader(ctx)
     table = None
+    sink = (
+        output_path.open("w", encoding="utf-8", newline="")
+        if (output_path is not None and fmt in ("csv", "json"))
+        else None
+    )
     try:
         queries.lock_down(con)  # the SQL may be the user's own: no file access, no SET
         with queries.time_limit(con, timeout, selected.origin):
-            if fmt == "table":  # rich lays out the whole table: it needs every row
+            if fmt in ("table", "markdown", "parquet"):  # laid out (or written) whole
                 table = queries.run(con, selected, bound)
             else:
                 names, batches = queries.stream(con, selected, bound)
@@ -568,17 +592,43 @@ def query(
                     output.iter_json(batches) if fmt == "json" else output.iter_csv(names, batches)
                 )
                 for piece in pieces:
-                    click.echo(piece, nl=False)
+                    click.echo(piece, nl=False, file=sink)
                 if fmt == "json":
-                    click.echo()
+                    click.echo(file=sink)
     finally:
         con.close()
-    if table is not None:
+        if sink is not None:
+            sink.close()
+    if table is None:
+        return
+    title = f"{selected.name} ({table.num_rows} rows)"
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert output_path is not None
+        pq.write_table(table, output_path)
+        click.echo(f"wrote {table.num_rows} rows to {output_path}", err=True)
+    elif fmt == "markdown":
+        text = output.markdown_table(table)
+        if output_path is not None:
+            output_path.write_text(text, encoding="utf-8")
+        else:
+            click.echo(text, nl=False)
+    else:
         from rich.console import Console
 
-        view = output.rich_table(f"{selected.name} ({table.num_rows} rows)", table)
         # Off a terminal (pipes, CI logs) rich would squeeze columns into 80 characters.
-        Console(width=None if sys.stdout.isatty() else 250).print(view)
+        console = Console(
+            width=None if sys.stdout.isatty() and output_path is None else 250,
+            file=output_path.open("w", encoding="utf-8") if output_path else None,
+        )
+        if table.num_columns and console.width // table.num_columns < 10:
+            # too many columns for the width: one block per row instead of letters
+            console.print(output.vertical_text(title, table), markup=False, highlight=False)
+        else:
+            console.print(output.rich_table(title, table))
+        if output_path is not None:
+            console.file.close()
 
 
 def _open_reader(ctx: click.Context) -> Any:

@@ -162,13 +162,64 @@ def terminal_safe(text: str) -> str:
     return _TERMINAL_CONTROLS.sub("", _LINE_BREAKS.sub(" ", text))
 
 
-def table_cells(table: pa.Table) -> tuple[list[str], list[list[str]]]:
-    """Header and cell texts for a terminal table, made :func:`terminal_safe`.
+def readable(value: Any) -> str:
+    """A cell for people (terminal tables, Markdown): 3 significant figures, thousands
+    separators, money to the cent; CSV, JSON and Parquet keep the raw values."""
+    if isinstance(value, bool) or value is None:
+        return _cell_text(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}" if value == value else str(value)  # NaN stays NaN
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        size = abs(value)
+        if size == 0:
+            return "0"
+        if size >= 1e15 or size < 1e-3:
+            return f"{value:.3g}"
+        if size >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return _cell_text(value)
+
+
+def table_cells(table: pa.Table, *, for_people: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and cell texts for a terminal table, made :func:`terminal_safe` (numbers
+    :func:`readable` unless ``for_people`` is false).
 
     The texts may still contain rich markup (``[bold]``): show them as ``Text`` objects.
     """
+    cell = readable if for_people else _cell_text
     header = [terminal_safe(name) for name in table.column_names]
-    return header, [[terminal_safe(_cell_text(v)) for v in row.values()] for row in rows(table)]
+    return header, [[terminal_safe(cell(v)) for v in row.values()] for row in rows(table)]
+
+
+def markdown_table(table: pa.Table) -> str:
+    """A GitHub-flavoured Markdown table of ``table`` (numbers :func:`readable`)."""
+    header, cells = table_cells(table)
+
+    def line(items: list[str]) -> str:
+        return "| " + " | ".join(i.replace("|", "\\|") for i in items) + " |"
+
+    numeric = [
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        for t in table.schema.types
+    ]
+    rule = "|" + "|".join("--:" if n else "---" for n in numeric) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in cells)]) + "\n"
+
+
+def vertical_text(title: str, table: pa.Table) -> str:
+    """Each row as a block of ``column: value`` lines: for tables wider than the terminal."""
+    header, cells = table_cells(table)
+    width = max((len(h) for h in header), default=0)
+    blocks = [terminal_safe(title)]
+    for number, row in enumerate(cells, start=1):
+        blocks.append(f"-- row {number} " + "-" * 20)
+        blocks += [f"{h.rjust(width)}: {v}" for h, v in zip(header, row, strict=True)]
+    return "\n".join(blocks) + "\n"
 
 
 def rich_table(title: str, table: pa.Table) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ import pyarrow as pa
 from reconcile.errors import QueryError
 
 _NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)?$")
+#: SQL given on the command line instead of a query name or file.
+_INLINE_SQL = re.compile(r"^\s*(select|with|from|summarize|describe|pivot|unpivot)\s", re.I)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def resolve(name_or_file: str) -> QueryFile:
     Raises:
         QueryError: neither a known name nor a readable ``.sql`` file.
     """
+    if _INLINE_SQL.match(name_or_file):
+        return QueryFile("sql", "inline SQL", name_or_file)
     path = Path(name_or_file)
     if name_or_file.endswith(".sql"):
         try:
@@ -80,7 +85,13 @@ def resolve(name_or_file: str) -> QueryFile:
     known = {q.name: q for q in available()}
     if _NAME.match(name_or_file) and name_or_file in known:
         return known[name_or_file]
-    raise QueryError(f"unknown query {name_or_file!r}", hint=f"known: {', '.join(sorted(known))}")
+    close = difflib.get_close_matches(name_or_file, list(known), n=3, cutoff=0.6)
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else f"known: {', '.join(sorted(known))} (or give SQL: 'SELECT …')"
+    )
+    raise QueryError(f"unknown query {name_or_file!r}", hint=hint)
 
 
 def parse_params(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
