@@ -56,9 +56,40 @@ _engine_option = click.option(
 )
 
 
+#: The group's own options, accepted after the command too (``status --db X``).
+_GLOBAL_VALUED = ("--db", "--config", "--log-format")
+_GLOBAL_FLAGS = ("--debug",)
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """``args`` with the group's options moved before the command, where click wants them
+    (only whole tokens move: an SQL text or a parameter value is never taken apart)."""
+    moved: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_VALUED)):
+            moved.append(arg)
+        elif arg in _GLOBAL_VALUED and index + 1 < len(args):
+            moved += args[index : index + 2]
+            index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return moved + rest
+
+
 class ReconcileGroup(click.Group):
     """The one error boundary: a ``ReconcileError`` becomes ``Error: ...`` and exit 1;
     so does a write the file system refused (disk full): the user's to fix, not a bug."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Global options may follow the command (``reconcile status --db X``)."""
+        return super().parse_args(ctx, _globals_first(list(args)))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -828,6 +859,94 @@ def _writable_store(uri: str) -> tuple[Any, str]:
         raise ReconcileError(f"{uri}: cannot write the report there (give a folder or prefix)")
     prefix = source.prefix.strip("/")
     return source.store, (prefix + "/" if prefix else "")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per source.")
+@_s3_endpoint_option("S3-compatible endpoint for s3:// sources.")
+@click.pass_context
+def check(
+    ctx: click.Context, sources: tuple[str, ...], as_json: bool, s3_endpoint_url: str | None
+) -> None:
+    """Check every source (the config's [[sources]], or SOURCE...) without loading it.
+
+    For each: where requests go and with which credentials, whether it can be listed,
+    how many objects, which formats recognise which units (content sampled as ingest
+    does), and which objects nothing recognises. Exits 1 if a source fails or lists no
+    objects: run it after changing a bucket, a profile or a prefix.
+    """
+    from connectors.registry import open_source
+
+    data = ctx.meta.get("reconcile.config", {})
+    specs = (
+        [batch.SourceSpec(uri) for uri in sources]
+        if sources
+        else batch.parse_sources(data.get("sources"))
+    )
+    if not specs:
+        raise click.UsageError("no SOURCE given and no [[sources]] in the configuration")
+    results = []
+    for spec in specs:
+        result: dict[str, Any] = {"uri": spec.uri, "ok": False}
+        results.append(result)
+        try:
+            source = open_source(
+                spec.uri,
+                s3_endpoint_url=s3_endpoint_url,
+                profile=spec.profile,
+                include=spec.include,
+                exclude=spec.exclude,
+            )
+            result["uri"] = source.uri
+            result["store"] = getattr(source.store, "describe", lambda: "")()
+            notes = ingest_module.PlanNotes()
+            errors: list[Any] = []
+            planned, listed, _ = ingest_module.plan(
+                None,
+                [source],
+                format_name=spec.format,
+                format_options=data.get("formats", {}),
+                listing_errors=errors,
+                notes=notes,
+            )
+        except ReconcileError as exc:
+            result["error"] = exc.one_line()
+            continue
+        units: dict[str, int] = {}
+        for item in planned:
+            units[item.parser.name] = units.get(item.parser.name, 0) + 1
+        result |= {
+            "objects": listed,
+            "units": dict(sorted(units.items())),
+            "not_recognised": notes.ignored,
+            "unreadable": [e.one_line() for e in errors],
+        }
+        if errors:
+            result["error"] = result["unreadable"][0]
+        elif not listed:
+            result["error"] = "lists no objects (a typo in the prefix, or the wrong bucket?)"
+        else:
+            result["ok"] = True
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        safe = output.terminal_safe
+        for result in results:
+            click.echo(safe(result["uri"]))
+            if result.get("store"):
+                click.echo(f"  store: {safe(result['store'])}")
+            if "objects" in result:
+                found = ", ".join(f"{n} {fmt}" for fmt, n in result["units"].items()) or "none"
+                click.echo(
+                    f"  {result['objects']} objects; units: {found}; "
+                    f"{len(result['not_recognised'])} not recognised"
+                )
+                for uri in result["not_recognised"][:5]:
+                    click.echo(f"  not recognised: {safe(uri)}")
+            click.echo("  ok" if result["ok"] else f"  FAILED: {safe(result['error'])}")
+    if not all(r["ok"] for r in results):
+        ctx.exit(EXIT_CODES["error"])
 
 
 @cli.group()

@@ -169,6 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         (
             ("ingest", "s3_endpoint_url"),
+            ("check", "s3_endpoint_url"),
             ("run", "s3_endpoint_url"),
             ("estimate", "s3_endpoint_url"),
             ("lake export", "s3_endpoint_url"),

@@ -664,9 +664,13 @@ class _BatchWriter:
                 "sha256": [r.sha256 for _, _, r in done],
                 "members": [
                     json.dumps(
-                        [{"key": m.key, "etag": m.etag, "size": m.size} for m in i.unit.members]
+                        [
+                            {"key": m.key, "etag": m.etag, "size": m.size}
+                            | ({"sha256": r.file_sha256[m.key]} if m.key in r.file_sha256 else {})
+                            for m in i.unit.members
+                        ]
                     )
-                    for i, _, _ in done
+                    for i, _, r in done
                 ],
                 "target_table": [i.parser.table for i, _, _ in done],
                 "row_count": pa.array([rows for _, rows, _ in done], pa.int64()),

@@ -586,6 +586,22 @@ class Methods:
 
 
 @dataclass(frozen=True)
+class EvidenceMember:
+    """One object of an evidence unit.
+
+    Attributes:
+        key: the object's key in its store (relative to the bucket or source folder).
+        size_bytes: its size in bytes.
+        sha256: the sha256 of its bytes, as `sha256sum` prints it; null when it was not
+            read (an older delivery no manifest lists, a file the format does not need).
+    """
+
+    key: str
+    size_bytes: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
 class EvidenceFile:
     """One evidence file (an ingest-ledger unit).
 
@@ -594,7 +610,9 @@ class EvidenceFile:
         uri: where it was read.
         format: the parser that read it.
         fingerprint: ETag or generation (local files: size and modification time).
-        sha256: sha256 of the bytes read.
+        sha256: the unit's digest: sha256 over, for every read in order, the object's key,
+            a NUL byte and the sha256 of the bytes read; each object's own sha256 is in
+            `files`.
         size_bytes: size in bytes.
         members: number of objects in the unit (a checkpoint folder has several).
         target_table: the table it loaded.
@@ -602,6 +620,7 @@ class EvidenceFile:
         rows_not_counted: of those, rows that count in another file instead (the same
             facts delivered again: `reconcile query overlaps`), in no total here.
         counted_in: ids of the files those rows count in.
+        files: the unit's objects, each with its own sha256.
     """
 
     id: str
@@ -615,6 +634,7 @@ class EvidenceFile:
     rows: int
     rows_not_counted: int
     counted_in: list[str]
+    files: list[EvidenceMember]
 
 
 @dataclass(frozen=True)
@@ -849,6 +869,10 @@ def build_report(
                     for o in json.loads(row["overlaps_with"] or "[]")
                 }
             ),
+            files=[
+                EvidenceMember(m["key"], int(m.get("size") or 0), m.get("sha256"))
+                for m in json.loads(row["members"] or "[]")
+            ],
         )
         for i, row in enumerate(ledger, start=1)
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -521,3 +522,27 @@ def test_the_reports_per_run_figures_are_the_rollups_whatever_was_delivered_twic
     assert summary["overlaps"]
     invoke(db, "estimate", config=config)
     assert _report_per_run(db, tmp_path / "r2") == before == _rollup_per_run(db)
+
+
+def test_each_evidence_file_has_the_sha256_sha256sum_prints(tmp_path, sample_data):
+    """An auditor checks the files themselves: every object read has its plain sha256
+    in the report, an object the unit lists but never read says so."""
+    root = tmp_path / "org"
+    shutil.copytree(sample_data / "aws/acme-billing", root)
+    db = tmp_path / "w.duckdb"
+    invoke(db, "ingest", "--json", str(root))
+    out = tmp_path / "report"
+    invoke(db, "report", "--out", str(out), "--format", "json,md")
+    (unit,) = json.loads((out / "report.json").read_text())["evidence"]
+    files = {f["key"]: f["sha256"] for f in unit["files"]}
+    assert len(files) == 3  # the manifest, the listed assembly's part, an older assembly's
+    read = {k: v for k, v in files.items() if v is not None}
+    for key, digest in read.items():
+        assert digest == hashlib.sha256((root / key).read_bytes()).hexdigest()
+    assert any(k.endswith("Manifest.json") for k in read)
+    assert [k for k, v in files.items() if v is None] == [
+        "cur2/acme-cur2/data/BILLING_PERIOD=2025-03/0b6f3a52-7c1e-4d8a-9f20-5e4d3c2b1a09/"
+        "acme-cur2-00001.snappy.parquet"
+    ]
+    markdown = (out / "report.md").read_text()
+    assert all(digest in markdown for digest in read.values())

@@ -97,6 +97,8 @@ class UnitReader:
     store: Store
     unit: Unit
     bytes_read: int = 0
+    #: sha256 (hex) of each member read whole: what ``sha256sum`` of that file prints
+    file_sha256: dict[str, str] = field(default_factory=dict)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     _tmpdir: Path | None = None
 
@@ -117,6 +119,7 @@ class UnitReader:
             )
         data = self.store.read_bytes(key)
         self._account(key, data)
+        self.file_sha256[key] = hashlib.sha256(data).hexdigest()
         return data
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
@@ -138,6 +141,7 @@ class UnitReader:
                     digest.update(chunk)
                     self.bytes_read += len(chunk)
             self._digest.update(key.encode() + b"\0" + digest.digest())
+            self.file_sha256[key] = digest.hexdigest()
             return local
         if self._tmpdir is None:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="reconcile-"))
@@ -149,6 +153,7 @@ class UnitReader:
             self.store.copy_to(key, _HashingWriter(handle, digest))
         self.bytes_read += target.stat().st_size
         self._digest.update(key.encode() + b"\0" + digest.digest())
+        self.file_sha256[key] = digest.hexdigest()
         return target
 
     def close(self) -> None:
@@ -164,7 +169,9 @@ class UnitReader:
 
     @property
     def sha256(self) -> str:
-        """Digest over every (key, bytes) read so far."""
+        """The unit's digest: sha256 over, for every read in order, the member's key, a
+        NUL byte and the sha256 of the bytes read (a ranged read hashes its range); each
+        file read whole also has its own plain sha256 in ``file_sha256``."""
         return self._digest.hexdigest()
 
 

@@ -21,7 +21,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
+from connectors.stores.base import ByteSink, ObjectInfo, redact_uri, redacted_error
 from reconcile.errors import (
     ConfigError,
     StoreAccessError,
@@ -150,6 +150,15 @@ class AzureBlobStore:
             credential=DefaultAzureCredential(),
             **options,
         )
+
+    def describe(self) -> str:
+        """The account endpoint, and whether a connection string or Azure AD signs."""
+        try:
+            endpoint = redact_uri(self._client.url.split("?")[0])
+            credential = type(self._client.credential).__name__
+        except AttributeError:
+            endpoint, credential = "unknown", "unknown"
+        return f"Azure Blob {endpoint}, credentials: {credential}"
 
     def uri(self, key: str) -> str:
         """``az://container/key``."""

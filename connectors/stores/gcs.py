@@ -14,12 +14,13 @@ size holds and ranged reads address the stored object.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
+from connectors.stores.base import ByteSink, ObjectInfo, redact_uri, redacted_error
 from reconcile.errors import (
     StoreAccessError,
     StoreError,
@@ -87,6 +88,12 @@ class GcsStore:
                 ) from exc
         self._client = client
         self._bucket = client.bucket(bucket, user_project=project)
+
+    def describe(self) -> str:
+        """Where requests go (an emulator's STORAGE_EMULATOR_HOST, else Google)."""
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        where = f"emulator {redact_uri(emulator)}" if emulator else "storage.googleapis.com"
+        return f"GCS {where}, credentials: Google application default"
 
     def uri(self, key: str) -> str:
         """``gs://bucket/key``."""

@@ -35,6 +35,10 @@ class LocalStore:
         if not self.root.is_dir():
             raise StoreError(f"{root}: not a folder")
 
+    def describe(self) -> str:
+        """The folder read."""
+        return f"local folder {self.root}"
+
     def uri(self, key: str) -> str:
         """``file://`` URI of ``key``."""
         return (self.root / key).as_uri()

@@ -13,7 +13,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.stores.base import ByteSink, ObjectInfo, redacted_error
+from connectors.stores.base import ByteSink, ObjectInfo, redact_uri, redacted_error
 from reconcile.errors import (
     ConfigError,
     StoreAccessError,
@@ -106,6 +106,18 @@ class S3Store:
     def uri(self, key: str) -> str:
         """``s3://bucket/key``."""
         return f"s3://{self.bucket}/{key}"
+
+    def describe(self) -> str:
+        """Where requests go and whose credentials sign them (never the secrets)."""
+        meta = self._client.meta
+        try:  # botocore keeps the resolved credentials on the request signer
+            method = self._client._request_signer._credentials.method
+        except AttributeError:
+            method = None
+        return (
+            f"S3 endpoint {redact_uri(meta.endpoint_url)}, region {meta.region_name}, "
+            f"credentials: {method or 'none found'}"
+        )
 
     def _error(self, exc: Exception, key: str | None) -> StoreError:
         """The ``StoreError`` for an SDK error, its text free of credentials (an endpoint's
