@@ -93,6 +93,8 @@ class RunSummary:
     sources: list[dict[str, Any]] = field(default_factory=list)
     quarantined: int = 0
     models: dict[str, str] = field(default_factory=dict)
+    #: models whose status this run changed ({"model_id", "before", "now"})
+    changes: list[dict[str, Any]] = field(default_factory=list)
     report: list[str] = field(default_factory=list)
     seconds: float = 0.0
     took_over_stale_lock: bool = False
@@ -106,6 +108,7 @@ class RunSummary:
             "errors": self.errors,
             "quarantined": self.quarantined,
             "models": self.models,
+            "changes": self.changes,
             "report": self.report,
             "seconds": round(self.seconds, 3),
             "took_over_stale_lock": self.took_over_stale_lock,
@@ -190,6 +193,9 @@ def run_batch(
                 log.info("ingest.source", extra={"fields": record})
             outcome = estimate_module.run_estimate(con, registry, options, engine)
             summary.models = dict(outcome.models)
+            summary.changes = estimate_module.status_changes(con)
+            for change in summary.changes:
+                log.warning("status.changed", extra={"fields": dict(change)})
             log.info(
                 "estimate.done",
                 extra={

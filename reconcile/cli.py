@@ -476,6 +476,7 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
         )
         table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
         stale = estimate_module.staleness(con)
+        changes = estimate_module.status_changes(con)
     finally:
         con.close()
     rows = sorted(
@@ -498,6 +499,9 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
         ]
         if rows:
             click.echo(f"{len(rows)} model{'s' if len(rows) != 1 else ''}: {', '.join(counts)}")
+        for change in changes:
+            if not model_id or change["model_id"] == model_id:
+                click.echo(f"changed by the last estimate: {_change_text(change)}")
         for row in rows:
             click.echo(
                 f"{safe(row['model_id'])}: {row['status'].upper()}  "
@@ -514,6 +518,13 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     if stale:
         click.echo(f"warning: {stale}", err=True)
     _gate(ctx, fail_on, {row["model_id"]: row["status"] for row in rows}, stale)
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    """``model: review → provider`` (new and dropped models said so)."""
+    before = (change["before"] or "new").replace("_", " ")
+    now = (change["now"] or "no longer in the evidence").replace("_", " ")
+    return f"{output.terminal_safe(change['model_id'])}: {before} → {now}"
 
 
 def _gate(
@@ -763,6 +774,8 @@ def run(
             + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
             + f"; {summary.seconds:.1f} s"
         )
+        for change in summary.changes:
+            click.echo(f"changed: {_change_text(change)}")
         for path in summary.report:
             click.echo(f"report: {path}")
     for item in summary.errors:

@@ -406,6 +406,33 @@ def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
+def status_changes(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Models whose status the last estimate changed, against the estimate before it:
+    ``{"model_id", "before", "now"}`` (``before`` None: a new model; ``now`` None: a model
+    no longer in the evidence). Empty after the first estimate.
+    """
+    rows = con.execute(
+        """
+        WITH times AS (
+            SELECT DISTINCT computed_at FROM status_history ORDER BY computed_at DESC LIMIT 2
+        ), bounds AS (
+            SELECT max(computed_at) AS latest,
+                   CASE WHEN count(*) = 2 THEN min(computed_at) END AS previous
+            FROM times
+        )
+        SELECT coalesce(n.model_id, o.model_id) AS model_id, o.status, n.status
+        FROM (SELECT * FROM status_history WHERE computed_at = (SELECT latest FROM bounds)) n
+        FULL JOIN (SELECT * FROM status_history
+                   WHERE computed_at = (SELECT previous FROM bounds)) o
+          ON o.model_id = n.model_id
+        WHERE (SELECT previous FROM bounds) IS NOT NULL
+          AND n.status IS DISTINCT FROM o.status
+        ORDER BY 1
+        """
+    ).fetchall()
+    return [{"model_id": m, "before": before, "now": now} for m, before, now in rows]
+
+
 def estimate_run(
     run: Mapping[str, Any], options: EstimateOptions, usage: UsageEvidence | None = None
 ) -> RunResult:
@@ -979,6 +1006,10 @@ def _write(
                 con.execute(f"INSERT INTO {name} BY NAME SELECT *, now() AS computed_at FROM _rows")
             finally:
                 con.unregister("_rows")
+        con.execute(
+            "INSERT INTO status_history "
+            "SELECT model_id, status, flops_central, computed_at FROM compliance_status"
+        )
         con.execute("COMMIT")
     except BaseException:
         rollback(con)

@@ -4,6 +4,7 @@ level with one line saying to run `estimate`, and the failing models are named."
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -89,3 +90,39 @@ def test_review_fails_on_insufficient_evidence_and_names_the_models(tmp_path, sa
     provider_only = invoke("--db", db, "status", "--fail-on", "provider")
     assert provider_only.exit_code == 4
     assert "(insufficient_evidence)" not in provider_only.stderr
+
+
+def test_what_the_last_estimate_changed_is_said(tmp_path, sample):
+    """A run table on a schedule: the second run brings a continued pre-training run that
+    pushes a model over the threshold; `run --json` lists the change and `status` says it."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    header = "job_name,model_id,base_model,method,objective,tokens\n"
+    (runs / "team.runs.csv").write_text(
+        header + "ft-1,acme-small-ft,EleutherAI/pythia-1b,full,sft,1000000000\n"
+    )
+    config = tmp_path / "reconcile.toml"
+    config.write_text(f'[[sources]]\nuri = "{runs}"\n')
+    db = str(tmp_path / "w.duckdb")
+    first = invoke("--db", db, "--config", str(config), "run", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["changes"] == []  # nothing to compare with yet
+    (runs / "team.runs.csv").write_text(
+        header
+        + "ft-1,acme-small-ft,EleutherAI/pythia-1b,full,sft,1000000000\n"
+        + "cpt-2,acme-small-ft,EleutherAI/pythia-1b,full,cpt,900000000000\n"
+        + "new-1,acme-other-ft,EleutherAI/pythia-1b,full,sft,1000000\n"
+    )
+    second = invoke("--db", db, "--config", str(config), "run", "--json")
+    changes = json.loads(second.stdout)["changes"]
+    before = {c["model_id"]: (c["before"], c["now"]) for c in changes}
+    assert before["acme-other-ft"] == (None, "below")
+    assert before["acme-small-ft"][0] == "below" and before["acme-small-ft"][1] in (
+        "provider",
+        "review",
+    )
+    status = invoke("--db", db, "status")
+    assert f"changed by the last estimate: acme-small-ft: below → {before['acme-small-ft'][1]}" in (
+        status.stdout
+    )
+    assert "changed by the last estimate: acme-other-ft: new → below" in status.stdout
