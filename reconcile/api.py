@@ -83,16 +83,7 @@ class Warehouse:
             specs = batch.parse_sources(self.config.get("sources"))
             if not specs:
                 raise ConfigError("no source given and no [[sources]] in the configuration")
-            resolved = [
-                open_source(
-                    s.uri,
-                    s3_endpoint_url=self.s3_endpoint_url,
-                    profile=s.profile,
-                    include=s.include,
-                    exclude=s.exclude,
-                )
-                for s in specs
-            ]
+            resolved = [spec.open(self.s3_endpoint_url) for spec in specs]
         with writer_lock(self.db, command="ingest"):
             con = warehouse.open_for_write(self.db)
             try:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.stores.base import redact_uri
 from reconcile import estimate as estimate_module
@@ -23,6 +23,9 @@ from reconcile import warehouse
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry, registry_for
+
+if TYPE_CHECKING:
+    from connectors.registry import Source
 
 log = logging.getLogger("reconcile")
 
@@ -38,6 +41,18 @@ class SourceSpec:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     profile: str | None = None
+
+    def open(self, s3_endpoint_url: str | None = None) -> Source:
+        """The source, with its profile and include/exclude globs."""
+        from connectors.registry import open_source
+
+        return open_source(
+            self.uri,
+            s3_endpoint_url=s3_endpoint_url,
+            profile=self.profile,
+            include=self.include,
+            exclude=self.exclude,
+        )
 
 
 def parse_sources(value: Any) -> list[SourceSpec]:
@@ -132,8 +147,6 @@ def run_batch(
     ``retry_quarantined`` re-reads quarantined objects even if they have not changed
     (``reconcile run --retry-quarantined``, as ``ingest`` has it).
     """
-    from connectors.registry import open_source
-
     if not sources:
         raise ConfigError("no sources configured", hint="add [[sources]] to the config file")
     started = time.monotonic()
@@ -159,13 +172,7 @@ def run_batch(
         con = warehouse.open_for_write(db, wait_seconds=lock_timeout_seconds)
         try:
             for spec in sources:
-                source = open_source(
-                    spec.uri,
-                    s3_endpoint_url=s3_endpoint_url,
-                    profile=spec.profile,
-                    include=spec.include,
-                    exclude=spec.exclude,
-                )
+                source = spec.open(s3_endpoint_url)
                 result = ingest_module.ingest(
                     con,
                     [source],

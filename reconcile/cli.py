@@ -889,8 +889,6 @@ def check(
     does), and which objects nothing recognises. Exits 1 if a source fails or lists no
     objects: run it after changing a bucket, a profile or a prefix.
     """
-    from connectors.registry import open_source
-
     data = ctx.meta.get("reconcile.config", {})
     specs = (
         [batch.SourceSpec(uri) for uri in sources]
@@ -904,13 +902,7 @@ def check(
         result: dict[str, Any] = {"uri": spec.uri, "ok": False}
         results.append(result)
         try:
-            source = open_source(
-                spec.uri,
-                s3_endpoint_url=s3_endpoint_url,
-                profile=spec.profile,
-                include=spec.include,
-                exclude=spec.exclude,
-            )
+            source = spec.open(s3_endpoint_url)
             result["uri"] = source.uri
             result["store"] = getattr(source.store, "describe", lambda: "")()
             notes = ingest_module.PlanNotes()

@@ -48,6 +48,20 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def write_export_run(root: Path, kind: str, rows: list[dict]) -> None:
+    """One run of an improved export of dataset ``kind`` (``ActualCost``, ...) for May
+    2025 under ``root/exports``: its part file and its manifest."""
+    run = "1d2c3b4a-0000-4000-8000-00000000000" + ("1" if kind == "ActualCost" else "2")
+    name = "acme-" + kind.lower()
+    folder = root / f"exports/{name}/20250501-20250531/{run}"
+    folder.mkdir(parents=True)
+    (folder / "part_0_0001.csv").write_text(to_csv(rows))
+    blob = f"exports/{name}/20250501-20250531/{run}/part_0_0001.csv"
+    (folder / "manifest.json").write_text(
+        json.dumps({"exportConfig": {"type": kind}, "blobs": [{"blobName": blob}]})
+    )
+
+
 def test_sample_loads_only_the_newest_run(sample_data):
     (table,) = parse_all(sample_data / "azure")
     lines = table.to_pylist()
@@ -200,21 +214,7 @@ def test_actual_and_amortized_are_never_added_up(tmp_path):
         ("ActualCost", [reserved, purchase]),
         ("AmortizedCost", [dict(reserved, CostInBillingCurrency="1500"), unused]),
     ):
-        run = "1d2c3b4a-0000-4000-8000-00000000000" + ("1" if kind == "ActualCost" else "2")
-        name = "acme-" + kind.lower()
-        folder = tmp_path / f"exports/{name}/20250501-20250531/{run}"
-        folder.mkdir(parents=True)
-        (folder / "part_0_0001.csv").write_text(to_csv(rows))
-        (folder / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "exportConfig": {"type": kind},
-                    "blobs": [
-                        {"blobName": f"exports/{name}/20250501-20250531/{run}/part_0_0001.csv"}
-                    ],
-                }
-            )
-        )
+        write_export_run(tmp_path, kind, rows)
     db = tmp_path / "w.duckdb"
     result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "exports")])
     assert result.exit_code == 0, result.output
@@ -239,22 +239,8 @@ def test_a_subscription_seen_only_in_amortized_data_has_no_billed_cost(tmp_path)
         ("ActualCost", SUBSCRIPTION, "98.32"),
         ("AmortizedCost", other, "60.00"),
     ):
-        run = "2d2c3b4a-0000-4000-8000-00000000000" + ("1" if kind == "ActualCost" else "2")
-        name = "acme-" + kind.lower()
-        folder = tmp_path / f"exports/{name}/20250501-20250531/{run}"
-        folder.mkdir(parents=True)
         row = dict(ROW, SubscriptionId=subscription, CostInBillingCurrency=cost)
-        (folder / "part_0_0001.csv").write_text(to_csv([row]))
-        (folder / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "exportConfig": {"type": kind},
-                    "blobs": [
-                        {"blobName": f"exports/{name}/20250501-20250531/{run}/part_0_0001.csv"}
-                    ],
-                }
-            )
-        )
+        write_export_run(tmp_path, kind, [row])
     db = tmp_path / "w.duckdb"
     result = CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "exports")])
     assert result.exit_code == 0, result.output
