@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/reconcile --config $(DEMO_CONFIG) ingest sample_data/ || [ $$? -eq 3 ]
 	$(BIN)/reconcile --config $(DEMO_CONFIG) estimate
 	$(BIN)/reconcile status
+	@echo "next: $(BIN)/reconcile report --out report/   (then open report/report.html)"
 
 # The [spark] extra (pyspark, pinned sqlglot) for the engine tests; Spark itself needs
 # Java 17+ on PATH. `make demo` does not need it.

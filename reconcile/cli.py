@@ -1,6 +1,6 @@
 """The ``reconcile`` command line: parse flags, call the core, print.
 
-Exit codes (also in the README):
+Exit codes (also in docs/commands.md):
   0 ok · 1 error · 2 usage · 3 finished, but some inputs were quarantined ·
   4 a ``--fail-on`` condition was met.
 """
@@ -179,14 +179,15 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
 
     \b
     The pipeline:
-      ingest    load sources into the warehouse, exactly once      (available)
-      query     run a shipped or your own SQL file                  (available)
-      estimate  per-run FLOPs, lineage, statuses                    (available)
-      status    compliance status per model, --fail-on for CI       (available)
-      report    the audit report: HTML, Markdown, JSON              (available)
-      run       the scheduled batch job: all of the above           (available)
-      config    show the effective configuration and its origins   (available)
-      lake      export billing and GPU usage as Parquet for Spark    (available)
+      check     can every source be listed, what is recognised
+      ingest    load sources into the warehouse, exactly once
+      estimate  per-run FLOPs, lineage, statuses
+      status    compliance status per model, --fail-on for CI
+      query     a shipped query, your own SQL file or SQL text
+      report    the audit report: HTML, Markdown, JSON
+      run       the scheduled batch job: ingest, estimate, report
+      config    show the effective configuration and its origins
+      lake      export billing and GPU usage as Parquet for Spark
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 some inputs quarantined, 4 --fail-on met.
     """
@@ -729,7 +730,7 @@ def run(
     run writes. Safe to start from cron or a Kubernetes CronJob every hour.
 
     With --engine spark (or [engine] name = "spark") the heavy stages run on Apache
-    Spark over the lake; see the README's "Running on a Spark cluster".
+    Spark over the lake; see docs/commands.md, "Running on a Spark cluster".
     """
     from reconcile.engines import make_engine
 

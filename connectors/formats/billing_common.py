@@ -10,7 +10,7 @@ Arrow: a table for small units, a ``RecordBatchReader`` for large ones. No Pytho
 runs per line: the only Python steps are per record batch and per distinct value
 (instance types and SKU descriptions → catalog accelerators, tags text → a MAP).
 
-Conventions shared by every format (also in the README, under ``aws_cur``):
+Conventions shared by every format (also in docs/formats.md, under ``aws_cur``):
 
 - IDs are read as text (CSV files are read with every column as VARCHAR, so a 12-digit
   AWS account id keeps its leading zero); money is ``DECIMAL(38,10)``; timestamps UTC.

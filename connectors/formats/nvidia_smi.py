@@ -8,7 +8,7 @@ space-padded; values carry units unless ``nounits`` was given (both are read);
 ``[N/A]``, ``[Not Supported]`` and other bracketed words are missing values. A log
 appended across restarts repeats its header line; repeats are skipped. Timestamps
 (``2025/03/04 13:05:10.412``) are the node's local wall clock with no zone:
-``[formats.nvidia_smi] timezone`` converts them (see the README for what happens without
+``[formats.nvidia_smi] timezone`` converts them (see docs/formats.md for what happens without
 it). nvidia-smi names no host and no job: they come from the ``host`` option or from the
 object's path via ``path_pattern``.
 

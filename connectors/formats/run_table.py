@@ -2,7 +2,7 @@
 
 One row per run, in CSV (UTF-8, comma-separated, header row), JSON Lines (one object
 per line) or Parquet, with column names taken from ``training_runs`` (see
-``COLUMNS`` and the README). Every column but ``run_id``/``job_name`` is optional;
+``COLUMNS`` and docs/formats.md). Every column but ``run_id``/``job_name`` is optional;
 an empty cell (or JSON null) is NULL. Tags come from ``tag:<key>`` columns and/or a
 ``tags`` column holding a JSON object of strings.
 

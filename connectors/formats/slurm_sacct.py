@@ -15,7 +15,7 @@ time of the dump (``tags.ended_at_basis``).
 Times: epoch seconds (``SLURM_TIME_FORMAT=%s``) and ISO times with an offset are UTC
 already; the default ``2025-05-02T08:14:05`` is the cluster's local wall clock, turned
 into UTC with ``[formats.slurm_sacct] timezone`` (repeated DST hours resolved with
-ElapsedRaw). Without it, see the README: rows are kept, read as UTC, and marked
+ElapsedRaw). Without it, see docs/formats.md: rows are kept, read as UTC, and marked
 ``time_basis = unknown_timezone_read_as_utc``.
 
 GPU model, best first: ``gres_types`` option for the TRES type, the TRES type itself when

@@ -56,7 +56,7 @@ _NUMBERED_DIR = re.compile(
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 #: Keys a team can set (W&B config, MLflow tag or param) to state a column directly;
-#: the first alias present wins. Documented in the README.
+#: the first alias present wins. Documented in docs/formats.md.
 HINTS: dict[str, tuple[str, ...]] = {
     "job_name": ("job_name", "training_job_name", "sagemaker_job_name"),
     "platform": ("platform", "cloud"),
