@@ -27,6 +27,7 @@ from typing import Any
 
 from reconcile.errors import ConfigError
 from reconcile.hub import HubClient
+from reconcile.params import ConfigCompletions
 
 # Suffixes of post-trained releases, removed (anywhere before a "-" or the end) to find
 # the base: -Instruct, -Chat, -it, -chat-hf's "chat", -SFT, -DPO, -RLHF.
@@ -252,6 +253,9 @@ class ModelRegistry:
         self.hub: HubClient | None = (
             HubClient(hub_cache or Path("reconcile-hub-cache"), hub_endpoint) if hub else None
         )
+        #: configs completed with their class defaults (resolve_runs keeps them in the
+        #: warehouse), so transformers is imported only for a config not seen before
+        self.completions = ConfigCompletions()
         self.aliases = {k.strip(): v.strip() for k, v in aliases.items()}
         self.entries = {m.repo_id.lower(): m for m in _shipped_rows()}
         self.links = {

@@ -34,9 +34,13 @@ counts; see tests/test_params.py and tests/test_catalog_data.py.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from typing import Any
 
 from reconcile.errors import ParseError
@@ -903,12 +907,74 @@ def complete_config(config: dict[str, Any]) -> dict[str, Any]:
     return completed
 
 
-def count_parameters(config: dict[str, Any], *, complete: bool = True) -> ParamCount:
+class ConfigCompletions:
+    """Completed configs by digest of (config, transformers version): transformers is
+    imported only for a config not seen before. ``load``/``save`` keep them in the
+    warehouse (``config_completions``) from one process to the next.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[str, dict[str, Any]] = {}
+        self.new: dict[str, dict[str, Any]] = {}
+
+    @staticmethod
+    def digest(config: dict[str, Any]) -> str:
+        """sha256 of the config's canonical JSON and the installed transformers version."""
+        text = json.dumps(config, sort_keys=True, default=str) + "\x1f" + _transformers_version()
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def complete(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``complete_config(config)``, once per config and transformers version."""
+        key = self.digest(config)
+        if key not in self.known:
+            done = complete_config(config)
+            try:  # kept as JSON (id2label's int keys become text: counting never reads them)
+                kept = json.loads(json.dumps(done))
+            except (TypeError, ValueError):
+                return done  # a value JSON cannot hold: not kept, used as it is
+            self.known[key] = self.new[key] = kept
+        return copy.deepcopy(self.known[key])
+
+    def load(self, con: Any) -> None:
+        """The completions the warehouse keeps for the installed transformers."""
+        version = _transformers_version()
+        for key, text in con.execute(
+            "SELECT digest, CAST(completed AS VARCHAR) FROM config_completions "
+            "WHERE transformers_version = $v",
+            {"v": version},
+        ).fetchall():
+            self.known.setdefault(key, json.loads(text))
+
+    def save(self, con: Any) -> None:
+        """Keep the completions made since the last save (inside the caller's transaction)."""
+        version = _transformers_version()
+        for key, done in self.new.items():
+            con.execute(
+                "INSERT OR REPLACE INTO config_completions VALUES ($k, $v, $c::JSON, now())",
+                {"k": key, "v": version, "c": json.dumps(done)},
+            )
+        self.new.clear()
+
+
+def _transformers_version() -> str:
+    try:
+        return metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def count_parameters(
+    config: dict[str, Any],
+    *,
+    complete: bool = True,
+    completions: ConfigCompletions | None = None,
+) -> ParamCount:
     """Count a model's parameters from its config (see the module docstring).
 
     Args:
         config: the ``config.json`` content.
         complete: fill class defaults through transformers first.
+        completions: completed configs already known (transformers is then not needed).
 
     Raises:
         ParseError: the architecture is not supported or the config lacks a needed field.
@@ -916,7 +982,10 @@ def count_parameters(config: dict[str, Any], *, complete: bool = True) -> ParamC
     problem = model_shape_problem(config)
     if problem:
         raise ParseError("config.json", problem)
-    cfg = complete_config(config) if complete else dict(config)
+    if not complete:
+        cfg = dict(config)
+    else:
+        cfg = completions.complete(config) if completions is not None else complete_config(config)
     model_type = str(cfg["model_type"])
     text = cfg
     if model_type in ("gemma3", "llama4") and isinstance(cfg.get("text_config"), dict):

@@ -204,13 +204,19 @@ def _count(
         config = _attributes(row).get("config")
         if isinstance(config, dict) and config.get("model_type"):
             try:
-                return count_parameters(config), "config.json of the run"
+                return (
+                    count_parameters(config, completions=registry.completions),
+                    "config.json of the run",
+                )
             except ParseError as exc:
                 notes.append(f"could not count parameters from the run's config: {exc.reason}")
     config = registry.config(base.catalog_id or base.repo_id)
     if config is not None:
         name = base.catalog_id or base.repo_id
-        return count_parameters(config), f"config of {name} (shipped catalog)"
+        return (
+            count_parameters(config, completions=registry.completions),
+            f"config of {name} (shipped catalog)",
+        )
     return None, None
 
 
@@ -233,7 +239,7 @@ def _from_hub(
     where = f"{found.repo_id}@{found.revision or 'unknown revision'}"
     if count is None and found.config and found.config.get("model_type"):
         try:
-            count = count_parameters(found.config)
+            count = count_parameters(found.config, completions=registry.completions)
             params_basis = f"config.json from the Hub ({where})"
         except ParseError as exc:
             notes.append(f"could not count parameters from {where} config.json: {exc.reason}")
@@ -993,6 +999,7 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
         The number of logical runs.
     """
     registry = registry or default_registry()
+    registry.completions.load(con)
     evidence = con.sql("SELECT * FROM training_runs ORDER BY run_id").to_arrow_table().to_pylist()
     # A tracker's parent run that other rows name as their parent is a campaign, not a
     # training run: its children carry the work (their lineage still uses the link).
@@ -1025,6 +1032,7 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
     table = pa.Table.from_pylist(resolved, schema=RESOLVED_RUNS)
     con.execute("BEGIN TRANSACTION")
     try:
+        registry.completions.save(con)
         con.execute("DELETE FROM resolved_runs")
         con.register("_resolved", table)
         try:
