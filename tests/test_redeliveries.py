@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_gpu_usage import CONFIG as GPU_CONFIG
 
 from reconcile import warehouse
 from reconcile.cli import cli
@@ -32,20 +33,7 @@ EXPECTED = json.loads((REAL / "billing" / "expected.json").read_text())
 FOCUS_SAMPLE = "focus/sample-data-1.0/focus_sample.csv"
 AZURE_EA = "azure/finops-toolkit-ea-actual-small/EA_ActualCost_Small.csv"
 LEGACY_CUR = "aws_cur/focus-converters-anonymized-cur/sample-anonymous-aws-export-dataset.csv"
-USAGE_CONFIG = """
-[formats.slurm_sacct]
-cluster = "hpc1"
-timezone = "Europe/Berlin"
-partitions = { h100 = "NVIDIA H100 SXM5-80GB" }
-
-[formats.nvidia_smi]
-cluster = "hpc1"
-timezone = "Europe/Berlin"
-path_pattern = 'slurm-logs/(?P<job>\\d+)/nvidia-smi-(?P<host>[^/.]+)\\.csv'
-
-[formats.dcgm]
-cluster = "train-eu"
-"""
+USAGE_CONFIG = GPU_CONFIG  # the sample clusters' options (tests/test_gpu_usage.py)
 
 
 def invoke(db: Path, *args: str, config: Path | None = None) -> Any:
