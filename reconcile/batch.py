@@ -8,11 +8,15 @@ running one; a lock left by a killed run is taken over (the OS released it).
 
 from __future__ import annotations
 
+import filecmp
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,7 +218,9 @@ def run_batch(
                 },
             )
             if report_out is not None:
-                summary.report = _report(con, report_out, report_formats, registry)
+                summary.report = _report(
+                    con, report_out, report_formats, registry, config.get("report") or {}
+                )
                 log.info("report.written", extra={"fields": {"files": summary.report}})
         except BaseException:
             con.close()
@@ -237,9 +243,56 @@ def run_batch(
     return summary
 
 
-def _report(con: Any, out: Path, formats: Sequence[str], registry: ModelRegistry) -> list[str]:
-    """Write the audit report (HTML, Markdown, JSON) into ``out``."""
+def _report(
+    con: Any,
+    out: Path,
+    formats: Sequence[str],
+    registry: ModelRegistry,
+    options: Mapping[str, Any],
+) -> list[str]:
+    """Write the audit report (HTML, Markdown, JSON) into ``out``; the files written.
+
+    ``[report] stamp = true`` states the generation time. ``[report] history = true`` keeps
+    every report that differs from the previous one in ``out/<YYYYMMDDTHHMMSSZ>/`` and a
+    copy of the newest in ``out/latest/`` (replaced as a whole); a report identical to
+    ``latest`` (the same data, no stamp) writes nothing.
+    """
     from reconcile.report import write_report
 
-    written = write_report(con, out, formats=list(formats), registry=registry)
-    return [str(p) for p in written]
+    now = datetime.now(UTC)
+    stamp = now if options.get("stamp") else None
+    if not options.get("history"):
+        return [
+            str(p)
+            for p in write_report(
+                con, out, formats=list(formats), registry=registry, generated_at=stamp
+            )
+        ]
+    out.mkdir(parents=True, exist_ok=True)
+    latest = out / "latest"
+    with tempfile.TemporaryDirectory(prefix=".report-", dir=out) as staging:
+        written = write_report(
+            con, Path(staging), formats=list(formats), registry=registry, generated_at=stamp
+        )
+        if (
+            latest.is_dir()
+            and sorted(p.name for p in latest.iterdir()) == sorted(p.name for p in written)
+            and all(filecmp.cmp(p, latest / p.name, shallow=False) for p in written)
+        ):
+            log.info("report.unchanged", extra={"fields": {"latest": str(latest)}})
+            return []
+        name = now.strftime("%Y%m%dT%H%M%SZ")
+        dated, n = out / name, 1
+        while dated.exists():  # two runs within a second
+            dated, n = out / f"{name}-{n}", n + 1
+        shutil.copytree(staging, dated)
+        fresh = out / f".latest-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+        shutil.copytree(staging, fresh)
+        if latest.exists():
+            retired = out / f".retired-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+            latest.rename(retired)
+            fresh.rename(latest)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            fresh.rename(latest)
+    return [str(dated / p.name) for p in written]

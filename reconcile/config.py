@@ -29,7 +29,7 @@ SCHEMA: dict[str, Any] = {
     "log_format": str,
     # [[sources]]: what `reconcile run` ingests, validated by reconcile.batch.parse_sources.
     "sources": list,
-    "report": {"out": str, "formats": list},
+    "report": {"out": str, "formats": list, "history": bool, "stamp": bool},
     "run": {"lock_timeout": int, "fail_on": str},
     "ingest": {"workers": int, "s3_endpoint_url": str, "format": str},
     # [query]: limits of `reconcile query` (seconds; 0 means none).
@@ -193,6 +193,8 @@ SETTINGS: tuple[Setting, ...] = (
         (("report", "formats"),),
         lambda value: ",".join(str(v) for v in value),
     ),
+    Setting("report.history", None, False),
+    Setting("report.stamp", None, False),
     Setting("query.timeout", "RECONCILE_QUERY_TIMEOUT", 300.0, (("query", "timeout"),)),
     Setting("warehouse.memory_limit", "RECONCILE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
     Setting("engine.name", "RECONCILE_ENGINE", "duckdb"),

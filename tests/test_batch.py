@@ -278,3 +278,37 @@ def test_systemd_units_verify():
         if line.strip() and "is not executable: No such file" not in line
     ]
     assert problems == []
+
+
+def test_report_history_keeps_each_changed_report_and_a_latest_copy(tmp_path, hf_runs_copy):
+    """[report] history: a dated copy of every report that differs from the previous one,
+    `latest` replaced as a whole; a run that changes nothing writes no report."""
+    db = tmp_path / "w.duckdb"
+    out = tmp_path / "reports"
+    config = write_config(tmp_path, [hf_runs_copy])
+    config.write_text(
+        config.read_text() + f'\n[report]\nout = "{out}"\nformats = ["json"]\nhistory = true\n'
+    )
+    first = run_cli("--db", str(db), "--config", str(config), "run", "--json")
+    assert first.exit_code == 0, first.output
+    (written,) = json.loads(first.stdout)["report"]
+    dated = Path(written).parent
+    assert dated.parent == out and dated.name.endswith("Z")
+    assert (out / "latest" / "report.json").read_bytes() == Path(written).read_bytes()
+
+    again = run_cli("--db", str(db), "--config", str(config), "run", "--json")
+    assert json.loads(again.stdout)["report"] == []  # nothing changed: nothing written
+    assert sorted(p.name for p in out.iterdir()) == sorted([dated.name, "latest"])
+
+    extra = tmp_path / "more"
+    extra.mkdir()
+    (extra / "late.runs.csv").write_text("job_name,base_model,tokens\nlate-run,gpt2,1000000\n")
+    config.write_text(
+        config.read_text().replace("[report]", f'[[sources]]\nuri = "{extra}"\n\n[report]')
+    )
+    third = run_cli("--db", str(db), "--config", str(config), "run", "--json")
+    (newer,) = json.loads(third.stdout)["report"]
+    assert Path(newer).parent != dated
+    assert (out / "latest" / "report.json").read_bytes() == Path(newer).read_bytes()
+    kept = sorted(p.name for p in out.iterdir() if p.name != "latest")
+    assert kept == sorted({dated.name, Path(newer).parent.name})  # nothing hidden left over
