@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SPARK  := $(VENV)/.spark-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean azurite
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,21 @@ $(SPARK): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[spark]'
 	touch $(SPARK)
 
+# Azurite (the Azure Blob emulator) into the ignored .ci/node, when npm exists (3.35 is
+# the last release that runs on Node 20); without npm the Azure tests skip, saying why.
+AZURITE_VERSION := 3.35.0
+AZURITE_PKG := .ci/node/node_modules/azurite/package.json
+azurite:
+	@if [ -x .ci/node/node_modules/.bin/azurite-blob ] \
+	    && grep -q '"version": "$(AZURITE_VERSION)"' $(AZURITE_PKG); then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	    npm install --prefix .ci/node --no-audit --no-fund --no-save --silent \
+	        "azurite@$(AZURITE_VERSION)" >/dev/null; \
+	else echo "make: npm not found: Azure Blob tests will be skipped" >&2; fi
+
 # The whole test suite, object-store servers and a local Spark included (started by
-# the tests).
-test: $(STAMP) $(SPARK)
+# the tests; Azurite installed first when npm exists).
+test: $(STAMP) $(SPARK) azurite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
