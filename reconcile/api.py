@@ -149,11 +149,7 @@ class Warehouse:
                 from reconcile.errors import ReconcileError
 
                 raise ReconcileError(stale)
-            table = con.sql(
-                "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
-                "flops_method, threshold_flops, threshold_basis, share_of_threshold, flags, "
-                "explanation FROM compliance_status"
-            ).to_arrow_table()
+            table = con.sql(estimate_module.STATUS_SELECT).to_arrow_table()
         finally:
             con.close()
         frame = pl.from_arrow(table)

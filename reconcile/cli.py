@@ -469,11 +469,9 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     con = _open_reader(ctx)
     try:
         sql = (
-            "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
-            "flops_method, threshold_flops, threshold_basis, share_of_threshold, flags, "
-            "explanation FROM compliance_status "
-            + ("WHERE model_id = $model " if model_id else "")
-            + "ORDER BY model_id"
+            estimate_module.STATUS_SELECT
+            + (" WHERE model_id = $model" if model_id else "")
+            + " ORDER BY model_id"
         )
         table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
         stale = estimate_module.staleness(con)
@@ -844,12 +842,9 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
                 generated_at=datetime.now(UTC) if stamp else None,
             )
             if target is not None:
-                store, prefix = target
-                uploaded = []
                 for path in written:
-                    store.put_file(prefix + path.name, path)
-                    uploaded.append(store.uri(prefix + path.name))
-                written = uploaded
+                    target.put_file(path.name, path)
+                written = [target.store.uri(target.prefix + p.name) for p in written]
     finally:
         con.close()
     for path in written:
@@ -860,19 +855,15 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
 _STORE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
 
-def _writable_store(uri: str) -> tuple[Any, str]:
-    """(the store, the key prefix) to write under ``uri``.
+def _writable_store(uri: str) -> Any:
+    """The writable location ``uri`` names (a bucket prefix), checked before any work.
 
     Raises:
         ReconcileError: not a store this tool can write to.
     """
-    from connectors.registry import open_source
+    from reconcile.lake import Target
 
-    source = open_source(uri, s3_endpoint_url=os.environ.get("RECONCILE_S3_ENDPOINT_URL"))
-    if source.exact_key is not None or not hasattr(source.store, "put_file"):
-        raise ReconcileError(f"{uri}: cannot write the report there (give a folder or prefix)")
-    prefix = source.prefix.strip("/")
-    return source.store, (prefix + "/" if prefix else "")
+    return Target.open(uri, s3_endpoint_url=os.environ.get("RECONCILE_S3_ENDPOINT_URL"))
 
 
 @cli.command()

@@ -381,6 +381,14 @@ def _billing(
     return estimate
 
 
+#: The columns of ``compliance_status`` a reader shows (status, report, library).
+STATUS_SELECT = (
+    "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
+    "flops_method, threshold_flops, threshold_basis, share_of_threshold, flags, "
+    "explanation FROM compliance_status"
+)
+
+
 def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
     """Why the stored statuses do not describe the evidence, in one sentence; None when
     they do (or when there is no evidence at all).

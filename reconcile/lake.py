@@ -150,14 +150,15 @@ def register_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @dataclass(frozen=True)
-class _Target:
-    """A lake location: a writable store and the key prefix the lake lives under."""
+class Target:
+    """A writable location (the lake, a published report): a store and the key prefix
+    under it."""
 
     store: Any
     prefix: str
 
     @classmethod
-    def open(cls, uri: str, *, s3_endpoint_url: str | None = None, create: bool = False) -> _Target:
+    def open(cls, uri: str, *, s3_endpoint_url: str | None = None, create: bool = False) -> Target:
         from urllib.parse import urlparse
 
         from connectors.registry import open_source
@@ -229,7 +230,7 @@ def export_lake(
         raise LakeError(
             f"unknown lake dataset {unknown[0]!r}", hint="known: " + ", ".join(PROJECTIONS)
         )
-    store = _Target.open(uri, s3_endpoint_url=s3_endpoint_url, create=True)
+    store = Target.open(uri, s3_endpoint_url=s3_endpoint_url, create=True)
     result = ExportResult(uri=uri)
     manifest: dict[str, Any] = {"lake_version": LAKE_VERSION, "datasets": {}}
     try:
@@ -364,7 +365,7 @@ def read_results(
     Object-store parts are fetched to a temporary folder first (results are the small
     side: grouped rows, not lines).
     """
-    store = _Target.open(uri, s3_endpoint_url=s3_endpoint_url)
+    store = Target.open(uri, s3_endpoint_url=s3_endpoint_url)
     parts = sorted(
         key
         for key in store.keys(f"{RESULTS}/{stage}/")
@@ -392,7 +393,7 @@ def read_manifest(uri: str, *, s3_endpoint_url: str | None = None) -> dict[str, 
     Raises:
         LakeError: no manifest (nothing exported there) or an unreadable one.
     """
-    store = _Target.open(uri, s3_endpoint_url=s3_endpoint_url)
+    store = Target.open(uri, s3_endpoint_url=s3_endpoint_url)
     try:
         manifest = json.loads(store.read_bytes(MANIFEST))
     except ReconcileError as exc:

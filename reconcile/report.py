@@ -35,6 +35,7 @@ from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
+from reconcile.estimate import STATUS_SELECT
 from reconcile.flags import describe, flag_text, is_doubt
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.numbers import percent
@@ -889,9 +890,7 @@ def build_report(
     )
     statuses = _rows(
         con,
-        "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
-        "flops_method, threshold_flops, threshold_basis, share_of_threshold, flags, "
-        "explanation FROM compliance_status ORDER BY model_id",
+        STATUS_SELECT + " ORDER BY model_id",
     )
     lineage_rows = _rows(
         con,
