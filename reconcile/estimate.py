@@ -30,7 +30,7 @@ from reconcile.flags import (
     REPORTED_TOLERANCE,
     describe,
 )
-from reconcile.matching import DEFAULT_TAG_KEYS, match_runs
+from reconcile.matching import DEFAULT_TAG_KEYS, LINK_COLUMNS, drop_links, match_runs
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import resolve_runs
 from reconcile.warehouse import rollback
@@ -692,38 +692,6 @@ def _land_stages(
     return landed
 
 
-def _usage_groups(table: pa.Table) -> list[dict[str, Any]]:
-    """usage_rollup rows in the shape matching reads (ids, windows, node list as a tag)."""
-    rows = []
-    for row in table.to_pylist():
-        rows.append(
-            {
-                **row,
-                "usage_id": row["rollup_id"],
-                "gpu_seconds": float(row["gpu_seconds"] or 0),
-                "tags": {"node_list": row["node_list"]} if row["node_list"] else {},
-            }
-        )
-    return rows
-
-
-def _billing_groups(table: pa.Table) -> list[dict[str, Any]]:
-    """billing_rollup groups that count (one export kind per account and month)."""
-    rows = []
-    for row in table.to_pylist():
-        if not row["counts_billed"] or not row["accelerator_hours"]:
-            continue
-        rows.append(
-            {
-                **row,
-                "line_id": row["rollup_id"],
-                "accelerator_hours": float(row["accelerator_hours"]),
-                "tags": json.loads(row["tags_key"] or "{}"),
-            }
-        )
-    return rows
-
-
 def run_estimate(
     con: duckdb.DuckDBPyConnection,
     registry: ModelRegistry | None = None,
@@ -755,35 +723,42 @@ def run_estimate(
     ).fetchall():
         if run_id in member_of:
             arns[member_of[run_id]].add(external)
-    usage_rows = _usage_groups(landed["usage_rollup"])
-    billing_rows = _billing_groups(landed["billing_rollup"])
-    matches = match_runs(runs, usage_rows, billing_rows, arns, options.tag_keys)
-    usage_by_id = {u["usage_id"]: u for u in usage_rows}
-    lines_by_id = {b["line_id"]: b for b in billing_rows}
+    match_runs(con, runs, landed["usage_rollup"], landed["billing_rollup"], arns, options.tag_keys)
+    try:
+        links = _links(con)
+        windows = con.sql(
+            "SELECT * FROM m_window_members ORDER BY window_id, rollup_id"
+        ).to_arrow_table()
+    finally:
+        drop_links(con)
     evidence_of: dict[str, UsageEvidence] = defaultdict(UsageEvidence)
-    for match in matches:
-        target = evidence_of[match.run_key]
-        if match.target_table == "usage_rollup":
-            row = usage_by_id[match.target_id]
-            seconds = row["gpu_seconds"]
-            target.usage_ids.append(match.target_id)
-            target.usage_rows += int(row["usage_rows"] or 0)
-            if row.get("accelerator"):
-                target.accelerators.add(row["accelerator"])
-            if row["source_kind"] == "slurm":
+    for link in links:
+        target = evidence_of[link["run_key"]]
+        if link["target_table"] == "usage_rollup":
+            seconds = float(link["gpu_seconds"] or 0)
+            target.usage_ids.append(link["target_id"])
+            target.usage_rows += int(link["usage_rows"] or 0)
+            if link["usage_accelerator"]:
+                target.accelerators.add(link["usage_accelerator"])
+            if link["source_kind"] == "slurm":
                 target.allocation_seconds += seconds
             else:
                 target.telemetry_seconds += seconds
-                if row["tensor_covered_seconds"]:
-                    target.tensor_active_weighted += float(row["tensor_active_seconds"])
-                    target.tensor_seconds += float(row["tensor_covered_seconds"])
-        else:
-            line = lines_by_id[match.target_id]
-            target.line_ids.append(match.target_id)
-            target.billing_lines += int(line["line_count"] or 0)
-            target.billed_seconds += float(line["accelerator_hours"]) * 3600.0
-            if line.get("accelerator"):
-                target.accelerators.add(line["accelerator"])
+                if link["tensor_covered_seconds"]:
+                    target.tensor_active_weighted += float(link["tensor_active_seconds"])
+                    target.tensor_seconds += float(link["tensor_covered_seconds"])
+        elif link["target_table"] == "billing_rollup":
+            target.line_ids.append(link["target_id"])
+            target.billing_lines += int(link["line_count"] or 0)
+            target.billed_seconds += float(link["accelerator_hours"]) * 3600.0
+            if link["billing_accelerator"]:
+                target.accelerators.add(link["billing_accelerator"])
+        else:  # a window of lines shared with other runs: the run's allocated share
+            target.line_ids.append(link["target_id"])
+            target.billing_lines += int(link["allocated_lines"] or 0)
+            target.billed_seconds += float(link["allocated_hours"] or 0) * 3600.0
+            if link["window_accelerator"]:
+                target.accelerators.add(link["window_accelerator"])
     results = {
         r["run_key"]: _estimate_isolated(r, options, evidence_of.get(r["run_key"])) for r in runs
     }
@@ -850,14 +825,16 @@ def run_estimate(
         )
     match_rows = [
         {
-            "run_id": m.run_key,
-            "target_table": m.target_table,
-            "target_id": m.target_id,
-            "match_method": m.method,
-            "confidence": m.confidence,
-            "details": json.dumps(dict(m.details)),
+            "run_id": link["run_key"],
+            "target_table": link["target_table"],
+            "target_id": link["target_id"],
+            "match_method": link["match_method"],
+            "confidence": link["confidence"],
+            "details": link["details"],
+            "allocated_hours": link["allocated_hours"],
+            "allocated_lines": link["allocated_lines"],
         }
-        for m in matches
+        for link in links
     ]
     stage_rows = [
         {
@@ -869,9 +846,33 @@ def run_estimate(
         }
         for name, result in stages.items()
     ]
-    _write(con, rows, coverage_rows, lineage_rows, status_rows, match_rows, landed, stage_rows)
+    _write(
+        con, rows, coverage_rows, lineage_rows, status_rows, match_rows, windows, landed, stage_rows
+    )
     summary.matches = len(match_rows)
     return summary
+
+
+def _links(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every link of ``match_runs`` with what the estimate reads of its target, in link
+    order (the float sums of each run then see them in one sequence on every engine)."""
+    columns = ", ".join(f"l.{c.strip()}" for c in LINK_COLUMNS.split(","))
+    links: list[dict[str, Any]] = (
+        con.sql(
+            f"SELECT {columns}, l.window_accelerator, u.gpu_seconds, u.usage_rows, "
+            "u.accelerator AS usage_accelerator, u.source_kind, u.tensor_active_seconds, "
+            "u.tensor_covered_seconds, b.line_count, "
+            "b.accelerator_hours, b.accelerator AS billing_accelerator "
+            "FROM m_links l JOIN m_runs r USING (run_key) "
+            "LEFT JOIN m_usage u ON l.target_table = 'usage_rollup' AND u.rollup_id = l.target_id "
+            "LEFT JOIN m_billing b ON l.target_table = 'billing_rollup' "
+            "AND b.rollup_id = l.target_id "
+            "ORDER BY r.run_ord, l.section, l.ord1, l.ord2, l.target_id"
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
+    return links
 
 
 def _method_text(runs: list[dict[str, Any]], results: dict[str, RunResult]) -> str:
@@ -939,6 +940,7 @@ def _write(
     lineage_rows: list[dict[str, Any]],
     status_rows: list[dict[str, Any]],
     match_rows: list[dict[str, Any]],
+    windows: pa.Table,
     landed: Mapping[str, pa.Table],
     stage_rows: list[dict[str, Any]],
 ) -> None:
@@ -966,9 +968,12 @@ def _write(
                     ("match_method", pa.string()),
                     ("confidence", pa.float64()),
                     ("details", pa.string()),
+                    ("allocated_hours", pa.float64()),
+                    ("allocated_lines", pa.int64()),
                 ]
             ),
         ),
+        "billing_window_members": windows,
         "run_estimates": pa.Table.from_pylist(estimates, schema=_ESTIMATE_SCHEMA),
         "run_coverage": pa.Table.from_pylist(coverage_rows, schema=_COVERAGE_SCHEMA),
         "model_lineage": pa.Table.from_pylist(

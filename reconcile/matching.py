@@ -12,23 +12,39 @@ Strongest first, each with a confidence:
   inside that job's window;
 * ``tag`` (0.6): a billing line carries the run's value for one of the configured tag
   keys (``project`` by default), on the run's accelerator, inside the run's window;
-* ``time_window`` (0.4): a billing line of the run's cloud, on the run's accelerator,
-  whose usage period overlaps the run's window (a run's own evidence rarely names the
-  billing account, so the cloud stands for it).
+* ``time_window`` (0.4): for a run no billing id or tag identifies, a billing line no id
+  or tag ties to any run, of the run's cloud, on the run's accelerator, whose usage
+  period overlaps the run's window (a run's own evidence rarely names the billing
+  account, so the cloud stands for it).
+
+A billing line counts for the runs that claim it at the strongest level any run claims
+it (an id beats a tag beats a time window). A line one run claims links to that run
+(``billing_rollup``); a line several runs claim (concurrent runs of one project on a
+tagged pool, concurrent runs of one cloud under a time window) is **allocated** to them by
+their logged accelerator-time inside its usage period (accelerators x overlapping
+seconds; equal shares when none logged any), and each run gets one link per window
+(``billing_window``: cloud, accelerator, month and method) carrying its allocated
+accelerator-hours, so every line's hours are counted once across runs and the links grow
+with runs, not with runs x lines.
 
 Matching works on groups (``usage_rollup`` and ``billing_rollup``, the stage results):
 every row or line in a group shares each attribute looked at here, so linking a group is
-linking each of its members.
+linking each of its members. The links are set-based SQL (``queries/matching/links.sql``)
+in DuckDB: equality joins on ids, tags and hours, never a loop over runs x groups.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
+
+import duckdb
+import pyarrow as pa
 
 #: Run tag keys that carry a Slurm job id.
 JOB_ID_TAGS = ("slurm_job_id", "slurm.job_id", "SLURM_JOB_ID", "job_id", "slurm_jobid")
@@ -42,20 +58,15 @@ _PROVIDER_OF = {
     "azure": "azure",
     "azureml": "azure",
 }
-#: Slack around a run's window for billing lines (provisioning before, upload after).
-WINDOW_SLACK = timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class Match:
-    """One link between a run and a usage row or billing line."""
-
-    run_key: str
-    target_table: str
-    target_id: str
-    method: str
-    confidence: float
-    details: Mapping[str, Any]
+#: The links, one statement per ``;`` line (see the file's own documentation).
+_LINKS_SQL = (resources.files("reconcile.sql") / "matching" / "links.sql").read_text("utf-8")
+#: What one link row carries (``run_matches`` plus the allocation and the order).
+LINK_COLUMNS = (
+    "run_key, target_table, target_id, match_method, confidence, details, "
+    "allocated_hours, allocated_lines"
+)
 
 
 #: Most hosts one node list may name (more than any cluster has): a damaged list names
@@ -100,19 +111,6 @@ def _expand_nodelist(text: str) -> frozenset[str]:
     return frozenset(hosts)
 
 
-def _overlaps(
-    a_start: datetime | None,
-    a_end: datetime | None,
-    b_start: datetime | None,
-    b_end: datetime | None,
-    slack: timedelta = timedelta(0),
-) -> bool:
-    if None in (a_start, a_end, b_start, b_end):
-        return False
-    assert a_start and a_end and b_start and b_end
-    return a_start - slack < b_end and b_start < a_end + slack
-
-
 def _window(run: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
     start, end = run.get("started_at"), run.get("ended_at")
     seconds = run.get("runtime_seconds")
@@ -132,134 +130,160 @@ def _tags(value: Any) -> dict[str, str]:
 
 
 def match_runs(
+    con: duckdb.DuckDBPyConnection,
     runs: Sequence[Mapping[str, Any]],
-    usage: Sequence[Mapping[str, Any]],
-    billing: Sequence[Mapping[str, Any]],
+    usage: pa.Table,
+    billing: pa.Table,
     arns: Mapping[str, set[str]],
     tag_keys: Iterable[str] = DEFAULT_TAG_KEYS,
-) -> list[Match]:
-    """All links between ``runs`` and the usage rows / billing lines (see module doc).
+) -> None:
+    """Every link between ``runs`` and the usage / billing groups (see module doc), into
+    the temporary tables ``m_links`` (one row per link, ``LINK_COLUMNS`` and the order
+    columns ``section, ord1, ord2``) and ``m_window_members`` (the billing groups of each
+    allocated window).
 
     Args:
+        usage: the landed ``usage_rollup`` (in stage order).
+        billing: the landed ``billing_rollup`` (in stage order); groups that do not count
+            billed cost or carry no accelerator-hours link to nothing.
         arns: run key -> external ids (training-job ARNs) of its evidence.
     """
-    matches: list[Match] = []
-    slurm_by_job: dict[str, list[Mapping[str, Any]]] = {}
-    for row in usage:
-        if row.get("source_kind") == "slurm" and row.get("job_key"):
-            key = str(row["job_key"])
-            slurm_by_job.setdefault(re.split(r"[_+]", key)[0], []).append(row)
-    telemetry = [u for u in usage if u.get("source_kind") != "slurm"]
-    keys = tuple(tag_keys)
-    for run in runs:
+    keys = tuple(dict.fromkeys(tag_keys))
+    run_rows, job_rows, id_rows, tag_rows = [], [], [], []
+    for ord_, run in enumerate(runs):
         run_key = str(run["run_key"])
         start, end = _window(run)
         tags = _tags(run.get("tags"))
-        job_name = (run.get("job_name") or "").lower()
-        matched_jobs: list[Mapping[str, Any]] = []
-        for tag in JOB_ID_TAGS:
-            job_id = tags.get(tag)
-            for row in slurm_by_job.get(str(job_id), []) if job_id else []:
-                matched_jobs.append(row)
-                matches.append(
-                    Match(
-                        run_key,
-                        "usage_rollup",
-                        row["usage_id"],
-                        "job_id",
-                        0.95,
-                        {"job_id": job_id, "tag": tag},
-                    )
+        job_name = run.get("job_name")
+        prefix = (job_name or "").lower().split("/")[-1]
+        run_rows.append(
+            {
+                "run_key": run_key,
+                "run_ord": ord_,
+                "started_at": start,
+                "ended_at": end,
+                "job_prefix": prefix or None,
+                "accelerator": run.get("accelerator"),
+                "accelerator_count": run.get("accelerator_count"),
+                "provider": _PROVIDER_OF.get(str(run.get("platform"))),
+            }
+        )
+        for tag_ord, tag in enumerate(JOB_ID_TAGS):
+            if tags.get(tag):
+                job_rows.append(
+                    {"run_key": run_key, "job_id": tags[tag], "tag": tag, "tag_ord": tag_ord}
                 )
-        seen_usage = {m.target_id for m in matches if m.run_key == run_key}
-        for row in telemetry:
-            if row["usage_id"] in seen_usage:
-                continue
-            pod = str(row.get("job_name") or row.get("job_key") or "").lower().split("/")[-1]
-            if (
-                job_name
-                and pod.startswith(job_name.split("/")[-1])
-                and (
-                    start is None
-                    or _overlaps(
-                        start, end, row.get("started_at"), row.get("ended_at"), WINDOW_SLACK
-                    )
+        ids = {str(i) for i in arns.get(run_key, set()) if i}
+        if job_name:
+            ids.add(str(job_name))
+        for value in sorted(ids):
+            id_rows.append({"run_key": run_key, "id": value, "last_segment": value.split("/")[-1]})
+        for key_ord, key in enumerate(keys):
+            if tags.get(key):
+                tag_rows.append(
+                    {"run_key": run_key, "key": key, "key_ord": key_ord, "value": tags[key]}
                 )
-            ):
-                matches.append(
-                    Match(run_key, "usage_rollup", row["usage_id"], "pod_name", 0.8, {"pod": pod})
-                )
-                continue
-            for job in matched_jobs:
-                hosts = expand_nodelist(_tags(job.get("tags")).get("node_list") or job.get("host"))
-                if row.get("host") in hosts and _overlaps(
-                    job.get("started_at"),
-                    job.get("ended_at"),
-                    row.get("started_at"),
-                    row.get("ended_at"),
-                ):
-                    matches.append(
-                        Match(
-                            run_key,
-                            "usage_rollup",
-                            row["usage_id"],
-                            "host_time_window",
-                            0.7,
-                            {"host": row.get("host"), "job_key": job["job_key"]},
-                        )
-                    )
-                    break
-        ids = {i for i in arns.get(run_key, set()) if i} | ({run.get("job_name")} - {None})
-        for line in billing:
-            resource = str(line.get("resource_id") or "")
-            if resource and any(resource == i or resource.endswith("/" + str(i)) for i in ids):
-                matches.append(
-                    Match(
-                        run_key,
-                        "billing_rollup",
-                        line["line_id"],
-                        "resource_id",
-                        0.95,
-                        {"resource_id": resource},
-                    )
-                )
-                continue
-            line_tags = _tags(line.get("tags"))
-            shared = [k for k in keys if tags.get(k) and _tag(line_tags, k) == tags[k]]
-            same_accelerator = not run.get("accelerator") or line.get("accelerator") == run.get(
-                "accelerator"
+    tables = {
+        "m_runs": pa.Table.from_pylist(run_rows, schema=_RUNS),
+        "m_run_jobs": pa.Table.from_pylist(job_rows, schema=_JOBS),
+        "m_run_ids": pa.Table.from_pylist(id_rows, schema=_IDS),
+        "m_run_tags": pa.Table.from_pylist(tag_rows, schema=_RUN_TAGS),
+        "m_tagsets": _tagsets(billing, keys),
+        "m_job_hosts": _job_hosts(usage),
+        "m_usage": usage.append_column("ord", pa.array(range(usage.num_rows), pa.int64())),
+        "m_billing": billing.append_column("ord", pa.array(range(billing.num_rows), pa.int64())),
+    }
+    for name, table in tables.items():
+        # Billing groups that do not count billed cost, or carry no accelerator-hours,
+        # link to nothing.
+        where = "counts_billed AND accelerator_hours <> 0" if name == "m_billing" else "true"
+        con.register(f"_{name}", table)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _{name} WHERE {where}"
             )
-            overlaps = _overlaps(
-                start, end, line.get("usage_start_at"), line.get("usage_end_at"), WINDOW_SLACK
+        finally:
+            con.unregister(f"_{name}")
+    for statement in _LINKS_SQL.split("\n;\n"):
+        if statement.strip():
+            con.execute(statement)
+
+
+def drop_links(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables ``match_runs`` made."""
+    names = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'm\\_%' "
+        "ESCAPE '\\'"
+    ).fetchall()
+    for (name,) in names:
+        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+_RUNS = pa.schema(
+    [
+        ("run_key", pa.string()),
+        ("run_ord", pa.int64()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("ended_at", pa.timestamp("us", tz="UTC")),
+        ("job_prefix", pa.string()),
+        ("accelerator", pa.string()),
+        ("accelerator_count", pa.float64()),
+        ("provider", pa.string()),
+    ]
+)
+_JOBS = pa.schema(
+    [
+        ("run_key", pa.string()),
+        ("job_id", pa.string()),
+        ("tag", pa.string()),
+        ("tag_ord", pa.int64()),
+    ]
+)
+_IDS = pa.schema([("run_key", pa.string()), ("id", pa.string()), ("last_segment", pa.string())])
+_RUN_TAGS = pa.schema(
+    [
+        ("run_key", pa.string()),
+        ("key", pa.string()),
+        ("key_ord", pa.int64()),
+        ("value", pa.string()),
+    ]
+)
+
+
+def _tagsets(billing: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """(tags_key, key, value) for each distinct tag set of the billing groups and each
+    configured key it carries (``_tag``: the ``user:`` prefix AWS gives cost-allocation
+    tags, ...): tag sets are few where lines are many."""
+    rows = []
+    for tags_key in set(billing["tags_key"].to_pylist()) - {None}:
+        tags = _tags(json.loads(tags_key or "{}"))
+        for key in keys:
+            value = _tag(tags, key)
+            if value:
+                rows.append({"tags_key": tags_key, "key": key, "value": value})
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema([("tags_key", pa.string()), ("key", pa.string()), ("value", pa.string())]),
+    )
+
+
+def _job_hosts(usage: pa.Table) -> pa.Table:
+    """(usage_id, host) for each scheduler row: its node list (or host) expanded once."""
+    rows: list[dict[str, str]] = []
+    for usage_id, kind, node_list, host in zip(
+        usage["rollup_id"].to_pylist(),
+        usage["source_kind"].to_pylist(),
+        usage["node_list"].to_pylist(),
+        usage["host"].to_pylist(),
+        strict=True,
+    ):
+        if kind == "slurm":
+            rows.extend(
+                {"usage_id": usage_id, "host": h} for h in expand_nodelist(node_list or host)
             )
-            if shared and same_accelerator and overlaps:
-                matches.append(
-                    Match(
-                        run_key,
-                        "billing_rollup",
-                        line["line_id"],
-                        "tag",
-                        0.6,
-                        {"tags": {k: tags[k] for k in shared}},
-                    )
-                )
-            elif (
-                overlaps
-                and run.get("accelerator")
-                and line.get("accelerator") == run.get("accelerator")
-                and _PROVIDER_OF.get(str(run.get("platform"))) == line.get("provider")
-            ):
-                matches.append(
-                    Match(
-                        run_key,
-                        "billing_rollup",
-                        line["line_id"],
-                        "time_window",
-                        0.4,
-                        {"provider": line.get("provider")},
-                    )
-                )
-    return matches
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([("usage_id", pa.string()), ("host", pa.string())])
+    )
 
 
 def _tag(tags: Mapping[str, str], key: str) -> str | None:

@@ -103,17 +103,31 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
-def generate(root: Path, *, runs: int = 30, idle_lines: int = 200, seed: int = 7) -> dict[str, int]:
+def generate(
+    root: Path,
+    *,
+    runs: int = 30,
+    idle_lines: int = 200,
+    seed: int = 7,
+    slurm: bool = False,
+    dcgm_interval: int = 300,
+) -> dict[str, int]:
     """Write the organisation under ``root``; returns counts of what was written.
 
     ``idle_lines`` adds billing lines of pool VMs nobody's run used (unattributed) and
-    scales the billing for benchmarks.
+    scales the billing for benchmarks: one line per VM and hour, never the same VM hour
+    twice (a VM is billed once an hour), on more VMs as the count grows. ``slurm`` turns
+    every other measured run into a Slurm job (an ``sacct`` dump row, the run tagged with
+    its job id, DCGM on its node without a pod name); ``dcgm_interval`` is the scrape
+    interval in seconds.
     """
     rng = random.Random(seed)
     (root / "runs").mkdir(parents=True, exist_ok=True)
     (root / "billing").mkdir(parents=True, exist_ok=True)
     (root / "dcgm").mkdir(parents=True, exist_ok=True)
     run_rows, lines, samples = [], [], 0
+    sacct_rows: list[tuple[object, ...]] = []
+    pool_hours: set[tuple[str, datetime]] = set()
     dcgm_rows: list[tuple[object, ...]] = []
     for i in range(runs):
         job = f"gen-ft-{i:04d}"
@@ -151,12 +165,26 @@ def generate(root: Path, *, runs: int = 30, idle_lines: int = 200, seed: int = 7
         if i % 3 == 0:  # its own VM, named after the job
             for hour in _hours(start, end):
                 lines.append(_focus_line(job, hour, subscription, {"team": "ml"}))
-        elif i % 3 == 1:  # a pool VM, tagged with the project
-            vm = f"pool-{i % 7:02d}"
+        elif i % 3 == 1:  # a pool VM, tagged with the project; billed once an hour
+            vm = f"pool-{i % max(7, runs // 20):02d}"
             for hour in _hours(start, end):
-                lines.append(_focus_line(vm, hour, subscription, {"project": project}))
-        else:  # a Kubernetes pod on an on-prem node, measured by DCGM every 300 s
+                if (vm, hour) not in pool_hours:
+                    pool_hours.add((vm, hour))
+                    lines.append(_focus_line(vm, hour, subscription, {"project": project}))
+        else:  # a Kubernetes pod (or a Slurm job) on an on-prem node, measured by DCGM
             host = f"gen-node-{i:03d}"
+            pod = f"{job}-worker-0"
+            if slurm and (i // 3) % 2:
+                job_id = 500_000 + i
+                run_rows[-1]["platform"] = "slurm"
+                run_rows[-1]["tags"]["slurm_job_id"] = str(job_id)
+                pod = ""
+                sacct_rows.append(
+                    (job_id, job_id, job, "ml", "acme-ml", "h100", "COMPLETED",
+                     int(start.timestamp()), int(end.timestamp()),
+                     int((end - start).total_seconds()), 1, host,
+                     "billing=128,cpu=128,gres/gpu=8,mem=1000G,node=1", "gen")
+                )
             t = int(start.timestamp())
             while t < int(end.timestamp()):
                 for gpu in range(8):
@@ -167,16 +195,20 @@ def generate(root: Path, *, runs: int = 30, idle_lines: int = 200, seed: int = 7
                     ):
                         dcgm_rows.append(
                             (t, metric, host, gpu, uuid, "NVIDIA H100 80GB HBM3", "train",
-                             f"{job}-worker-0", "trainer", value)
+                             pod, "trainer", value)
                         )
                 samples += 8
-                t += 300
-    for n in range(idle_lines):
-        hour = START + timedelta(hours=rng.randrange(0, 24 * 58))
-        vm = f"idle-{n % 11:02d}"
-        tags = {"project": "sandbox"} if n % 2 else {}
+                t += dcgm_interval
+    hours_span = 24 * 58
+    vms = max(11, -(-idle_lines // (hours_span // 2)))
+    slots = rng.sample(range(vms * hours_span), idle_lines)
+    for slot in slots:
+        hour = START + timedelta(hours=slot % hours_span)
+        vm = f"idle-{slot // hours_span:02d}"
+        index = slot // hours_span
+        tags = {"project": "sandbox"} if index % 2 else {}
         lines.append(
-            _focus_line(vm, hour, SUBSCRIPTIONS[n % 2], tags, quantity=rng.choice((1, 1, 2)))
+            _focus_line(vm, hour, SUBSCRIPTIONS[index % 2], tags, quantity=rng.choice((1, 1, 2)))
         )
     with (root / "runs" / "generated.runs.jsonl").open("w", encoding="utf-8") as handle:
         for row in run_rows:
@@ -198,4 +230,18 @@ def generate(root: Path, *, runs: int = 30, idle_lines: int = 200, seed: int = 7
              "pod", "container", "value"]
         )
         writer.writerows(dcgm_rows)
-    return {"runs": len(run_rows), "billing_lines": len(lines), "dcgm_samples": samples}
+    if sacct_rows:
+        (root / "slurm").mkdir(exist_ok=True)
+        with (root / "slurm" / "sacct-generated.txt").open("w", encoding="utf-8") as handle:
+            handle.write(
+                "JobID|JobIDRaw|JobName|User|Account|Partition|State|Start|End|ElapsedRaw|"
+                "NNodes|NodeList|AllocTRES|Cluster\n"
+            )
+            for row in sacct_rows:
+                handle.write("|".join(str(v) for v in row) + "\n")
+    return {
+        "runs": len(run_rows),
+        "billing_lines": len(lines),
+        "dcgm_samples": samples,
+        "slurm_jobs": len(sacct_rows),
+    }
