@@ -329,6 +329,11 @@ class BillingMatch:
         currency: currency of the cost.
         evidence_id: id of the evidence file the lines come from.
         line_ids: the billing lines.
+        window_id: for a share of lines other runs claim too, the window they are in
+            (method:cloud:accelerator:month); lines and accelerator_hours are then the
+            lines the run shares and its allocated accelerator-hours, by logged
+            accelerator-time. Null for lines linked to this run alone.
+        shared_accelerator_hours: for a share, the accelerator-hours of the lines shared.
     """
 
     provider: str
@@ -345,6 +350,8 @@ class BillingMatch:
     currency: str | None
     evidence_id: str | None
     line_ids: list[str]
+    window_id: str | None
+    shared_accelerator_hours: float | None
 
 
 @dataclass(frozen=True)
@@ -911,13 +918,15 @@ def build_report(
         statuses, lineage_rows, runs_by_key, estimates_by_run, registry, check_threshold
     )
     _match_members(con)
+    usage_of = _usage_matches(con, evidence_id)
+    billing_of = _billing_matches(con, evidence_id)
     runs = [
         _run(
             run,
             estimates_by_run.get(run["run_key"], {}),
             sorted(models_of_run.get(run["run_key"], set())),
-            _usage_matches(con, run["run_key"], evidence_id),
-            _billing_matches(con, run["run_key"], evidence_id),
+            usage_of.get(run["run_key"], []),
+            billing_of.get(run["run_key"], []),
             evidence_id,
         )
         for run in runs_raw
@@ -1361,17 +1370,24 @@ def _match_members(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _usage_matches(
-    con: duckdb.DuckDBPyConnection, run_key: str, evidence_id: Mapping[str, str]
-) -> list[UsageMatch]:
+    con: duckdb.DuckDBPyConnection, evidence_id: Mapping[str, str]
+) -> dict[str, list[UsageMatch]]:
+    """Each run's linked GPU usage, grouped by source, job and file (one query for all)."""
     rows = _rows(
         con,
-        "SELECT m.match_method, m.confidence, u.usage_id, u.source_kind, u.cluster, u.job_key, "
-        "u.host, u.accelerator, u.started_at, u.ended_at, u.gpu_seconds, u.tensor_active_avg, "
-        "u.source_uri FROM run_matches m JOIN _usage_members u ON u.rollup_id = m.target_id "
-        "WHERE m.run_id = $run AND m.target_table = 'usage_rollup' "
-        "ORDER BY u.usage_id, u.source_uri",
-        {"run": run_key},
+        "SELECT m.run_id, m.match_method, m.confidence, u.usage_id, u.source_kind, u.cluster, "
+        "u.job_key, u.host, u.accelerator, u.started_at, u.ended_at, u.gpu_seconds, "
+        "u.tensor_active_avg, u.source_uri "
+        "FROM run_matches m JOIN _usage_members u ON u.rollup_id = m.target_id "
+        "WHERE m.target_table = 'usage_rollup' ORDER BY m.run_id, u.usage_id, u.source_uri",
     )
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_run[row["run_id"]].append(row)
+    return {run: _usage_groups(items, evidence_id) for run, items in by_run.items()}
+
+
+def _usage_groups(rows: list[dict[str, Any]], evidence_id: Mapping[str, str]) -> list[UsageMatch]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         key = (
@@ -1422,19 +1438,67 @@ def _usage_matches(
 
 
 def _billing_matches(
-    con: duckdb.DuckDBPyConnection, run_key: str, evidence_id: Mapping[str, str]
-) -> list[BillingMatch]:
+    con: duckdb.DuckDBPyConnection, evidence_id: Mapping[str, str]
+) -> dict[str, list[BillingMatch]]:
+    """Each run's linked billing, grouped by account, usage type, resource and file, and
+    its allocated shares of windows other runs share (one query each for all runs)."""
     rows = _rows(
         con,
-        "SELECT m.match_method, m.confidence, b.line_id, b.provider, b.account_id, "
+        "SELECT m.run_id, m.match_method, m.confidence, b.line_id, b.provider, b.account_id, "
         "b.usage_type, b.instance_type, b.resource_id, b.accelerator, "
         "CAST(b.accelerator_hours AS DOUBLE) AS accelerator_hours, "
         "CAST(b.cost_billed AS DOUBLE) AS cost_billed, b.currency, b.source_uri "
         "FROM run_matches m JOIN _billing_members b ON b.rollup_id = m.target_id "
-        "WHERE m.run_id = $run AND m.target_table = 'billing_rollup' "
-        "ORDER BY b.line_id, b.source_uri",
-        {"run": run_key},
+        "WHERE m.target_table = 'billing_rollup' ORDER BY m.run_id, b.line_id, b.source_uri",
     )
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_run[row["run_id"]].append(row)
+    out = {run: _billing_groups(items, evidence_id) for run, items in by_run.items()}
+    for row in _window_rows(con):
+        out.setdefault(row["run_id"], []).append(
+            BillingMatch(
+                provider=row["provider"],
+                account_id=None,
+                usage_type=None,
+                instance_type=None,
+                resource_id=None,
+                accelerator=row["accelerator"],
+                match_method=row["match_method"],
+                confidence=_number(row["confidence"]),
+                lines=int(row["allocated_lines"] or 0),
+                accelerator_hours=float(row["allocated_hours"] or 0.0),
+                cost_billed=None,
+                currency=None,
+                evidence_id=None,
+                line_ids=[],
+                window_id=row["window_id"],
+                shared_accelerator_hours=_number(row["shared_hours"]),
+            )
+        )
+    return out
+
+
+def _window_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The allocated shares (``billing_window`` links) with their window's cloud and
+    accelerator; none in a warehouse from before allocation."""
+    if not _table_exists(con, "billing_window_members"):
+        return []
+    return _rows(
+        con,
+        "SELECT m.run_id, m.match_method, m.confidence, m.target_id AS window_id, "
+        "m.allocated_hours, m.allocated_lines, "
+        "CAST(m.details->>'shared_accelerator_hours' AS DOUBLE) AS shared_hours, "
+        "any_value(b.provider) AS provider, any_value(b.accelerator) AS accelerator "
+        "FROM run_matches m JOIN billing_window_members w ON w.window_id = m.target_id "
+        "JOIN billing_rollup b ON b.rollup_id = w.rollup_id "
+        "WHERE m.target_table = 'billing_window' GROUP BY ALL ORDER BY m.run_id, m.target_id",
+    )
+
+
+def _billing_groups(
+    rows: list[dict[str, Any]], evidence_id: Mapping[str, str]
+) -> list[BillingMatch]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         key = (
@@ -1470,6 +1534,8 @@ def _billing_matches(
                 currency=cur,
                 evidence_id=evidence_id.get(uri),
                 line_ids=sorted(i["line_id"] for i in items),
+                window_id=None,
+                shared_accelerator_hours=None,
             )
         )
     matches.sort(key=lambda m: (m.provider, m.account_id or "", m.resource_id or "", m.line_ids))

@@ -145,6 +145,24 @@ def test_concurrent_runs_share_a_time_window_by_logged_accelerator_time(tmp_path
     )
     assert members == [(f"time_window:azure:{_accelerator(db)}:2025-05", 4, 2, 2)]
 
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["--db", str(db), "report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    billed = {
+        r["run_id"]: (
+            sum(b["accelerator_hours"] for b in r["billing"]),
+            sorted((b["window_id"] is not None, b["lines"]) for b in r["billing"]),
+        )
+        for r in report["runs"]
+    }
+    assert billed["job-a"][0] == pytest.approx(26 + 2 / 3, rel=1e-12)
+    assert billed["job-a"][1] == [(False, 1), (True, 4)]
+    assert billed["job-b"][0] == pytest.approx(21 + 1 / 3, rel=1e-12)
+    assert billed["job-c"] == (16.0, [(False, 2)])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "a share of 4 lines (32.0 h) other runs claim too" in html
+
 
 def _accelerator(db: Path) -> str:
     ((name,),) = _sql(db, "SELECT DISTINCT accelerator FROM billing_rollup")
