@@ -9,6 +9,8 @@ running one; a lock left by a killed run is taken over (the OS released it).
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -115,6 +117,10 @@ class RunSummary:
     #: models whose status this run changed ({"model_id", "before", "now"})
     changes: list[dict[str, Any]] = field(default_factory=list)
     report: list[str] = field(default_factory=list)
+    #: "done", or "unchanged" when nothing it depends on changed since the last estimate
+    estimate: str = "done"
+    #: "written", "unchanged" (the data and options of the report in place), or "none"
+    report_state: str = "none"
     seconds: float = 0.0
     took_over_stale_lock: bool = False
     #: folders a store could not read (their objects were not seen): the run fails
@@ -129,6 +135,8 @@ class RunSummary:
             "models": self.models,
             "changes": self.changes,
             "report": self.report,
+            "estimate": self.estimate,
+            "report_state": self.report_state,
             "seconds": round(self.seconds, 3),
             "took_over_stale_lock": self.took_over_stale_lock,
         }
@@ -142,7 +150,7 @@ def run_batch(
     lock_timeout_seconds: float = 0.0,
     s3_endpoint_url: str | None = None,
     report_out: Path | None = None,
-    report_formats: Sequence[str] = ("html", "md", "json"),
+    report_formats: Sequence[str] = ("html", "md", "json", "csv"),
     engine: Any = None,
     retry_quarantined: bool = False,
 ) -> RunSummary:
@@ -202,26 +210,27 @@ def run_batch(
                         extra={"fields": {"uri": redact(item["uri"]), "error": item["error"]}},
                     )
                 log.info("ingest.source", extra={"fields": record})
-            outcome = estimate_module.run_estimate(con, registry, options, engine)
-            summary.models = dict(outcome.models)
-            summary.changes = estimate_module.status_changes(con)
-            for change in summary.changes:
-                log.warning("status.changed", extra={"fields": dict(change)})
-            log.info(
-                "estimate.done",
-                extra={
-                    "fields": {
-                        "runs": outcome.runs,
-                        "models": len(outcome.models),
-                        "matches": outcome.matches,
-                    }
-                },
+            digest = estimate_module.inputs_digest(con, config, os.environ.get("HF_ENDPOINT"))
+            current = (
+                digest is not None
+                and digest == estimate_module.stored_digest(con, "estimate")
+                and estimate_module.staleness(con) is None
             )
-            if report_out is not None:
-                summary.report = _report(
-                    con, report_out, report_formats, registry, config.get("report") or {}
+            if current:
+                # nothing the estimate depends on changed: the stored one stands
+                summary.estimate = "unchanged"
+                summary.models = dict(
+                    con.execute(
+                        "SELECT model_id, status FROM compliance_status ORDER BY model_id"
+                    ).fetchall()
                 )
-                log.info("report.written", extra={"fields": {"files": summary.report}})
+                log.info("estimate.unchanged", extra={"fields": {"digest": (digest or "")[:12]}})
+            else:
+                _estimate(con, registry, options, engine, digest, summary)
+            if report_out is not None:
+                _report_if_changed(
+                    con, report_out, report_formats, registry, config, digest, current, summary
+                )
         except BaseException:
             con.close()
             raise
@@ -243,6 +252,70 @@ def run_batch(
     return summary
 
 
+def _estimate(
+    con: Any,
+    registry: ModelRegistry,
+    options: estimate_module.EstimateOptions,
+    engine: Any,
+    digest: str | None,
+    summary: RunSummary,
+) -> None:
+    outcome = estimate_module.run_estimate(con, registry, options, engine, digest)
+    summary.models = dict(outcome.models)
+    summary.changes = estimate_module.status_changes(con)
+    for change in summary.changes:
+        log.warning("status.changed", extra={"fields": dict(change)})
+    log.info(
+        "estimate.done",
+        extra={
+            "fields": {
+                "runs": outcome.runs,
+                "models": len(outcome.models),
+                "matches": outcome.matches,
+            }
+        },
+    )
+
+
+def _report_if_changed(
+    con: Any,
+    out: Path,
+    formats: Sequence[str],
+    registry: ModelRegistry,
+    config: Mapping[str, Any],
+    digest: str | None,
+    estimate_current: bool,
+    summary: RunSummary,
+) -> None:
+    """Write the report, unless the one in ``out`` was made from the same estimate with
+    the same formats and options and is still there (nothing to rewrite)."""
+    from reconcile.report_render import file_names
+
+    options = config.get("report") or {}
+    name = f"report:{out.resolve()}"
+    wanted = (
+        hashlib.sha256(
+            json.dumps([digest, list(formats), options], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if digest is not None
+        else None
+    )
+    folder = out / "latest" if options.get("history") else out
+    if (
+        estimate_current
+        and wanted is not None
+        and estimate_module.stored_digest(con, name) == wanted
+        and all((folder / f).is_file() for f in file_names(formats))
+    ):
+        summary.report_state = "unchanged"
+        log.info("report.unchanged", extra={"fields": {"out": str(out)}})
+        return
+    summary.report = _report(con, out, formats, registry, options)
+    summary.report_state = "written" if summary.report else "unchanged"
+    estimate_module.record_digest(con, name, wanted)
+    log.info("report.written", extra={"fields": {"files": summary.report}})
+
+
 def _report(
     con: Any,
     out: Path,
@@ -250,7 +323,8 @@ def _report(
     registry: ModelRegistry,
     options: Mapping[str, Any],
 ) -> list[str]:
-    """Write the audit report (HTML, Markdown, JSON) into ``out``; the files written.
+    """Write the audit report (HTML, Markdown, JSON, the CSV appendix) into ``out``; the
+    files written.
 
     ``[report] stamp = true`` states the generation time. ``[report] history = true`` keeps
     every report that differs from the previous one in ``out/<YYYYMMDDTHHMMSSZ>/`` and a

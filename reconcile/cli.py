@@ -437,7 +437,8 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
     with writer_lock(ctx.obj["db"], command="estimate"):
         con = warehouse.open_for_write(ctx.obj["db"])
         try:
-            summary = estimate_module.run_estimate(con, registry, options, engine)
+            digest = estimate_module.inputs_digest(con, data, os.environ.get("HF_ENDPOINT"))
+            summary = estimate_module.run_estimate(con, registry, options, engine, digest)
         finally:
             con.close()
     counts: dict[str, int] = {}
@@ -744,7 +745,7 @@ def run(
             hint="give a local folder, then `reconcile report --out s3://…` to publish it",
         )
     out = report_out or (Path(report["out"]) if report.get("out") else None)
-    formats = report.get("formats") or ["html", "md", "json"]
+    formats = report.get("formats") or ["html", "md", "json", "csv"]
     summary = batch.run_batch(
         ctx.obj["db"],
         sources,
@@ -772,6 +773,11 @@ def run(
             "models: "
             + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
             + f"; {summary.seconds:.1f} s"
+            + (
+                "; nothing changed since the last run: estimate and report as they were"
+                if summary.estimate == "unchanged" and summary.report_state != "written"
+                else ""
+            )
         )
         for change in summary.changes:
             click.echo(f"changed: {_change_text(change)}")
@@ -792,16 +798,16 @@ def run(
     "out_dir",
     required=True,
     metavar="DIR_OR_URI",
-    help="Folder for report.html / report.md / report.json (created if missing), or "
+    help="Folder for report.html / .md / .json and runs.csv / links.csv (created if missing), or "
     "s3://, gs://, az:// BUCKET/PREFIX to write them there.",
 )
 @click.option(
     "--format",
     "formats",
-    default="html,md,json",
+    default="html,md,json,csv",
     show_default=True,
     metavar="LIST",
-    help="Comma-separated formats: html, md, json.",
+    help="Comma-separated formats: html, md, json, csv (the appendix: runs.csv, links.csv).",
 )
 @click.option(
     "--stamp",
@@ -810,7 +816,7 @@ def run(
 )
 @click.pass_context
 def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) -> None:
-    """Write the audit report from the warehouse (read-only): HTML, Markdown, JSON.
+    """Write the audit report from the warehouse (read-only): HTML, Markdown, JSON, CSV.
 
     Per model: status, cumulative modification FLOPs against the threshold, the figure
     as a notification states it, flags. Per run: every method side by side, linked GPU

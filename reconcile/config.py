@@ -189,7 +189,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "report.formats",
         None,
-        ["html", "md", "json"],
+        ["html", "md", "json", "csv"],
         (("report", "formats"),),
         lambda value: ",".join(str(v) for v in value),
     ),

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from reconcile import flops
+from reconcile import __version__, flops
 from reconcile.catalog import load_catalog, normalize_precision, reference_peak
 from reconcile.compliance import Status, classify, sci, threshold_for
 from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
@@ -33,7 +33,7 @@ from reconcile.flags import (
 from reconcile.matching import DEFAULT_TAG_KEYS, LINK_COLUMNS, drop_links, match_runs
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import resolve_runs
-from reconcile.warehouse import rollback
+from reconcile.warehouse import rollback, schema_version
 
 _URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
 
@@ -389,6 +389,54 @@ STATUS_SELECT = (
 )
 
 
+#: The configuration sections an estimate reads (with the shipped catalogs and the tool).
+DIGEST_SECTIONS = ("estimate", "lineage", "models")
+
+
+def inputs_digest(
+    con: duckdb.DuckDBPyConnection, config: Mapping[str, Any], hub_endpoint: str | None
+) -> str | None:
+    """Everything an estimate's result depends on, as one sha256: every loaded unit (URI,
+    fingerprint, format options, rows, when it was loaded), the configuration sections
+    estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the tool and schema
+    versions. Equal digests give equal estimates, so a scheduled run may skip one.
+
+    None when a Hub mirror is configured: its answers (a config found that was missing)
+    can change the figures while nothing here changes.
+    """
+    if hub_endpoint:
+        return None
+    (ledger,) = con.execute(
+        "SELECT coalesce(sha256(string_agg(concat_ws('|', uri, fingerprint, options_digest, "
+        "row_count, CAST(loaded_at AS VARCHAR)), '\n' ORDER BY uri)), '') FROM ingest_ledger"
+    ).fetchone() or ("",)
+    text = json.dumps(
+        {
+            "ledger": ledger,
+            "config": {k: config.get(k) for k in DIGEST_SECTIONS},
+            "catalog": load_catalog().version,
+            "tool": __version__,
+            "schema": schema_version(con),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stored_digest(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The digest recorded for ``name`` (``estimate``, ``report:<folder>``), or None."""
+    row = con.execute("SELECT digest FROM stage_digests WHERE name = ?", [name]).fetchone()
+    return str(row[0]) if row else None
+
+
+def record_digest(con: duckdb.DuckDBPyConnection, name: str, digest: str | None) -> None:
+    """Record (or, for None, forget) what ``name`` was last computed from."""
+    con.execute("DELETE FROM stage_digests WHERE name = ?", [name])
+    if digest is not None:
+        con.execute("INSERT INTO stage_digests VALUES (?, ?, now())", [name, digest])
+
+
 def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
     """Why the stored statuses do not describe the evidence, in one sentence; None when
     they do (or when there is no evidence at all).
@@ -697,12 +745,14 @@ def run_estimate(
     registry: ModelRegistry | None = None,
     options: EstimateOptions | None = None,
     engine: Engine | None = None,
+    digest: str | None = None,
 ) -> EstimateSummary:
     """Rebuild estimates, lineage and statuses from the evidence (idempotent).
 
     The heavy stages (billing and usage rollups) run on ``engine`` (DuckDB in process by
     default, or Spark); their small results land in DuckDB in the same transaction as
-    the estimates.
+    the estimates. ``digest`` (``inputs_digest``) is recorded with them; None records
+    that what they came from is unknown.
     """
     registry = registry or default_registry()
     options = options or EstimateOptions()
@@ -847,7 +897,16 @@ def run_estimate(
         for name, result in stages.items()
     ]
     _write(
-        con, rows, coverage_rows, lineage_rows, status_rows, match_rows, windows, landed, stage_rows
+        con,
+        rows,
+        coverage_rows,
+        lineage_rows,
+        status_rows,
+        match_rows,
+        windows,
+        landed,
+        stage_rows,
+        digest,
     )
     summary.matches = len(match_rows)
     return summary
@@ -943,6 +1002,7 @@ def _write(
     windows: pa.Table,
     landed: Mapping[str, pa.Table],
     stage_rows: list[dict[str, Any]],
+    digest: str | None,
 ) -> None:
     tables = {
         **landed,
@@ -1023,6 +1083,7 @@ def _write(
             "INSERT INTO status_history "
             "SELECT model_id, status, flops_central, computed_at FROM compliance_status"
         )
+        record_digest(con, "estimate", digest)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)

@@ -980,7 +980,7 @@ def write_report(
     con: duckdb.DuckDBPyConnection,
     out_dir: Path,
     *,
-    formats: Sequence[str] = ("html", "md", "json"),
+    formats: Sequence[str] = ("html", "md", "json", "csv"),
     registry: ModelRegistry | None = None,
     generated_at: datetime | None = None,
 ) -> list[Path]:
@@ -990,12 +990,13 @@ def write_report(
     Args:
         con: a connection to the warehouse (only read from).
         out_dir: the output folder (created if missing).
-        formats: any of html, md, json.
+        formats: any of html, md, json, csv.
         registry: as for ``build_report``.
         generated_at: as for ``build_report``.
 
     Returns:
-        The files written (``report.html``, ``report.md``, ``report.json``).
+        The files written (``report.html``, ``report.md``, ``report.json``, ``runs.csv``,
+        ``links.csv``).
 
     Raises:
         ReportError: the report cannot be built or written; nothing is left behind.

@@ -9,6 +9,8 @@ temporary files are removed and earlier reports are left as they were.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -28,8 +30,24 @@ from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
 from reconcile.report import Report, ReportError
 
-FORMATS = ("html", "md", "json")
+FORMATS = ("html", "md", "json", "csv")
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "report.json"}
+#: The ``csv`` format: the appendix, one row per run and one per link.
+CSV_FILES = ("runs.csv", "links.csv")
+#: Runs shown in full in HTML and Markdown; a larger organisation gets its largest
+#: contributors in full and every run in the appendix (runs.csv, links.csv, report.json),
+#: so the document stays readable (and loadable) at 10,000 runs.
+DETAIL_RUNS = 100
+#: Lineage rows shown per model, and flags listed one by one per model, before a summary.
+LINEAGE_ROWS = 25
+FLAG_ROWS = 20
+#: Runs named per kind of missing evidence before "and N more".
+NAMED_RUNS = 20
+
+
+def file_names(formats: Sequence[str]) -> list[str]:
+    """The files the ``formats`` write."""
+    return [n for f in formats for n in (CSV_FILES if f == "csv" else (FILE_NAMES[f],))]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -143,9 +161,7 @@ def _md(value: Any, code: bool = False) -> MarkdownText:
         body = text.replace("|", "\\|")
         return MarkdownText(f"{fence}{pad}{body}{pad}{fence}")
     text = _MD_INLINE.sub(r"\\\1", text)
-    text = _MD_BLOCK_START.sub(
-        lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text
-    )
+    text = _MD_BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text)
     return MarkdownText(text)
 
 
@@ -196,7 +212,7 @@ def to_json(report: Report) -> str:
     return json.dumps(asdict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _charts(report: Report) -> dict[str, Any]:
+def _charts(report: Report, detailed: Sequence[Any]) -> dict[str, Any]:
     share_rows = [
         charts.ShareRow(
             m.model_id,
@@ -251,7 +267,7 @@ def _charts(report: Report) -> dict[str, Any]:
                     ]
                 )
             )
-            for r in report.runs
+            for r in detailed
         },
         "cumulative": Markup(charts.cumulative_chart(report.timeline.months, series))
         if report.timeline.months and report.timeline.series
@@ -260,20 +276,185 @@ def _charts(report: Report) -> dict[str, Any]:
     }
 
 
+def _largest(runs: Sequence[Any], count: int) -> list[Any]:
+    """The ``count`` runs of largest central figure (ties by run id), in their order."""
+    if len(runs) <= count:
+        return list(runs)
+    chosen = {
+        r.run_id for r in sorted(runs, key=lambda r: (-(r.flops_central or 0.0), r.run_id))[:count]
+    }
+    return [r for r in runs if r.run_id in chosen]
+
+
+def _run_central(run: Any) -> float:
+    combined = next((e for e in run.estimates if e.method == "combined"), None)
+    return float(combined.flops_central or 0.0) if combined else 0.0
+
+
 def _context(report: Report) -> dict[str, Any]:
+    """The templates' context: the report, and what a large organisation shows in full."""
+    detailed = report.runs
+    if len(report.runs) > DETAIL_RUNS:
+        order = sorted(report.runs, key=lambda r: (-_run_central(r), r.run_id))
+        chosen = {r.run_id for r in order[:DETAIL_RUNS]}
+        detailed = [r for r in report.runs if r.run_id in chosen]
+    lineage, lineage_rest, flag_groups = {}, {}, {}
+    for model in report.models:
+        shown = _largest(model.runs, LINEAGE_ROWS)
+        lineage[model.model_id] = shown
+        rest = [r for r in model.runs if r not in shown]
+        deciders: dict[str, int] = {}
+        for run in model.runs:
+            deciders[run.decided_by or "none"] = deciders.get(run.decided_by or "none", 0) + 1
+        lineage_rest[model.model_id] = {
+            "runs": len(rest),
+            "flops": sum(r.flops_central or 0.0 for r in rest),
+            "deciders": sorted(deciders.items(), key=lambda item: (-item[1], item[0])),
+        }
+        if len(model.flags) > FLAG_ROWS:
+            groups: dict[tuple[str, str], list[str]] = {}
+            for flag in model.flags:
+                groups.setdefault((flag.code, flag.text), []).append(flag.run_id or "")
+            flag_groups[model.model_id] = sorted(
+                ((code, text, [r for r in runs if r]) for (code, text), runs in groups.items()),
+                key=lambda item: (-len(item[2]), item[0]),
+            )
     return {
         "report": report,
         "colours": charts.STATUS_COLOURS,
         "symbols": charts.STATUS_SYMBOLS,
         "margin": compliance.ACCURACY_MARGIN,
         "file_names": FILE_NAMES,
+        "detailed_runs": detailed,
+        "detailed_ids": {r.run_id for r in detailed},
+        "lineage": lineage,
+        "lineage_rest": lineage_rest,
+        "flag_groups": flag_groups,
+        "named_runs": NAMED_RUNS,
     }
+
+
+def to_csv(report: Report) -> dict[str, str]:
+    """The appendix: ``runs.csv`` (one row per run: its figures by method, what decided,
+    its flags and evidence) and ``links.csv`` (one row per linked usage group, billing
+    group or allocated window), for the organisations whose runs the HTML summarises."""
+    runs = io.StringIO()
+    writer = csv.writer(runs, lineterminator="\n")
+    methods = [e.method for e in report.runs[0].estimates] if report.runs else []
+    writer.writerow(
+        [
+            "run_id",
+            "models",
+            "platform",
+            "base_model",
+            "method",
+            "objective",
+            "tokens",
+            "tokens_basis",
+            "started_at",
+            "ended_at",
+            "accelerator",
+            "accelerator_count",
+            "decided_by",
+            *(f"{m}_flops_{k}" for m in methods for k in ("low", "central", "high")),
+            "flags",
+            "evidence_ids",
+        ]
+    )
+    for run in report.runs:
+        figures = {e.method: e for e in run.estimates}
+        writer.writerow(
+            [
+                run.run_id,
+                ";".join(run.models),
+                run.platform,
+                run.base_model,
+                run.method,
+                run.objective,
+                run.tokens,
+                run.tokens_basis,
+                run.started_at,
+                run.ended_at,
+                run.accelerator,
+                run.accelerator_count,
+                run.decided_by,
+                *(
+                    _csv_number(getattr(figures[m], f"flops_{k}"))
+                    for m in methods
+                    for k in ("low", "central", "high")
+                ),
+                ";".join(f.code for f in run.flags),
+                ";".join(run.evidence_ids),
+            ]
+        )
+    links = io.StringIO()
+    writer = csv.writer(links, lineterminator="\n")
+    writer.writerow(
+        [
+            "run_id",
+            "kind",
+            "source",
+            "account_or_cluster",
+            "job_or_resource",
+            "match_method",
+            "confidence",
+            "rows_or_lines",
+            "accelerator_hours",
+            "cost_billed",
+            "currency",
+            "window_id",
+            "evidence_id",
+        ]
+    )
+    for run in report.runs:
+        for u in run.usage:
+            writer.writerow(
+                [
+                    run.run_id,
+                    "usage",
+                    u.source_kind,
+                    u.cluster,
+                    u.job_key,
+                    u.match_method,
+                    u.confidence,
+                    u.rows,
+                    _csv_number(u.gpu_hours),
+                    None,
+                    None,
+                    None,
+                    u.evidence_id,
+                ]
+            )
+        for b in run.billing:
+            writer.writerow(
+                [
+                    run.run_id,
+                    "billing",
+                    b.provider,
+                    b.account_id,
+                    b.resource_id,
+                    b.match_method,
+                    b.confidence,
+                    b.lines,
+                    _csv_number(b.accelerator_hours),
+                    _csv_number(b.cost_billed),
+                    b.currency,
+                    b.window_id,
+                    b.evidence_id,
+                ]
+            )
+    return {"runs.csv": runs.getvalue(), "links.csv": links.getvalue()}
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
 
 
 def to_html(report: Report) -> str:
     """One self-contained HTML file: inline CSS and SVG, no scripts, A4-printable."""
     template = _environment().get_template("report.html.j2")
-    return template.render(**_context(report), charts=_charts(report))
+    context = _context(report)
+    return template.render(**context, charts=_charts(report, context["detailed_runs"]))
 
 
 def to_markdown(report: Report) -> str:
@@ -295,7 +476,13 @@ def render(report: Report, formats: Sequence[str] = FORMATS) -> dict[str, str]:
         report,
         quarantined=[replace(q, error=redact_secrets(q.error)) for q in report.quarantined],
     )
-    return {FILE_NAMES[f]: _RENDERERS[f](report) for f in formats}
+    files: dict[str, str] = {}
+    for f in formats:
+        if f == "csv":
+            files.update(to_csv(report))
+        else:
+            files[FILE_NAMES[f]] = _RENDERERS[f](report)
+    return files
 
 
 def write_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:

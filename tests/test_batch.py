@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -41,9 +42,11 @@ def test_run_ingests_estimates_and_publishes_a_snapshot(tmp_path, hf_runs_copy):
     summary = json.loads(result.stdout)
     assert summary["sources"][0]["new"] == 6
     assert sorted(Path(p).name for p in summary["report"]) == [
+        "links.csv",
         "report.html",
         "report.json",
         "report.md",
+        "runs.csv",
     ]
     assert (tmp_path / "out" / "report.html").read_text().count("acme-legal-8b") >= 1
     assert summary["models"]["acme-legal-8b"] == "below"
@@ -312,3 +315,55 @@ def test_report_history_keeps_each_changed_report_and_a_latest_copy(tmp_path, hf
     assert (out / "latest" / "report.json").read_bytes() == Path(newer).read_bytes()
     kept = sorted(p.name for p in out.iterdir() if p.name != "latest")
     assert kept == sorted({dated.name, Path(newer).parent.name})  # nothing hidden left over
+
+
+def test_an_unchanged_run_skips_the_estimate_and_the_report(tmp_path, sample_data):
+    """The hourly job's common case: nothing new since the last run. The estimate and the
+    report in place stand (nothing recomputed, no file rewritten); a new file, a changed
+    [estimate] option or a deleted report each make the run do that work again."""
+    root = tmp_path / "org"
+    shutil.copytree(sample_data, root)
+    out = tmp_path / "out"
+    base = (root / "reconcile.toml").read_text(encoding="utf-8")
+    config = tmp_path / "reconcile.toml"
+    config.write_text(
+        f'[[sources]]\nuri = "{root}"\n\n[report]\nout = "{out}"\n\n{base}', encoding="utf-8"
+    )
+    db = tmp_path / "w.duckdb"
+
+    def run() -> dict:
+        result = run_cli("--db", str(db), "--config", str(config), "run", "--json")
+        assert result.exit_code in (0, 3), result.output
+        return json.loads(result.stdout)
+
+    def computed_at() -> object:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.execute("SELECT max(computed_at) FROM run_estimates").fetchone()[0]
+
+    first = run()
+    assert (first["estimate"], first["report_state"]) == ("done", "written")
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    estimated = computed_at()
+
+    again = run()
+    assert (again["estimate"], again["report_state"]) == ("unchanged", "unchanged")
+    assert again["models"] == first["models"] and again["report"] == []
+    assert computed_at() == estimated
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+    (out / "report.json").unlink()  # the report is gone: written again, estimate stands
+    third = run()
+    assert (third["estimate"], third["report_state"]) == ("unchanged", "written")
+    assert (out / "report.json").is_file()
+
+    config.write_text(config.read_text().replace('tag_keys = ["project"]', 'tag_keys = ["team"]'))
+    fourth = run()  # a section the estimate reads changed
+    assert (fourth["estimate"], fourth["report_state"]) == ("done", "written")
+    assert computed_at() > estimated
+
+    shutil.copy(
+        root / "onprem" / "runs" / "manual.runs.csv", root / "onprem" / "runs" / "again.runs.csv"
+    )
+    fifth = run()  # new evidence
+    assert fifth["sources"][0]["new"] == 1
+    assert fifth["estimate"] == "done"

@@ -265,17 +265,26 @@ def test_evidence_loaded_after_the_estimate_is_called_out(sample_db, tmp_path):
 # ---------------------------------------------------------- files, determinism, CLI
 
 
+FILES = ("report.html", "report.md", "report.json")
+
+
 def test_same_data_gives_byte_identical_files(sample_db, tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
         result = run_cli("--db", sample_db, "report", "--out", out)
         assert result.exit_code == 0, result.output
         assert result.output.splitlines() == [
-            f"wrote {out / name}" for name in ("report.html", "report.md", "report.json")
+            f"wrote {out / name}" for name in (*FILES, "runs.csv", "links.csv")
         ]
-    for name in ("report.html", "report.md", "report.json"):
+    for name in (*FILES, "runs.csv", "links.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
-    assert sorted(p.name for p in first.iterdir()) == ["report.html", "report.json", "report.md"]
+    assert sorted(p.name for p in first.iterdir()) == [
+        "links.csv",
+        "report.html",
+        "report.json",
+        "report.md",
+        "runs.csv",
+    ]
 
 
 def test_re_estimating_does_not_change_the_report(sample_db, sample_data, tmp_path):
@@ -506,3 +515,79 @@ def test_every_method_drawn_on_one_axis_per_run(sample_db, tmp_path):
     chart = legal[legal.index("<svg") : legal.index("</svg>")]
     for method in ("architecture", "hardware", "billing", "reported", "combined"):
         assert f">{method}</text>" in chart
+
+
+# ------------------------------------------------------------ appendix and scale
+
+
+def test_the_csv_appendix_holds_every_run_and_link_with_the_reports_figures(sample_db, tmp_path):
+    import csv
+
+    out = tmp_path / "out"
+    result = run_cli("--db", sample_db, "report", "--out", out, "--format", "json,csv")
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    with (out / "runs.csv").open(encoding="utf-8") as handle:
+        runs = {row["run_id"]: row for row in csv.DictReader(handle)}
+    assert set(runs) == {r["run_id"] for r in data["runs"]}
+    for run in data["runs"]:
+        combined = next(e for e in run["estimates"] if e["method"] == "combined")
+        row = runs[run["run_id"]]
+        if combined["flops_central"] is None:
+            assert row["combined_flops_central"] == ""
+        else:
+            assert float(row["combined_flops_central"]) == combined["flops_central"]
+        assert row["decided_by"] == (run["decided_by"] or "")
+        assert row["flags"] == ";".join(f["code"] for f in run["flags"])
+    with (out / "links.csv").open(encoding="utf-8") as handle:
+        links = list(csv.DictReader(handle))
+    assert len(links) == sum(len(r["usage"]) + len(r["billing"]) for r in data["runs"])
+    billed = {}
+    for link in links:
+        if link["kind"] == "billing":
+            billed[link["run_id"]] = billed.get(link["run_id"], 0.0) + float(
+                link["accelerator_hours"]
+            )
+    for run in data["runs"]:
+        if run["billing"]:
+            hours = sum(b["accelerator_hours"] for b in run["billing"])
+            assert billed[run["run_id"]] == pytest.approx(hours, rel=1e-12)
+
+
+def test_a_large_organisation_shows_its_largest_runs_and_summarises_the_rest(
+    sample_db, monkeypatch
+):
+    """With room for 3 runs in full and 2 lineage rows per model (the sample has 9 runs;
+    a 10,000-run organisation meets the real limits the same way): the 3 largest runs by
+    combined figure are shown in full, the others are named only in the appendix, each
+    model's lineage lists its 2 largest runs and sums the rest."""
+    monkeypatch.setattr(report_render, "DETAIL_RUNS", 3)
+    monkeypatch.setattr(report_render, "LINEAGE_ROWS", 2)
+    con = warehouse.open_for_read(sample_db)
+    try:
+        built = report.build_report(con)
+    finally:
+        con.close()
+    files = report_render.render(built, ("html", "md"))
+    html, md = files["report.html"], files["report.md"]
+
+    def central(run):
+        return next(e.flops_central for e in run.estimates if e.method == "combined") or 0.0
+
+    largest = sorted(built.runs, key=lambda r: (-central(r), r.run_id))[:3]
+    shown = re.findall(r'<article class="run" id="run-([^"]+)">', html)
+    assert shown == [report_render.slug(r.run_id) for r in built.runs if r in largest]
+    assert f"<strong>{len(built.runs)} runs:</strong> the 3 with the largest figures" in html
+    assert [r.run_id for r in built.runs if f"\n### {r.run_id}\n" in md] == [
+        r.run_id for r in built.runs if r in largest
+    ]
+    for model in built.models:
+        if len(model.runs) > 2:
+            rest = sorted(model.runs, key=lambda r: (-(r.flops_central or 0.0), r.run_id))[2:]
+            flops = compliance.sci(sum(r.flops_central or 0.0 for r in rest))
+            assert (
+                f"The 2 largest of {len(model.runs)} runs; {len(rest)} more contribute "
+                f"{flops} FLOP" in html
+            )
+    small = report_render.render(built, ("html",))["report.html"]
+    assert small == html  # the same limits give the same document
