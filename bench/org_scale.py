@@ -35,9 +35,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-import orggen  # noqa: E402
+#: Writes one organisation (tests/orggen.py) and prints its counts.
+GENERATE = f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(HERE.parent / "tests")!r})
+import orggen
+root, runs, idle = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(json.dumps(orggen.generate(root, runs=runs, idle_lines=idle, slurm=True, dcgm_interval=900)))
+"""
 
 #: Runs one CLI command in this interpreter and writes its peak RSS (KiB) on exit.
 WRAPPER = """
@@ -75,9 +82,15 @@ def step(args: list[str], peak_file: Path) -> tuple[float, float, str]:
 def measure(root: Path, runs: int, lines: int) -> dict[str, object]:
     org = root / f"org-{runs}"
     started = time.perf_counter()
-    counts = orggen.generate(
-        org, runs=runs, idle_lines=max(0, lines - runs * 4), slurm=True, dcgm_interval=900
+    # In its own process: a child inherits its parent's peak RSS on Linux, and the
+    # generator holds every line in memory.
+    done = subprocess.run(
+        [sys.executable, "-c", GENERATE, str(org), str(runs), str(max(0, lines - runs * 4))],
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    counts = json.loads(done.stdout)
     generated = time.perf_counter() - started
     db = root / f"w-{runs}.duckdb"
     config = root / f"reconcile-{runs}.toml"

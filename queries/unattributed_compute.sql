@@ -2,7 +2,9 @@
 -- scheduler allocations with no match, per provider/source, account, month, tags.
 -- Reads: billing_rollup and usage_rollup (the stage results of the last
 --   `reconcile estimate`; billing counts one export kind per provider, account and month,
---   so the same spend delivered twice counts once), run_matches.
+--   so the same spend delivered twice counts once), run_matches and
+--   billing_window_members (lines allocated to runs through a shared window count as
+--   attributed).
 -- Columns: kind, provider, account_id, month, accelerator, accelerator_hours, cost_billed,
 --   currency, tags.
 SELECT 'billing' AS kind, b.provider, b.account_id, b.month, b.accelerator,
@@ -10,6 +12,7 @@ SELECT 'billing' AS kind, b.provider, b.account_id, b.month, b.accelerator,
        sum(b.cost_billed) AS cost_billed, b.currency, b.tags_key AS tags
 FROM billing_rollup b
 ANTI JOIN run_matches m ON m.target_table = 'billing_rollup' AND m.target_id = b.rollup_id
+ANTI JOIN billing_window_members w ON w.rollup_id = b.rollup_id
 WHERE b.accelerator_hours > 0 AND b.counts_billed
 GROUP BY ALL
 UNION ALL

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.stores.base import redact_uri
 from reconcile import estimate as estimate_module
+from reconcile import headroom, notify, warehouse
 from reconcile import ingest as ingest_module
-from reconcile import warehouse
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry, registry_for
@@ -121,6 +121,10 @@ class RunSummary:
     estimate: str = "done"
     #: "written", "unchanged" (the data and options of the report in place), or "none"
     report_state: str = "none"
+    #: per model: compute left before review and provider, in accelerator-hours, crossings
+    headroom: dict[str, Any] = field(default_factory=dict)
+    #: the webhook's answer to this run's status changes: "sent", a failure, or "none"
+    notified: str = "none"
     seconds: float = 0.0
     took_over_stale_lock: bool = False
     #: folders a store could not read (their objects were not seen): the run fails
@@ -137,6 +141,8 @@ class RunSummary:
             "report": self.report,
             "estimate": self.estimate,
             "report_state": self.report_state,
+            "headroom": self.headroom,
+            "notified": self.notified,
             "seconds": round(self.seconds, 3),
             "took_over_stale_lock": self.took_over_stale_lock,
         }
@@ -210,7 +216,7 @@ def run_batch(
                         extra={"fields": {"uri": redact(item["uri"]), "error": item["error"]}},
                     )
                 log.info("ingest.source", extra={"fields": record})
-            digest = estimate_module.inputs_digest(con, config, os.environ.get("HF_ENDPOINT"))
+            digest = estimate_module.inputs_digest(con, config)
             current = (
                 digest is not None
                 and digest == estimate_module.stored_digest(con, "estimate")
@@ -227,6 +233,10 @@ def run_batch(
                 log.info("estimate.unchanged", extra={"fields": {"digest": (digest or "")[:12]}})
             else:
                 _estimate(con, registry, options, engine, digest, summary)
+            summary.headroom = {
+                model: room.as_dict() for model, room in headroom.headrooms(con).items()
+            }
+            _notify(config.get("notify") or {}, db, summary)
             if report_out is not None:
                 _report_if_changed(
                     con, report_out, report_formats, registry, config, digest, current, summary
@@ -250,6 +260,29 @@ def run_batch(
         },
     )
     return summary
+
+
+def _notify(options: Mapping[str, Any], db: Path, summary: RunSummary) -> None:
+    """Post this run's status changes to ``[notify] webhook`` (when set and any changed)."""
+    url = options.get("webhook")
+    if not url or not summary.changes:
+        return
+    event = {
+        "event": "status_changed",
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "warehouse": Path(db).name,
+        "changes": summary.changes,
+        "models": {
+            model: {"status": status, "headroom": summary.headroom.get(model)}
+            for model, status in summary.models.items()
+        },
+    }
+    problem = notify.post_event(url, event, float(options.get("timeout", notify.DEFAULT_TIMEOUT)))
+    summary.notified = problem or "sent"
+    if problem:
+        log.warning("notify.failed", extra={"fields": {"error": problem}})
+    else:
+        log.info("notify.sent", extra={"fields": {"changes": len(summary.changes)}})
 
 
 def _estimate(

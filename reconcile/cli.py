@@ -19,7 +19,7 @@ from typing import Any
 import click
 import duckdb
 
-from reconcile import __version__, batch, logs, output, queries, resolve, warehouse
+from reconcile import __version__, batch, headroom, logs, output, queries, resolve, warehouse
 from reconcile import config as config_module
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
@@ -437,7 +437,7 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
     with writer_lock(ctx.obj["db"], command="estimate"):
         con = warehouse.open_for_write(ctx.obj["db"])
         try:
-            digest = estimate_module.inputs_digest(con, data, os.environ.get("HF_ENDPOINT"))
+            digest = estimate_module.inputs_digest(con, data)
             summary = estimate_module.run_estimate(con, registry, options, engine, digest)
         finally:
             con.close()
@@ -477,12 +477,15 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
         table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
         stale = estimate_module.staleness(con)
         changes = estimate_module.status_changes(con)
+        room = headroom.headrooms(con)
     finally:
         con.close()
     rows = sorted(
         output.rows(table),
         key=lambda r: (STATUS_SEVERITY.index(r["status"]), r["model_id"]),
     )
+    for row in rows:
+        row["headroom"] = room[row["model_id"]].as_dict() if row["model_id"] in room else None
     if model_id and not rows:
         raise ReconcileError(
             f"no status for model {model_id!r}",
@@ -509,6 +512,9 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
                 f"threshold ({percent(row['share_of_threshold'])})"
             )
             click.echo(f"    {safe(row['explanation'] or '')}")
+            if row["model_id"] in room:
+                for line in headroom.describe(room[row["model_id"]]):
+                    click.echo(f"    {safe(line)}")
             for flag in row["flags"] or []:
                 run, sep, code = flag.rpartition(": ")
                 click.echo(

@@ -88,6 +88,17 @@ class Status:
     explanation: str = ""
 
 
+def band_status(central: float, high: float | None, threshold: float) -> str:
+    """provider | review | below for a complete cumulative band: provider above the
+    threshold; review when the high end reaches it or the central figure is within the
+    guidelines' error margin of it (``ACCURACY_MARGIN``); below otherwise."""
+    if central > threshold:
+        return "provider"
+    if (high is not None and high >= threshold) or central * (1 + ACCURACY_MARGIN) >= threshold:
+        return "review"
+    return "below"
+
+
 def classify(
     low: float | None,
     central: float | None,
@@ -112,14 +123,7 @@ def classify(
             f"no complete estimate; threshold {sci(threshold.flops)} ({threshold.explanation})",
         )
     share = central / threshold.flops
-    if central > threshold.flops:
-        status = "provider"
-    elif (high is not None and high >= threshold.flops) or (
-        central * (1 + ACCURACY_MARGIN) >= threshold.flops
-    ):
-        status = "review"
-    else:
-        status = "below"
+    status = band_status(central, high, threshold.flops)
     base_flops = base.pretraining_flops if base and base.pretraining_flops else None
     if base_flops is not None:
         # A level crossed only together says something: a base already above it alone

@@ -43,6 +43,8 @@ SCHEMA: dict[str, Any] = {
     "lineage": FREE_FORM,
     # [warehouse]: DuckDB settings of the warehouse connections.
     "warehouse": {"memory_limit": str},
+    # [notify]: a webhook `reconcile run` posts a JSON event to when a status changes.
+    "notify": {"webhook": str, "timeout": float},
     # [logging]: tag keys whose values never reach a log line or an error message.
     "logging": {"secret_tags": list},
     # [engine]: where the heavy stages run (reconcile.engines); [engine.spark].conf is free.
@@ -104,6 +106,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "ingest.workers": (1, 64),
     "run.lock_timeout": (0, None),
     "query.timeout": (0, None),
+    "notify.timeout": (0.1, 300),
 }
 
 
@@ -196,6 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report.history", None, False),
     Setting("report.stamp", None, False),
     Setting("query.timeout", "RECONCILE_QUERY_TIMEOUT", 300.0, (("query", "timeout"),)),
+    Setting("notify.webhook", None, None, default_text="(none)"),
+    Setting("notify.timeout", None, 10.0),
     Setting("warehouse.memory_limit", "RECONCILE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
     Setting("engine.name", "RECONCILE_ENGINE", "duckdb"),
 )

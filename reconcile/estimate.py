@@ -393,18 +393,16 @@ STATUS_SELECT = (
 DIGEST_SECTIONS = ("estimate", "lineage", "models")
 
 
-def inputs_digest(
-    con: duckdb.DuckDBPyConnection, config: Mapping[str, Any], hub_endpoint: str | None
-) -> str | None:
+def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> str | None:
     """Everything an estimate's result depends on, as one sha256: every loaded unit (URI,
     fingerprint, format options, rows, when it was loaded), the configuration sections
     estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the tool and schema
     versions. Equal digests give equal estimates, so a scheduled run may skip one.
 
-    None when a Hub mirror is configured: its answers (a config found that was missing)
-    can change the figures while nothing here changes.
+    None when the Hub look-up is on (``[models] hub = true``): its answers (a config
+    found that was missing) can change the figures while nothing here changes.
     """
-    if hub_endpoint:
+    if (config.get("models") or {}).get("hub"):
         return None
     (ledger,) = con.execute(
         "SELECT coalesce(sha256(string_agg(concat_ws('|', uri, fingerprint, options_digest, "

@@ -18,14 +18,15 @@ Strongest first, each with a confidence:
   account, so the cloud stands for it).
 
 A billing line counts for the runs that claim it at the strongest level any run claims
-it (an id beats a tag beats a time window). A line one run claims links to that run
-(``billing_rollup``); a line several runs claim (concurrent runs of one project on a
-tagged pool, concurrent runs of one cloud under a time window) is **allocated** to them by
-their logged accelerator-time inside its usage period (accelerators x overlapping
-seconds; equal shares when none logged any), and each run gets one link per window
-(``billing_window``: cloud, accelerator, month and method) carrying its allocated
-accelerator-hours, so every line's hours are counted once across runs and the links grow
-with runs, not with runs x lines.
+it (an id beats a tag beats a time window). A line one run claims by id or tag links to
+that run (``billing_rollup``); a line several runs claim (concurrent runs of one project
+on a tagged pool, concurrent runs of one cloud under a time window) is **allocated** to
+them by their logged accelerator-time inside its usage period (accelerators x
+overlapping seconds; equal shares when none logged any). Allocated shares, and every
+time-window claim, are summed into one link per run and window (``billing_window``:
+cloud, accelerator, month and method) carrying the run's accelerator-hours, so every
+line's hours are counted once across runs and the links grow with runs, not with
+runs x lines.
 
 Matching works on groups (``usage_rollup`` and ``billing_rollup``, the stage results):
 every row or line in a group shares each attribute looked at here, so linking a group is

@@ -329,10 +329,11 @@ class BillingMatch:
         currency: currency of the cost.
         evidence_id: id of the evidence file the lines come from.
         line_ids: the billing lines.
-        window_id: for a share of lines other runs claim too, the window they are in
-            (method:cloud:accelerator:month); lines and accelerator_hours are then the
-            lines the run shares and its allocated accelerator-hours, by logged
-            accelerator-time. Null for lines linked to this run alone.
+        window_id: for lines no id or tag ties to this run alone (shared with other
+            runs, or linked by time window), the window they are in
+            (method:cloud:accelerator:month); lines and accelerator_hours are then those
+            lines and the run's allocated accelerator-hours, by logged accelerator-time.
+            Null for lines an id or tag links to this run alone.
         shared_accelerator_hours: for a share, the accelerator-hours of the lines shared.
     """
 

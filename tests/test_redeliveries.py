@@ -467,9 +467,13 @@ def _rollup_per_run(db: Path) -> dict[str, tuple]:
         (run, (int(lines), round(float(hours), 6)))
         for run, lines, hours in sql(
             db,
-            "SELECT m.run_id, sum(b.line_count), sum(b.accelerator_hours) FROM run_matches m "
-            "JOIN billing_rollup b ON b.rollup_id = m.target_id "
-            "WHERE m.target_table = 'billing_rollup' GROUP BY 1",
+            # lines linked one by one, and the run's allocated shares of windows
+            "SELECT run_id, sum(lines), sum(hours) FROM ("
+            "SELECT m.run_id, b.line_count AS lines, b.accelerator_hours AS hours "
+            "FROM run_matches m JOIN billing_rollup b ON b.rollup_id = m.target_id "
+            "WHERE m.target_table = 'billing_rollup' UNION ALL "
+            "SELECT run_id, allocated_lines, allocated_hours FROM run_matches "
+            "WHERE target_table = 'billing_window') GROUP BY 1",
         )
     )
     usage = dict(

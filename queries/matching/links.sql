@@ -177,19 +177,21 @@ FROM (SELECT * FROM resource UNION ALL SELECT * FROM tag UNION ALL SELECT * FROM
 -- A line claimed by several runs is allocated to them by their logged accelerator-time
 -- inside its usage period (accelerators x overlapping seconds; equal shares when none
 -- logged any), and each run's shares are summed per window: cloud, accelerator, month
--- and method. The window's lines are listed once, in m_window_members.
+-- and method. Time-window claims are always summed per window, shared or not: a run's
+-- own billing is what an id or a tag names, a time window only apportions the rest. The
+-- window's lines are listed once, in m_window_members.
 CREATE OR REPLACE TEMP TABLE m_shares AS
 WITH weighted AS (
     SELECT c.run_key, c.rollup_id, c.method, c.confidence, c.claimants,
            b.provider, b.accelerator, b.month, b.line_count,
-           CAST(b.accelerator_hours AS DOUBLE) AS hours,
+           b.accelerator_hours AS hours,
            coalesce(r.accelerator_count, 1) * greatest(0, coalesce(
                epoch(least(r.ended_at, b.usage_end_at))
                - epoch(greatest(r.started_at, b.usage_start_at)), 0)) AS weight
     FROM m_claims c
     JOIN m_billing b ON b.rollup_id = c.rollup_id
     JOIN m_runs r ON r.run_key = c.run_key
-    WHERE c.claimants > 1
+    WHERE c.claimants > 1 OR c.method = 'time_window'
 )
 SELECT *,
        CASE WHEN sum(weight) OVER (PARTITION BY rollup_id) > 0
@@ -224,13 +226,17 @@ UNION ALL
 SELECT c.run_key, 'billing_rollup', c.rollup_id, c.method, c.confidence, c.details,
        NULL, NULL, NULL, 2, b.ord, 0
 FROM m_claims c JOIN m_billing b ON b.rollup_id = c.rollup_id
-WHERE c.claimants = 1
+WHERE c.claimants = 1 AND c.method <> 'time_window'
 UNION ALL
 SELECT run_key, 'billing_window', window_id, method, any_value(confidence),
        json_object('allocated_by', 'logged accelerator-time', 'lines', sum(line_count),
-                   'shared_accelerator_hours', sum(hours),
-                   'allocated_accelerator_hours', sum(hours * share),
+                   'shared_accelerator_hours', CAST(sum(hours) AS DOUBLE),
+                   'allocated_accelerator_hours',
+                   CAST(sum(CAST(hours * share AS DECIMAL(38, 12))) AS DOUBLE),
                    'most_runs_sharing_a_line', max(claimants)),
-       sum(hours * share), sum(line_count), any_value(accelerator), 3, 0, 0
+       -- each share rounded to 1e-12 h, then summed exactly: the same figure whatever
+       -- order the engine adds them in
+       CAST(sum(CAST(hours * share AS DECIMAL(38, 12))) AS DOUBLE), sum(line_count),
+       any_value(accelerator), 3, 0, 0
 FROM m_shares
 GROUP BY run_key, window_id, method
