@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,14 +76,8 @@ class Headroom:
     hours: list[HoursLeft]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``status --json``, ``run --json``)."""
-        return {
-            "flops_to_review": self.flops_to_review,
-            "flops_to_provider": self.flops_to_provider,
-            "crossed_review_at": self.crossed_review_at,
-            "crossed_provider_at": self.crossed_provider_at,
-            "hours": [h.__dict__ for h in self.hours],
-        }
+        """JSON-ready form (``status --json``, ``run --json``, ``report.json``)."""
+        return asdict(self)
 
 
 def flops_left(

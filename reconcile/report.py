@@ -21,7 +21,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from reconcile import __version__, compliance, flops, lake, queries, warehouse
+from reconcile import __version__, compliance, flops, headroom, lake, queries, warehouse
 from reconcile import flags as vocabulary
 from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
@@ -37,6 +37,7 @@ from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
 from reconcile.estimate import STATUS_SELECT
 from reconcile.flags import describe, flag_text, is_doubt
+from reconcile.headroom import Headroom
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.numbers import percent
 
@@ -207,6 +208,8 @@ class ModelReport:
         explanation: the status explanation stored by `reconcile estimate`.
         runs: the runs of its lineage.
         notes: remarks on the data (e.g. a threshold that changed since the estimate).
+        headroom: compute left before review and provider (FLOP, and accelerator-hours
+            per accelerator type in use), and when the model crossed into either.
     """
 
     model_id: str
@@ -231,6 +234,7 @@ class ModelReport:
     explanation: str
     runs: list[LineageRun]
     notes: list[str]
+    headroom: Headroom | None = None
 
 
 @dataclass(frozen=True)
@@ -915,9 +919,13 @@ def build_report(
         if row["run_id"]:
             models_of_run[row["run_id"]].add(row["model_id"])
 
-    models = _models(
-        statuses, lineage_rows, runs_by_key, estimates_by_run, registry, check_threshold
-    )
+    rooms = headroom.headrooms(con)
+    models = [
+        replace(m, headroom=rooms.get(m.model_id))
+        for m in _models(
+            statuses, lineage_rows, runs_by_key, estimates_by_run, registry, check_threshold
+        )
+    ]
     _match_members(con)
     usage_of = _usage_matches(con, evidence_id)
     billing_of = _billing_matches(con, evidence_id)

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reconcile import charts, compliance
+from reconcile import charts, compliance, headroom
 from reconcile.compliance import sci
 from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
@@ -200,6 +200,7 @@ def _environment(markdown: bool = False) -> jinja2.Environment:
         slug=slug,
         md=_md,
         fenced=_fenced,
+        headroom_lines=lambda room: headroom.describe(room) if room else [],
     )
     return env
 

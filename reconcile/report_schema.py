@@ -74,7 +74,7 @@ def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls, vars(report_model))
+    hints = typing.get_type_hints(cls, {**vars(report_model), **vars(sys.modules[cls.__module__])})
     described = _descriptions(cls)
     properties = {}
     for item in dataclasses.fields(cls):

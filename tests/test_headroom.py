@@ -114,6 +114,16 @@ def test_status_json_carries_headroom_hours_and_crossings_on_the_sample(tmp_path
     assert "headroom before provider: " in text.output
     assert "more NVIDIA H100 SXM5-80GB-hours at the" in text.output
 
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["--db", str(db), "report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    for model in report["models"]:
+        assert model["headroom"] == rows[model["model_id"]]["headroom"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    crossed = cpt["crossed_provider_at"][:10]
+    assert f"Headroom and crossings</dt><dd>crossed into provider on {crossed}" in html
+
 
 class _Hook:
     """A local webhook: records each POST body; answers ``status``."""
