@@ -35,6 +35,7 @@ counts; see tests/test_params.py and tests/test_catalog_data.py.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -956,7 +957,9 @@ class ConfigCompletions:
         self.new.clear()
 
 
+@functools.cache
 def _transformers_version() -> str:
+    """The installed transformers' version (read once: 3 ms a call, once per run before)."""
     try:
         return metadata.version("transformers")
     except metadata.PackageNotFoundError:

@@ -1496,13 +1496,15 @@ def _window_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         return []
     return _rows(
         con,
+        "WITH windows AS (SELECT w.window_id, any_value(b.provider) AS provider, "
+        "any_value(b.accelerator) AS accelerator FROM billing_window_members w "
+        "JOIN billing_rollup b ON b.rollup_id = w.rollup_id GROUP BY w.window_id) "
         "SELECT m.run_id, m.match_method, m.confidence, m.target_id AS window_id, "
         "m.allocated_hours, m.allocated_lines, "
         "CAST(m.details->>'shared_accelerator_hours' AS DOUBLE) AS shared_hours, "
-        "any_value(b.provider) AS provider, any_value(b.accelerator) AS accelerator "
-        "FROM run_matches m JOIN billing_window_members w ON w.window_id = m.target_id "
-        "JOIN billing_rollup b ON b.rollup_id = w.rollup_id "
-        "WHERE m.target_table = 'billing_window' GROUP BY ALL ORDER BY m.run_id, m.target_id",
+        "w.provider, w.accelerator "
+        "FROM run_matches m JOIN windows w ON w.window_id = m.target_id "
+        "WHERE m.target_table = 'billing_window' ORDER BY m.run_id, m.target_id",
     )
 
 

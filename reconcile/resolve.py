@@ -101,22 +101,23 @@ def group_rows(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     different platforms; a row without a job name stays alone.
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_job: dict[str, list[list[dict[str, Any]]]] = {}  # a job's groups, in creation order
     for row in rows:
         job = (row.get("job_name") or "").strip().lower()
         if not job:
             groups[("run", row["run_id"])] = [row]
             continue
         placed = False
-        for (kind, key), members in groups.items():
-            if kind != "job" or key.split("\0")[0] != job:
-                continue
+        for members in by_job.get(job, []):
             platforms = {m.get("platform") for m in members} - {None}
             if row.get("platform") is None or not platforms or row["platform"] in platforms:
                 members.append(row)
                 placed = True
                 break
         if not placed:
-            groups[("job", f"{job}\0{row.get('platform') or ''}\0{len(groups)}")] = [row]
+            group = [row]
+            groups[("job", f"{job}\0{row.get('platform') or ''}\0{len(groups)}")] = group
+            by_job.setdefault(job, []).append(group)
     return [sorted(g, key=lambda r: r["run_id"]) for g in groups.values()]
 
 

@@ -72,11 +72,13 @@ FROM (
 )
 WHERE n = 1
 ;
--- Billing groups with accelerator-hours, with the hours each touches.
+-- Billing groups with accelerator-hours, with the hours each covers ([start, end): a line
+-- ending on the hour does not touch the next).
 CREATE OR REPLACE TEMP TABLE m_billing_hours AS
 SELECT rollup_id,
-       unnest(generate_series(date_trunc('hour', usage_start_at), usage_end_at,
-                              INTERVAL 1 HOUR)) AS hour
+       unnest(generate_series(date_trunc('hour', usage_start_at), date_trunc('hour',
+           greatest(usage_start_at, usage_end_at - INTERVAL 1 MICROSECOND)), INTERVAL 1 HOUR))
+           AS hour
 FROM m_billing
 WHERE usage_start_at IS NOT NULL AND usage_end_at IS NOT NULL
 ;
@@ -140,7 +142,8 @@ WITH identified AS (
     SELECT run_key FROM m_resource_claims UNION SELECT run_key FROM m_tag_claims
 ), bucket_hours AS (
     SELECT bucket_id, unnest(generate_series(date_trunc('hour', usage_start_at),
-                                             usage_end_at, INTERVAL 1 HOUR)) AS hour
+               date_trunc('hour', greatest(usage_start_at, usage_end_at - INTERVAL 1 MICROSECOND)),
+               INTERVAL 1 HOUR)) AS hour
     FROM (SELECT ord AS bucket_id, * FROM m_time_buckets)
 )
 SELECT DISTINCT r.run_key, t.ord AS bucket_id
