@@ -26,6 +26,7 @@ from connectors.stores.base import redact_uri
 from reconcile import estimate as estimate_module
 from reconcile import headroom, notify, warehouse
 from reconcile import ingest as ingest_module
+from reconcile.energy import EnergyOptions
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry, registry_for
@@ -174,6 +175,7 @@ def run_batch(
         config.get("estimate"), config.get("lineage")
     )
     format_options = config.get("formats") or {}
+    energy_options = EnergyOptions.from_config(config.get("energy"))
     with writer_lock(db, command="run", timeout_seconds=lock_timeout_seconds) as lock:
         if lock.get("took_over_from"):
             summary.took_over_stale_lock = True
@@ -232,7 +234,7 @@ def run_batch(
                 )
                 log.info("estimate.unchanged", extra={"fields": {"digest": (digest or "")[:12]}})
             else:
-                _estimate(con, registry, options, engine, digest, summary)
+                _estimate(con, registry, options, engine, digest, summary, energy_options)
             summary.headroom = {
                 model: room.as_dict() for model, room in headroom.headrooms(con).items()
             }
@@ -292,8 +294,9 @@ def _estimate(
     engine: Any,
     digest: str | None,
     summary: RunSummary,
+    energy_options: EnergyOptions,
 ) -> None:
-    outcome = estimate_module.run_estimate(con, registry, options, engine, digest)
+    outcome = estimate_module.run_estimate(con, registry, options, engine, digest, energy_options)
     summary.models = dict(outcome.models)
     summary.changes = estimate_module.status_changes(con)
     for change in summary.changes:

@@ -24,6 +24,7 @@ from reconcile import config as config_module
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
 from reconcile.compliance import STATUS_SEVERITY, gate_failures, sci
+from reconcile.energy import EnergyOptions
 from reconcile.errors import ReconcileError
 from reconcile.flags import flag_text
 from reconcile.lock import writer_lock
@@ -438,7 +439,14 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
         con = warehouse.open_for_write(ctx.obj["db"])
         try:
             digest = estimate_module.inputs_digest(con, data)
-            summary = estimate_module.run_estimate(con, registry, options, engine, digest)
+            summary = estimate_module.run_estimate(
+                con,
+                registry,
+                options,
+                engine,
+                digest,
+                EnergyOptions.from_config(data.get("energy")),
+            )
         finally:
             con.close()
     counts: dict[str, int] = {}
@@ -1020,7 +1028,7 @@ def config_show(ctx: click.Context) -> None:
             + f"  ({file_note})"
         )
     # Tables read whole by their modules (keys shown above are left out).
-    for table in ("formats", "models", "lineage", "estimate", "engine", "logging"):
+    for table in ("formats", "models", "lineage", "estimate", "energy", "engine", "logging"):
         rest = {
             key: value
             for key, value in (data.get(table) or {}).items()

@@ -38,6 +38,8 @@ SCHEMA: dict[str, Any] = {
     "formats": FREE_FORM,
     # [models]: aliases and base-model overrides, validated by reconcile.models.
     "models": FREE_FORM,
+    # [energy]: PUE, host overhead, grid intensity; validated by reconcile.energy.
+    "energy": FREE_FORM,
     # [estimate] and [lineage]: validated by reconcile.estimate.EstimateOptions.
     "estimate": FREE_FORM,
     "lineage": FREE_FORM,

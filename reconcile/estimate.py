@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from reconcile import __version__, flops
+from reconcile import __version__, energy, flops, lake
 from reconcile.catalog import load_catalog, normalize_precision, reference_peak
 from reconcile.compliance import Status, classify, sci, threshold_for
 from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
@@ -390,7 +390,7 @@ STATUS_SELECT = (
 
 
 #: The configuration sections an estimate reads (with the shipped catalogs and the tool).
-DIGEST_SECTIONS = ("estimate", "lineage", "models")
+DIGEST_SECTIONS = ("estimate", "lineage", "models", "energy")
 
 
 def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> str | None:
@@ -744,13 +744,15 @@ def run_estimate(
     options: EstimateOptions | None = None,
     engine: Engine | None = None,
     digest: str | None = None,
+    energy_options: energy.EnergyOptions | None = None,
 ) -> EstimateSummary:
     """Rebuild estimates, lineage and statuses from the evidence (idempotent).
 
     The heavy stages (billing and usage rollups) run on ``engine`` (DuckDB in process by
     default, or Spark); their small results land in DuckDB in the same transaction as
     the estimates. ``digest`` (``inputs_digest``) is recorded with them; None records
-    that what they came from is unknown.
+    that what they came from is unknown. Each run's energy (``run_energy``) follows, with
+    ``energy_options`` (``[energy]``).
     """
     registry = registry or default_registry()
     options = options or EstimateOptions()
@@ -905,6 +907,7 @@ def run_estimate(
         landed,
         stage_rows,
         digest,
+        energy_options or energy.EnergyOptions(),
     )
     summary.matches = len(match_rows)
     return summary
@@ -1001,6 +1004,7 @@ def _write(
     landed: Mapping[str, pa.Table],
     stage_rows: list[dict[str, Any]],
     digest: str | None,
+    energy_options: energy.EnergyOptions,
 ) -> None:
     tables = {
         **landed,
@@ -1081,6 +1085,14 @@ def _write(
             "INSERT INTO status_history "
             "SELECT model_id, status, flops_central, computed_at FROM compliance_status"
         )
+        # energy reads the links and estimates just written (same transaction)
+        lake.register_views(con)
+        con.execute("DELETE FROM run_energy")
+        con.register("_rows", energy.run_energy(con, energy_options))
+        try:
+            con.execute("INSERT INTO run_energy BY NAME SELECT *, now() AS computed_at FROM _rows")
+        finally:
+            con.unregister("_rows")
         record_digest(con, "estimate", digest)
         con.execute("COMMIT")
     except BaseException:

@@ -210,6 +210,7 @@ class ModelReport:
         notes: remarks on the data (e.g. a threshold that changed since the estimate).
         headroom: compute left before review and provider (FLOP, and accelerator-hours
             per accelerator type in use), and when the model crossed into either.
+        energy: the energy its runs took, measured or estimated, with coverage.
     """
 
     model_id: str
@@ -235,6 +236,34 @@ class ModelReport:
     runs: list[LineageRun]
     notes: list[str]
     headroom: Headroom | None = None
+    energy: ModelEnergy | None = None
+
+
+@dataclass(frozen=True)
+class ModelEnergy:
+    """The energy a model's runs took (``reconcile query energy``, reconcile/energy.py).
+
+    Attributes:
+        basis: measured | partly_measured | estimated | none.
+        coverage: share of the runs' accelerator-time telemetry measured (0-1), or null.
+        accelerator_hours: the runs' accelerator-hours.
+        board_kwh_central: accelerator board energy in kWh (measured + estimated).
+        facility_kwh_low: low end of the facility energy in kWh (board x host overhead x PUE).
+        facility_kwh_central: facility energy in kWh.
+        facility_kwh_high: high end of the facility energy in kWh.
+        tco2e_central: emissions in tCO2e where a grid intensity is configured, else null.
+        method: how it was obtained.
+    """
+
+    basis: str
+    coverage: float | None
+    accelerator_hours: float | None
+    board_kwh_central: float | None
+    facility_kwh_low: float | None
+    facility_kwh_central: float | None
+    facility_kwh_high: float | None
+    tco2e_central: float | None
+    method: str
 
 
 @dataclass(frozen=True)
@@ -920,8 +949,9 @@ def build_report(
             models_of_run[row["run_id"]].add(row["model_id"])
 
     rooms = headroom.headrooms(con)
+    energies = _energies(con)
     models = [
-        replace(m, headroom=rooms.get(m.model_id))
+        replace(m, headroom=rooms.get(m.model_id), energy=energies.get(m.model_id))
         for m in _models(
             statuses, lineage_rows, runs_by_key, estimates_by_run, registry, check_threshold
         )
@@ -1160,6 +1190,28 @@ def _model(
         runs=lineage,
         notes=notes,
     )
+
+
+def _energies(con: duckdb.DuckDBPyConnection) -> dict[str, ModelEnergy]:
+    """Each model's energy row of ``queries/energy.sql``; none before migration 0014."""
+    if not _table_exists(con, "run_energy"):
+        return {}
+    known = {q.name: q for q in queries.available()}
+    out = {}
+    for row in queries.run(con, known["energy"], {}).to_pylist():
+        if row["run_id"] is None:
+            out[row["model_id"]] = ModelEnergy(
+                basis=row["basis"],
+                coverage=_number(row["coverage"]),
+                accelerator_hours=_number(row["accelerator_hours"]),
+                board_kwh_central=_number(row["board_kwh_central"]),
+                facility_kwh_low=_number(row["facility_kwh_low"]),
+                facility_kwh_central=_number(row["facility_kwh_central"]),
+                facility_kwh_high=_number(row["facility_kwh_high"]),
+                tco2e_central=_number(row["tco2e_central"]),
+                method=row["method"],
+            )
+    return out
 
 
 def _notification(
