@@ -28,8 +28,12 @@ SELECT model_id, NULL AS run_id,
        CAST(sum(CAST(facility_kwh_central AS DECIMAL(38, 9))) AS DOUBLE) AS facility_kwh_central,
        CAST(sum(CAST(facility_kwh_high AS DECIMAL(38, 9))) AS DOUBLE) AS facility_kwh_high,
        CAST(sum(CAST(tco2e_central AS DECIMAL(38, 9))) AS DOUBLE) AS tco2e_central,
-       count(*) || ' run(s); ' || count(*) FILTER (basis = 'none')
-           || ' without accelerator time or board power' AS method
+       count(*) || ' run(s): ' || count(*) FILTER (basis = 'measured') || ' measured, '
+           || count(*) FILTER (basis = 'partly_measured') || ' partly measured, '
+           || count(*) FILTER (basis = 'estimated') || ' estimated (accelerator-seconds x '
+           || 'board power limit x draw factor 0.5/0.76/1.0), '
+           || count(*) FILTER (basis = 'none') || ' without accelerator time; facility = '
+           || 'board x host overhead x PUE' AS method
 FROM runs GROUP BY model_id
 UNION ALL
 SELECT model_id, run_id, basis, coverage, accelerator_seconds / 3600, board_kwh_low,

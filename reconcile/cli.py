@@ -7,6 +7,7 @@ Exit codes (also in docs/commands.md):
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -1089,6 +1090,59 @@ def lake_export(
         f"lake: {target} ({result.files_written} files written, {result.files_deleted} "
         f"removed, {result.seconds:.2f} s)"
     )
+
+
+@cli.group()
+def export() -> None:
+    """What to publish about a model."""
+
+
+@export.command("model-card")
+@click.argument("model_id", metavar="MODEL")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for model-card.yaml (the metadata block) and model-card.json.",
+)
+@click.pass_context
+def export_model_card(ctx: click.Context, model_id: str, out_dir: Path) -> None:
+    """Write MODEL's Hugging Face model-card metadata block and the same facts as JSON.
+
+    The block (YAML front matter for the model's README.md) has base_model and, where the
+    emissions are known ([energy] grid_intensity), co2_eq_emissions: emissions in grams,
+    source, training type, hardware used, geographical location ([energy] location).
+    The JSON carries the EU AI Act Annex XI 2(d)-(e) facts: dependencies, training time,
+    accelerator-hours by type, compute with its band and method, energy, evidence ids.
+    """
+    from reconcile import documentation
+    from reconcile import report as report_module
+    from reconcile.report_render import write_files
+
+    data = ctx.meta.get("reconcile.config", {})
+    registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
+    con = _open_reader(ctx)
+    try:
+        built = report_module.build_report(con, registry=registry)
+    finally:
+        con.close()
+    model = next((m for m in built.models if m.model_id == model_id), None)
+    if model is None:
+        known = [m.model_id for m in built.models]
+        raise ReconcileError(
+            f"no model {model_id!r} in the warehouse",
+            hint=(
+                f"did you mean {', '.join(close)}?"
+                if (close := difflib.get_close_matches(model_id, known, n=3, cutoff=0.6))
+                else "see `reconcile status`"
+            ),
+        )
+    doc = documentation.document(model, {r.run_id: r for r in built.runs})
+    block, facts = documentation.model_card(doc, (data.get("energy") or {}).get("location"))
+    for path in write_files(out_dir, {"model-card.yaml": block, "model-card.json": facts}):
+        click.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -20,7 +20,8 @@
   maximum system power over its GPUs' — an upper-end ratio for any accelerator) x PUE
   (``[energy] pue``, default 1.58: the industry average of the Uptime Institute Global
   Data Center Survey 2023). Emissions where ``[energy] grid_intensity`` gives the
-  run's cluster, region or a ``default`` (gCO2e/kWh, user-supplied; never fetched).
+  run's cluster, region or a ``default`` (gCO2e/kWh, user-supplied; never fetched);
+  ``[energy] location`` names where training ran, for the model card.
 
 Stored per run in ``run_energy`` by ``reconcile estimate``; ``reconcile query energy``
 sums them per model.
@@ -68,12 +69,14 @@ class EnergyOptions:
             ConfigError: an unknown key, or a value out of range.
         """
         section = dict(section or {})
-        unknown = sorted(set(section) - {"pue", "host_overhead", "grid_intensity"})
+        unknown = sorted(set(section) - {"pue", "host_overhead", "grid_intensity", "location"})
         if unknown:
             raise ConfigError(
                 f"unknown key 'energy.{unknown[0]}'",
-                hint="known: pue, host_overhead, grid_intensity",
+                hint="known: pue, host_overhead, grid_intensity, location",
             )
+        if not isinstance(section.get("location", ""), str):
+            raise ConfigError("'energy.location' must be text (where the training ran)")
         pue = _number(section.get("pue", DEFAULT_PUE), "energy.pue", 1.0, 3.0)
         host = _number(
             section.get("host_overhead", DEFAULT_HOST_OVERHEAD), "energy.host_overhead", 1.0, 4.0

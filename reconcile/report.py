@@ -33,6 +33,7 @@ from reconcile import __version__, compliance, flops, headroom, lake, queries, w
 from reconcile import flags as vocabulary
 from reconcile.catalog import load_catalog
 from reconcile.compliance import sci
+from reconcile.documentation import Documentation, document
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ReconcileError
 from reconcile.estimate import STATUS_SELECT
@@ -211,6 +212,8 @@ class ModelReport:
         headroom: compute left before review and provider (FLOP, and accelerator-hours
             per accelerator type in use), and when the model crossed into either.
         energy: the energy its runs took, measured or estimated, with coverage.
+        documentation: for a model at provider or review, the EU AI Act Annex XI
+            2(d)-(e) facts ready to paste; null otherwise.
     """
 
     model_id: str
@@ -237,6 +240,7 @@ class ModelReport:
     notes: list[str]
     headroom: Headroom | None = None
     energy: ModelEnergy | None = None
+    documentation: Documentation | None = None
 
 
 @dataclass(frozen=True)
@@ -969,6 +973,11 @@ def build_report(
             evidence_id,
         )
         for run in runs_raw
+    ]
+    by_run = {r.run_id: r for r in runs}
+    models = [
+        replace(m, documentation=document(m, by_run)) if m.status in ("provider", "review") else m
+        for m in models
     ]
     timeline = _timeline(con, models, runs_by_key, estimates_by_run)
     starts = [r["started_at"] for r in runs_raw if r.get("started_at")]

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from reconcile import charts, compliance, energy, headroom
+from reconcile import charts, compliance, documentation, energy, headroom
 from reconcile.compliance import sci
 from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
@@ -202,6 +202,7 @@ def _environment(markdown: bool = False) -> jinja2.Environment:
         fenced=_fenced,
         headroom_lines=lambda room: headroom.describe(room) if room else [],
         energy_text=energy.describe,
+        doc_lines=documentation.lines,
     )
     return env
 
