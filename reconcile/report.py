@@ -1452,10 +1452,15 @@ def _usage_matches(
         "FROM run_matches m JOIN _usage_members u ON u.rollup_id = m.target_id "
         "WHERE m.target_table = 'usage_rollup' ORDER BY m.run_id, u.usage_id, u.source_uri",
     )
+    return {run: _usage_groups(items, evidence_id) for run, items in _by_run(rows).items()}
+
+
+def _by_run(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows grouped by their ``run_id``, in their order."""
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_run[row["run_id"]].append(row)
-    return {run: _usage_groups(items, evidence_id) for run, items in by_run.items()}
+    return by_run
 
 
 def _usage_groups(rows: list[dict[str, Any]], evidence_id: Mapping[str, str]) -> list[UsageMatch]:
@@ -1522,10 +1527,7 @@ def _billing_matches(
         "FROM run_matches m JOIN _billing_members b ON b.rollup_id = m.target_id "
         "WHERE m.target_table = 'billing_rollup' ORDER BY m.run_id, b.line_id, b.source_uri",
     )
-    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_run[row["run_id"]].append(row)
-    out = {run: _billing_groups(items, evidence_id) for run, items in by_run.items()}
+    out = {run: _billing_groups(items, evidence_id) for run, items in _by_run(rows).items()}
     for row in _window_rows(con):
         out.setdefault(row["run_id"], []).append(
             BillingMatch(

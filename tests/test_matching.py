@@ -67,7 +67,10 @@ def _organisation(root: Path, runs: list[dict], lines: list[dict]) -> Path:
 
 
 def _estimate(tmp_path: Path, runs: list[dict], lines: list[dict]) -> Path:
-    root = _organisation(tmp_path / "org", runs, lines)
+    return _ingest_and_estimate(tmp_path, _organisation(tmp_path / "org", runs, lines))
+
+
+def _ingest_and_estimate(tmp_path: Path, root: Path) -> Path:
     db = tmp_path / "w.duckdb"
     config = tmp_path / "reconcile.toml"
     config.write_text('[estimate]\ntag_keys = ["project"]\n', encoding="utf-8")
@@ -197,12 +200,7 @@ def test_links_grow_with_runs_not_runs_times_lines_and_count_each_line_once(tmp_
     and the links number at most one per line plus one per run and window."""
     root = tmp_path / "org"
     orggen.generate(root, runs=60, idle_lines=3000, slurm=True)
-    db = tmp_path / "w.duckdb"
-    config = tmp_path / "reconcile.toml"
-    config.write_text('[estimate]\ntag_keys = ["project"]\n', encoding="utf-8")
-    for args in (["ingest", str(root)], ["estimate"]):
-        result = CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), *args])
-        assert result.exit_code == 0, result.output
+    db = _ingest_and_estimate(tmp_path, root)
     ((per_line, allocated, claimed, windows, lines, twice, links),) = _sql(
         db,
         """
