@@ -9,6 +9,7 @@ Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencie
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -415,3 +416,64 @@ def cumulative_chart(months: Sequence[str], series: Sequence[Series]) -> str:
         ),
         body,
     )
+
+
+def lineage_chart(
+    base: str | None,
+    runs: Sequence[tuple[str, str | None, str, float | None]],
+    model: str,
+    status: str,
+    more: int = 0,
+) -> str:
+    """A model's lineage as a picture: the third-party base at the top, the runs whose
+    compute counts in the order they started (run id, relation, how it was linked, its
+    FLOP), the model at the bottom; each arrow labelled with how the run below it was
+    linked. ``more`` runs not drawn are said in a last box."""
+    width, box_w, row_h, left = 680, 300, 34, 20
+    nodes: list[tuple[str, str, str]] = [(base or "base model unknown", "third-party base", MUTED)]
+    for run_id, relation, source, flops in runs:
+        label = f"{relation or 'run'} · {source}"
+        nodes.append((run_id, f"{label} · {sci(flops)} FLOP" if flops else label, INK))
+    if more:
+        nodes.append((f"… and {more} more run(s)", "every run in runs.csv", MUTED))
+    nodes.append((model, status.replace("_", " "), STATUS_COLOURS.get(status, INK)))
+    height = 10 + row_h * len(nodes)
+    body: list[str] = []
+    for index, (name, note, colour) in enumerate(nodes):
+        y = 6 + index * row_h
+        shown = name if len(name) <= 44 else name[:41] + "…"
+        body.append(
+            f'<rect x="{left}" y="{_f(y)}" width="{box_w}" height="22" rx="4" fill="#FFFFFF" '
+            f'stroke="{colour}" stroke-width="{2 if index == len(nodes) - 1 else 1}"/>'
+            f'<text x="{left + 8}" y="{_f(y + 15)}" fill="{INK}">{_t(shown)}</text>'
+        )
+        if index:
+            x = left + box_w / 2
+            body.append(  # an arrow: a line and its head (drawn, no marker reference)
+                f'<line x1="{_f(x)}" y1="{_f(y - 12)}" x2="{_f(x)}" y2="{_f(y - 5)}" '
+                f'stroke="{MUTED}"/><path class="arrow" d="M{_f(x - 4)},{_f(y - 6)} '
+                f'L{_f(x + 4)},{_f(y - 6)} L{_f(x)},{_f(y - 1)} z" fill="{MUTED}"/>'
+            )
+        body.append(
+            f'<text x="{left + box_w + 14}" y="{_f(y + 15)}" fill="{MUTED}">'
+            f"{_powers(_t(note))}</text>"
+        )
+    return _svg(
+        width,
+        height,
+        f"Lineage of {model}",
+        f"From {base or 'an unknown base'} through {len(runs) + more} run(s) to {model} "
+        f"({status.replace('_', ' ')}): "
+        + "; ".join(f"{r} ({rel or 'run'}, {src})" for r, rel, src, _ in runs),
+        body,
+    )
+
+
+def _powers(text: str) -> str:
+    """``4.3×10^22 FLOP`` in SVG text with a raised exponent and the text after it back on
+    the baseline."""
+    parts = re.split(r"10\^(-?\d+)", text)
+    out = [parts[0]]
+    for exponent, after in zip(parts[1::2], parts[2::2], strict=True):
+        out.append(f'{power_of_ten(int(exponent))}<tspan dy="5">{after}</tspan>')
+    return "".join(out)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from reconcile import charts, compliance, documentation, energy, headroom
 from reconcile.compliance import sci
@@ -179,9 +179,54 @@ def _md_finalize(value: Any) -> Any:
     return _md(value)
 
 
+_POWER = re.compile(r"10\^(-?\d+)")
+_CODE = re.compile(r"``([^`]+)``")
+_BULLET = re.compile(r"^[*-] ")
+
+
+def superscripts(text: Any) -> Markup:
+    """``text`` escaped for HTML, with every ``10^22`` as 10<sup>22</sup> (body text: the
+    plain ``^`` form stays in Markdown, JSON, CSV and the terminal)."""
+    if text is None:
+        return Markup("—")
+    return Markup(_POWER.sub(r"10<sup>\1</sup>", str(escape(str(text)))))
+
+
+def prose(text: str) -> Markup:
+    """A module's documentation as HTML prose: paragraphs, bullet lists, ``code`` and
+    superscripts (the report's Methods section shows the code's own words)."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        if lines and _BULLET.match(lines[0]):
+            items: list[str] = []
+            for line in lines:
+                if _BULLET.match(line):
+                    items.append(line[2:].strip())
+                elif items:
+                    items[-1] += " " + line.strip()
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+        else:
+            out.append(f"<p>{_inline(' '.join(line.strip() for line in lines))}</p>")
+    return Markup("\n".join(out))
+
+
+def _inline(text: str) -> str:
+    html = str(superscripts(text))
+    return _CODE.sub(r"<code>\1</code>", html)
+
+
+def _html_finalize(value: Any) -> Any:
+    """Every text the HTML template prints gets its powers of ten as superscripts (markup
+    made here, the charts' SVG included, passes as it is)."""
+    if isinstance(value, str) and not isinstance(value, Markup) and "10^" in value:
+        return superscripts(value)
+    return value
+
+
 def _environment(markdown: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
-        finalize=_md_finalize if markdown else None,
+        finalize=_md_finalize if markdown else _html_finalize,
         loader=jinja2.PackageLoader("reconcile", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=jinja2.StrictUndefined,
@@ -204,6 +249,7 @@ def _environment(markdown: bool = False) -> jinja2.Environment:
         energy_text=energy.describe,
         doc_lines=documentation.lines,
     )
+    env.filters["prose"] = (lambda value: value) if markdown else prose
     return env
 
 
@@ -215,7 +261,9 @@ def to_json(report: Report) -> str:
     return json.dumps(asdict(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _charts(report: Report, detailed: Sequence[Any]) -> dict[str, Any]:
+def _charts(
+    report: Report, detailed: Sequence[Any], lineage: Mapping[str, Sequence[Any]]
+) -> dict[str, Any]:
     share_rows = [
         charts.ShareRow(
             m.model_id,
@@ -271,6 +319,23 @@ def _charts(report: Report, detailed: Sequence[Any]) -> dict[str, Any]:
                 )
             )
             for r in detailed
+        },
+        "lineage": {
+            m.model_id: Markup(
+                charts.lineage_chart(
+                    m.base_model,
+                    [
+                        (r.run_id, r.relation, r.lineage_source, r.flops_central)
+                        for r in sorted(
+                            lineage[m.model_id], key=lambda r: (r.started_at or "~", r.run_id)
+                        )
+                    ],
+                    m.model_id,
+                    m.status,
+                    more=len(m.runs) - len(lineage[m.model_id]),
+                )
+            )
+            for m in report.models
         },
         "cumulative": Markup(charts.cumulative_chart(report.timeline.months, series))
         if report.timeline.months and report.timeline.series
@@ -457,7 +522,9 @@ def to_html(report: Report) -> str:
     """One self-contained HTML file: inline CSS and SVG, no scripts, A4-printable."""
     template = _environment().get_template("report.html.j2")
     context = _context(report)
-    return template.render(**context, charts=_charts(report, context["detailed_runs"]))
+    return template.render(
+        **context, charts=_charts(report, context["detailed_runs"], context["lineage"])
+    )
 
 
 def to_markdown(report: Report) -> str:

@@ -242,20 +242,85 @@ def test_deployment_examples_use_the_same_command():
     assert '"run", "--lock-timeout", "300"' in cronjob
 
 
-def test_kubernetes_manifest_passes_the_schema_check():
-    validate = shutil.which("kubernetes-validate") or str(
-        Path(sys.executable).with_name("kubernetes-validate")
-    )
-    if not Path(validate).exists():
-        pytest.skip("kubernetes-validate is not installed (test extra)")
+KUBERNETES = REPO / "deploy" / "kubernetes"
+MANIFESTS = ("serviceaccount.yaml", "configmap.yaml", "pvc.yaml", "cronjob.yaml")
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(found).exists():
+        pytest.skip(f"{name} is not installed (test extra)")
+    return found
+
+
+def test_kubernetes_manifests_pass_the_schema_check():
     done = subprocess.run(
-        [validate, "--strict", str(REPO / "deploy/kubernetes/cronjob.yaml")],
+        [_tool("kubernetes-validate"), "--strict", *(str(KUBERNETES / m) for m in MANIFESTS)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "passed" in done.stdout + done.stderr
+    assert (done.stdout + done.stderr).count("passed") == len(MANIFESTS)
+
+
+def test_kubernetes_manifests_are_complete_and_agree_with_each_other_and_the_image(tmp_path):
+    """Everything the CronJob names exists in the folder (kustomization lists it all), its
+    config parses as a reconcile.toml, and it runs as the Dockerfile's non-root user."""
+    import yaml
+
+    from reconcile import config as config_module
+
+    docs = {m: yaml.safe_load((KUBERNETES / m).read_text()) for m in MANIFESTS}
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(MANIFESTS)
+    pod = docs["cronjob.yaml"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == docs["serviceaccount.yaml"]["metadata"]["name"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == docs["configmap.yaml"]["metadata"]["name"]
+    assert (
+        volumes["data"]["persistentVolumeClaim"]["claimName"]
+        == docs["pvc.yaml"]["metadata"]["name"]
+    )
+    annotations = docs["serviceaccount.yaml"]["metadata"]["annotations"]
+    assert {
+        "eks.amazonaws.com/role-arn",
+        "iam.gke.io/gcp-service-account",
+        "azure.workload.identity/client-id",
+    } <= set(annotations)
+    toml = tmp_path / "reconcile.toml"
+    toml.write_text(docs["configmap.yaml"]["data"]["reconcile.toml"])
+    assert config_module.load(toml, required=True)["sources"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    (user,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["image"].rsplit(":", 1)[0] == kustomization["images"][0]["name"]
+    assert 'ENTRYPOINT ["reconcile"]' in dockerfile
+
+
+def test_the_dockerfile_passes_hadolint():
+    done = subprocess.run(
+        [_tool("hadolint"), str(REPO / "Dockerfile")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_image_builds_where_a_container_builder_exists(tmp_path):
+    builder = shutil.which("docker") or shutil.which("podman")
+    if builder is None:
+        pytest.skip("no container builder (docker or podman) on this machine")
+    if subprocess.run([builder, "info"], capture_output=True, check=False).returncode != 0:
+        pytest.skip(f"{builder} finds no daemon to build with on this machine")
+    done = subprocess.run(
+        [builder, "build", "-q", "-t", "reconcile-test:ci", str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_systemd_units_verify():

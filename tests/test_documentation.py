@@ -67,7 +67,7 @@ def test_the_report_documents_models_at_provider_or_review_from_its_own_figures(
     assert cpt["accelerator_hours"][0]["runs"] == 3
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("Documentation a provider files (EU AI Act Annex XI, 2(d)–(e))") == 2
-    assert "<dt>Computational resources</dt><dd>4.3×10^22 FLOP" in html
+    assert "<dt>Computational resources</dt><dd>4.3×10<sup>22</sup> FLOP" in html
 
 
 def test_export_model_card_writes_valid_metadata_and_the_same_facts(sample_db, tmp_path):

@@ -384,8 +384,20 @@ def test_html_is_self_contained_and_small(model):
     assert "@import" not in html and "url(" not in html
     assert html.count("<svg") >= len(model.models) + 2  # overview, bullets, cumulative
     assert "@page { size: A4" in html
-    for m in model.models:
-        assert m.headline.replace("'", "&#39;") in html
+    for m in model.models:  # in body text, powers of ten as superscripts
+        headline = m.headline.replace("'", "&#39;")
+        assert re.sub(r"10\^(\d+)", r"10<sup>\1</sup>", headline) in html
+        assert "10^" not in headline or "10<sup>" in html
+    assert "10^" not in re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+
+
+def test_methods_are_prose_and_powers_are_superscripts():
+    text = "Rules:\n\n* ``provider``: above one third of 10^23;\n  said plainly.\n\nEnd."
+    assert str(report_render.prose(text)) == (
+        "<p>Rules:</p>\n<ul><li><code>provider</code>: above one third of 10<sup>23</sup>;"
+        " said plainly.</li></ul>\n<p>End.</p>"
+    )
+    assert str(report_render.superscripts("4.3×10^22 <b>")) == "4.3×10<sup>22</sup> &lt;b&gt;"
 
 
 # ------------------------------------------------------------------ real browser
@@ -584,10 +596,29 @@ def test_a_large_organisation_shows_its_largest_runs_and_summarises_the_rest(
     for model in built.models:
         if len(model.runs) > 2:
             rest = sorted(model.runs, key=lambda r: (-(r.flops_central or 0.0), r.run_id))[2:]
-            flops = compliance.sci(sum(r.flops_central or 0.0 for r in rest))
+            flops = report_render.superscripts(
+                compliance.sci(sum(r.flops_central or 0.0 for r in rest))
+            )
             assert (
                 f"The 2 largest of {len(model.runs)} runs; {len(rest)} more contribute "
                 f"{flops} FLOP" in html
             )
     small = report_render.render(built, ("html",))["report.html"]
     assert small == html  # the same limits give the same document
+
+
+def test_each_model_card_draws_its_lineage(model):
+    """Base model, then the lineage's runs in the order they started with how each was
+    linked and its figure, then the model; one arrow per step."""
+    html = report_render.to_html(model)
+    for m in model.models:
+        start = html.index(f"<title>Lineage of {m.model_id}</title>")
+        svg = html[start : html.index("</svg>", start)]
+        names = re.findall(r'<text x="28" y="[\d.]+" fill="#1F2933">([^<]+)</text>', svg)
+        ordered = sorted(m.runs, key=lambda r: (r.started_at or "~", r.run_id))
+        assert names == [m.base_model or "base model unknown"] + [r.run_id for r in ordered] + [
+            m.model_id
+        ]
+        assert svg.count('<path class="arrow"') == len(m.runs) + 1
+        for r in m.runs:
+            assert f"{r.relation} · {r.lineage_source}" in svg
