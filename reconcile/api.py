@@ -104,13 +104,10 @@ class Warehouse:
     def estimate(self) -> dict[str, Any]:
         """(Re)compute estimates, lineage and statuses (``reconcile estimate``); returns
         runs, runs with a figure, matches and each model's status."""
-        options = estimate_module.EstimateOptions.from_config(
-            self.config.get("estimate"), self.config.get("lineage")
-        )
         with writer_lock(self.db, command="estimate"):
             con = warehouse.open_for_write(self.db)
             try:
-                summary = estimate_module.run_estimate(con, self._registry(), options)
+                summary = estimate_module.run_configured(con, self.config, self._registry())
             finally:
                 con.close()
         return {
@@ -121,7 +118,7 @@ class Warehouse:
         }
 
     def report(
-        self, out: str | Path, formats: Sequence[str] = ("html", "md", "json")
+        self, out: str | Path, formats: Sequence[str] = ("html", "md", "json", "csv")
     ) -> list[Path]:
         """Write the audit report into the folder ``out``; returns the files written."""
         from reconcile.report import write_report

@@ -26,7 +26,6 @@ from connectors.stores.base import redact_uri
 from reconcile import estimate as estimate_module
 from reconcile import headroom, notify, warehouse
 from reconcile import ingest as ingest_module
-from reconcile.energy import EnergyOptions
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
 from reconcile.models import ModelRegistry, registry_for
@@ -171,11 +170,8 @@ def run_batch(
     started = time.monotonic()
     summary = RunSummary()
     registry = registry_for(config, db, os.environ.get("HF_ENDPOINT"))
-    options = estimate_module.EstimateOptions.from_config(
-        config.get("estimate"), config.get("lineage")
-    )
+    estimate_module.check_config(config)  # a bad value stops before the lock
     format_options = config.get("formats") or {}
-    energy_options = EnergyOptions.from_config(config.get("energy"))
     with writer_lock(db, command="run", timeout_seconds=lock_timeout_seconds) as lock:
         if lock.get("took_over_from"):
             summary.took_over_stale_lock = True
@@ -234,7 +230,7 @@ def run_batch(
                 )
                 log.info("estimate.unchanged", extra={"fields": {"digest": (digest or "")[:12]}})
             else:
-                _estimate(con, registry, options, engine, digest, summary, energy_options)
+                _estimate(con, registry, config, engine, digest, summary)
             summary.headroom = {
                 model: room.as_dict() for model, room in headroom.headrooms(con).items()
             }
@@ -290,13 +286,12 @@ def _notify(options: Mapping[str, Any], db: Path, summary: RunSummary) -> None:
 def _estimate(
     con: Any,
     registry: ModelRegistry,
-    options: estimate_module.EstimateOptions,
+    config: Mapping[str, Any],
     engine: Any,
     digest: str | None,
     summary: RunSummary,
-    energy_options: EnergyOptions,
 ) -> None:
-    outcome = estimate_module.run_estimate(con, registry, options, engine, digest, energy_options)
+    outcome = estimate_module.run_configured(con, config, registry, engine, digest)
     summary.models = dict(outcome.models)
     summary.changes = estimate_module.status_changes(con)
     for change in summary.changes:

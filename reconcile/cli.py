@@ -25,7 +25,6 @@ from reconcile import config as config_module
 from reconcile import estimate as estimate_module
 from reconcile import ingest as ingest_module
 from reconcile.compliance import STATUS_SEVERITY, gate_failures, sci
-from reconcile.energy import EnergyOptions
 from reconcile.errors import ReconcileError
 from reconcile.flags import flag_text
 from reconcile.lock import writer_lock
@@ -410,11 +409,6 @@ def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
         click.echo(logs.error_line(output.terminal_safe(item["error"])), err=True)
 
 
-def _estimate_options(ctx: click.Context) -> estimate_module.EstimateOptions:
-    data = ctx.meta.get("reconcile.config", {})
-    return estimate_module.EstimateOptions.from_config(data.get("estimate"), data.get("lineage"))
-
-
 @cli.command()
 @_engine_option
 @_s3_endpoint_option("S3-compatible endpoint for an s3:// lake (Spark engine).")
@@ -434,20 +428,12 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
 
     data = ctx.meta.get("reconcile.config", {})
     registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
-    options = _estimate_options(ctx)
+    estimate_module.check_config(data)  # a bad value stops before the lock
     engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
     with writer_lock(ctx.obj["db"], command="estimate"):
         con = warehouse.open_for_write(ctx.obj["db"])
         try:
-            digest = estimate_module.inputs_digest(con, data)
-            summary = estimate_module.run_estimate(
-                con,
-                registry,
-                options,
-                engine,
-                digest,
-                EnergyOptions.from_config(data.get("energy")),
-            )
+            summary = estimate_module.run_configured(con, data, registry, engine)
         finally:
             con.close()
     counts: dict[str, int] = {}

@@ -935,6 +935,37 @@ def _links(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return links
 
 
+def check_config(config: Mapping[str, Any]) -> None:
+    """Validate what ``run_configured`` reads, before anything is locked or opened.
+
+    Raises:
+        ConfigError: an ``[estimate]``, ``[lineage]`` or ``[energy]`` value is invalid.
+    """
+    EstimateOptions.from_config(config.get("estimate"), config.get("lineage"))
+    energy.EnergyOptions.from_config(config.get("energy"))
+
+
+def run_configured(
+    con: duckdb.DuckDBPyConnection,
+    config: Mapping[str, Any],
+    registry: ModelRegistry,
+    engine: Engine | None = None,
+    digest: str | None = None,
+) -> EstimateSummary:
+    """``run_estimate`` with what a configuration says (``[estimate]``, ``[lineage]``,
+    ``[energy]``), recording the inputs' digest (``inputs_digest``, unless given): the one
+    way the CLI, the batch job and the library estimate.
+
+    Raises:
+        ConfigError: an ``[estimate]``, ``[lineage]`` or ``[energy]`` value is invalid.
+    """
+    options = EstimateOptions.from_config(config.get("estimate"), config.get("lineage"))
+    energy_options = energy.EnergyOptions.from_config(config.get("energy"))
+    if digest is None:
+        digest = inputs_digest(con, config)
+    return run_estimate(con, registry, options, engine, digest, energy_options)
+
+
 def _method_text(runs: list[dict[str, Any]], results: dict[str, RunResult]) -> str:
     deciders = sorted({results[r["run_key"]].decided_by or "none" for r in runs})
     if len(runs) == 1 and deciders == ["architecture"]:

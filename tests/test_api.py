@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import reconcile
+from reconcile import energy
 from reconcile.errors import ReconcileError
 
 
@@ -40,8 +41,32 @@ def test_a_notebook_session_from_one_import(tmp_path, org):
         p="aws",
     )
     assert aws["h"][0] == pytest.approx(102.466667, abs=1e-6)  # as tests/test_billing.py
-    assert wh.table("billing_lines_once").height == wh.query(
-        "SELECT count(*) AS n FROM billing_lines_once"
-    )["n"][0]
+    assert (
+        wh.table("billing_lines_once").height
+        == wh.query("SELECT count(*) AS n FROM billing_lines_once")["n"][0]
+    )
     written = wh.report(tmp_path / "report", formats=("json",))
     assert [p.name for p in written] == ["report.json"]
+
+
+def test_the_library_estimates_with_the_whole_config(tmp_path, org):
+    """`Warehouse.estimate()` reads [energy] (and records the inputs' digest) as the CLI
+    does: the same run_energy figures, the same digest."""
+    config = tmp_path / "reconcile.toml"
+    config.write_text(
+        (org / "reconcile.toml").read_text(encoding="utf-8") + "\n[energy]\npue = 1.2\n",
+        encoding="utf-8",
+    )
+    wh = reconcile.Warehouse(tmp_path / "w.duckdb", config=config)
+    wh.ingest(str(org))
+    wh.estimate()
+    rows = wh.query(
+        "SELECT facility_kwh_central / board_kwh_central AS ratio FROM run_energy "
+        "WHERE board_kwh_central > 0"
+    )
+    assert rows.height > 0
+    assert rows["ratio"].to_list() == pytest.approx(
+        [energy.DEFAULT_HOST_OVERHEAD * 1.2] * rows.height, rel=1e-12
+    )
+    digest = wh.query("SELECT digest FROM stage_digests WHERE name = 'estimate'")
+    assert digest.height == 1 and len(digest["digest"][0]) == 64
