@@ -1112,6 +1112,7 @@ def export_model_card(ctx: click.Context, model_id: str, out_dir: Path) -> None:
     con = _open_reader(ctx)
     try:
         built = report_module.build_report(con, registry=registry)
+        seconds = report_module.accelerator_seconds(con)
     finally:
         con.close()
     model = next((m for m in built.models if m.model_id == model_id), None)
@@ -1125,7 +1126,7 @@ def export_model_card(ctx: click.Context, model_id: str, out_dir: Path) -> None:
                 else "see `reconcile status`"
             ),
         )
-    doc = documentation.document(model, {r.run_id: r for r in built.runs})
+    doc = documentation.document(model, {r.run_id: r for r in built.runs}, seconds)
     block, facts = documentation.model_card(doc, (data.get("energy") or {}).get("location"))
     for path in write_files(out_dir, {"model-card.yaml": block, "model-card.json": facts}):
         click.echo(f"wrote {path}")

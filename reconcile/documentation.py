@@ -90,9 +90,10 @@ class Documentation:
     evidence_ids: list[str]
 
 
-def document(model: Any, runs: Mapping[str, Any]) -> Documentation:
+def document(model: Any, runs: Mapping[str, Any], seconds: Mapping[str, float]) -> Documentation:
     """The facts of ``model`` (a report ``ModelReport``) from its lineage's ``runs``
-    (report ``RunReport`` by run id)."""
+    (report ``RunReport`` by run id) and each run's accelerator-seconds (``seconds``:
+    ``run_energy.accelerator_seconds``, the time its energy covers)."""
     members = [runs[r.run_id] for r in model.runs if r.run_id in runs]
     starts = sorted(r.started_at for r in members if r.started_at)
     ends = sorted(r.ended_at for r in members if r.ended_at)
@@ -103,9 +104,8 @@ def document(model: Any, runs: Mapping[str, Any]) -> Documentation:
             wall += (_time(run.ended_at) - _time(run.started_at)).total_seconds() / 3600
         elif run.runtime_seconds:
             wall += run.runtime_seconds / 3600
-        seconds = _accelerator_seconds(run)
-        if seconds:
-            hours.setdefault(run.accelerator or "unknown", []).append(seconds / 3600)
+        if seconds.get(run.run_id):
+            hours.setdefault(run.accelerator or "unknown", []).append(seconds[run.run_id] / 3600)
     names = sorted({r.base_model for r in members if r.base_model} | set(_base(model)))
     energy = model.energy
     known = energy is not None and energy.basis != "none"
@@ -145,20 +145,6 @@ def _mwh(kwh: float | None) -> float | None:
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _accelerator_seconds(run: Any) -> float | None:
-    """The accelerator-seconds the run's hardware (else billing) estimate used, else its
-    logged accelerators x runtime."""
-    for method in ("hardware", "billing"):
-        for estimate in run.estimates:
-            if estimate.method == method and estimate.available:
-                value = (estimate.assumptions or {}).get("accelerator_seconds")
-                if isinstance(value, int | float) and value > 0:
-                    return float(value)
-    if run.accelerator_count and run.runtime_seconds:
-        return float(run.accelerator_count) * float(run.runtime_seconds)
-    return None
 
 
 def lines(doc: Documentation) -> list[tuple[str, str]]:

@@ -975,8 +975,11 @@ def build_report(
         for run in runs_raw
     ]
     by_run = {r.run_id: r for r in runs}
+    seconds = accelerator_seconds(con)
     models = [
-        replace(m, documentation=document(m, by_run)) if m.status in ("provider", "review") else m
+        replace(m, documentation=document(m, by_run, seconds))
+        if m.status in ("provider", "review")
+        else m
         for m in models
     ]
     timeline = _timeline(con, models, runs_by_key, estimates_by_run)
@@ -1221,6 +1224,19 @@ def _energies(con: duckdb.DuckDBPyConnection) -> dict[str, ModelEnergy]:
                 method=row["method"],
             )
     return out
+
+
+def accelerator_seconds(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Each run's accelerator-seconds as its energy counted them (``run_energy``)."""
+    if not _table_exists(con, "run_energy"):
+        return {}
+    return {
+        run: float(value)
+        for run, value in con.execute(
+            "SELECT run_id, accelerator_seconds FROM run_energy "
+            "WHERE accelerator_seconds IS NOT NULL"
+        ).fetchall()
+    }
 
 
 def _notification(

@@ -16,7 +16,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -344,12 +344,12 @@ def _charts(
     }
 
 
-def _largest(runs: Sequence[Any], count: int) -> list[Any]:
-    """The ``count`` runs of largest central figure (ties by run id), in their order."""
+def _largest(runs: Sequence[Any], count: int, central: Callable[[Any], float | None]) -> list[Any]:
+    """The ``count`` runs of largest ``central`` figure (ties by run id), in their order."""
     if len(runs) <= count:
         return list(runs)
     chosen = {
-        r.run_id for r in sorted(runs, key=lambda r: (-(r.flops_central or 0.0), r.run_id))[:count]
+        r.run_id for r in sorted(runs, key=lambda r: (-(central(r) or 0.0), r.run_id))[:count]
     }
     return [r for r in runs if r.run_id in chosen]
 
@@ -361,14 +361,10 @@ def _run_central(run: Any) -> float:
 
 def _context(report: Report) -> dict[str, Any]:
     """The templates' context: the report, and what a large organisation shows in full."""
-    detailed = report.runs
-    if len(report.runs) > DETAIL_RUNS:
-        order = sorted(report.runs, key=lambda r: (-_run_central(r), r.run_id))
-        chosen = {r.run_id for r in order[:DETAIL_RUNS]}
-        detailed = [r for r in report.runs if r.run_id in chosen]
+    detailed = _largest(report.runs, DETAIL_RUNS, _run_central)
     lineage, lineage_rest, flag_groups = {}, {}, {}
     for model in report.models:
-        shown = _largest(model.runs, LINEAGE_ROWS)
+        shown = _largest(model.runs, LINEAGE_ROWS, lambda r: r.flops_central)
         lineage[model.model_id] = shown
         rest = [r for r in model.runs if r not in shown]
         deciders: dict[str, int] = {}
