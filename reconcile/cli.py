@@ -460,7 +460,9 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     """Compliance status per model, as of the last `reconcile estimate`.
 
     Each status explains itself: the modification compute to 2 significant figures with
-    its method and band, the threshold and its basis, and the flags.
+    its method and band, the threshold and its basis, and the flags; then the headroom
+    (compute left before review and provider, in accelerator-hours at the utilisation
+    your runs reached) and the dates the model crossed into review or provider.
     """
     con = _open_reader(ctx)
     try:
@@ -727,7 +729,9 @@ def run(
     waits up to --lock-timeout for the lock, then stops with a message naming the running
     one; a lock left by a killed run is taken over. When the run completes, a snapshot
     of the warehouse is published, from which `query` and `status` answer while the next
-    run writes. Safe to start from cron or a Kubernetes CronJob every hour.
+    run writes. Safe to start from cron or a Kubernetes CronJob every hour. A run that
+    finds nothing new keeps the estimate and the report as they are; with [notify]
+    webhook, a status change is posted to it.
 
     With --engine spark (or [engine] name = "spark") the heavy stages run on Apache
     Spark over the lake; see docs/commands.md, "Running on a Spark cluster".
