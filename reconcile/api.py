@@ -18,22 +18,15 @@ snapshot while a scheduled run writes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from reconcile import batch, queries, warehouse
-from reconcile import config as config_module
-from reconcile import estimate as estimate_module
-from reconcile import ingest as ingest_module
-from reconcile import resolve as resolve_module
-from reconcile.compliance import STATUS_SEVERITY
-from reconcile.errors import ConfigError
-from reconcile.lock import writer_lock
-from reconcile.models import ModelRegistry, registry_for
+from reconcile import pipeline, queries
+from reconcile.errors import ConfigError, ReconcileError
+from reconcile.settings import DEFAULT_REPORT_FORMATS, Settings
 
 
 class Warehouse:
@@ -42,9 +35,12 @@ class Warehouse:
     Args:
         db: the DuckDB file (created by the first ``ingest``).
         config: a ``reconcile.toml`` (its ``[formats]``, ``[models]``, ``[estimate]`` and
-            ``[[sources]]``); None: defaults.
-        s3_endpoint_url: an S3-compatible endpoint (else ``RECONCILE_S3_ENDPOINT_URL`` or
-            boto3's own ``AWS_ENDPOINT_URL``).
+            ``[[sources]]``, every section validated here); None: defaults.
+        s3_endpoint_url: an S3-compatible endpoint (else ``RECONCILE_S3_ENDPOINT_URL``,
+            ``[ingest] s3_endpoint_url``, or boto3's own ``AWS_ENDPOINT_URL``).
+
+    Raises:
+        ConfigError: the configuration is missing or invalid (named).
     """
 
     def __init__(
@@ -55,10 +51,14 @@ class Warehouse:
         s3_endpoint_url: str | None = None,
     ) -> None:
         self.db = Path(db)
-        self.config: dict[str, Any] = (
-            config_module.load(Path(config), required=True) if config is not None else {}
+        settings = (
+            Settings.load(config, required=True, db=self.db)
+            if config is not None
+            else Settings.from_data({}, db=self.db)
         )
-        self.s3_endpoint_url = s3_endpoint_url or os.environ.get("RECONCILE_S3_ENDPOINT_URL")
+        if s3_endpoint_url:
+            settings = settings.with_s3_endpoint_url(s3_endpoint_url)
+        self.settings = settings
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.db)!r})"
@@ -75,41 +75,16 @@ class Warehouse:
         Raises:
             ConfigError: no source given and none configured.
         """
-        from connectors.registry import open_source
-
-        if sources:
-            resolved = [open_source(s, s3_endpoint_url=self.s3_endpoint_url) for s in sources]
-        else:
-            specs = batch.parse_sources(self.config.get("sources"))
-            if not specs:
-                raise ConfigError("no source given and no [[sources]] in the configuration")
-            resolved = [spec.open(self.s3_endpoint_url) for spec in specs]
-        with writer_lock(self.db, command="ingest"):
-            con = warehouse.open_for_write(self.db)
-            try:
-                summary = ingest_module.ingest(
-                    con,
-                    resolved,
-                    format_name=format,
-                    retry_quarantined=retry_quarantined,
-                    format_options=self.config.get("formats", {}),
-                )
-                changed = summary.counts["new"] + summary.counts["replaced"]
-                if changed or resolve_module.needs_resolving(con):
-                    summary.logical_runs = resolve_module.resolve_runs(con, self._registry())
-            finally:
-                con.close()
+        resolved = pipeline.open_sources(self.settings, sources)
+        summary = pipeline.ingest(
+            self.settings, resolved, format_name=format, retry_quarantined=retry_quarantined
+        )
         return summary.as_dict()
 
     def estimate(self) -> dict[str, Any]:
         """(Re)compute estimates, lineage and statuses (``reconcile estimate``); returns
         runs, runs with a figure, matches and each model's status."""
-        with writer_lock(self.db, command="estimate"):
-            con = warehouse.open_for_write(self.db)
-            try:
-                summary = estimate_module.run_configured(con, self.config, self._registry())
-            finally:
-                con.close()
+        summary = pipeline.estimate(self.settings)
         return {
             "runs": summary.runs,
             "runs_with_estimate": summary.runs_with_estimate,
@@ -118,16 +93,10 @@ class Warehouse:
         }
 
     def report(
-        self, out: str | Path, formats: Sequence[str] = ("html", "md", "json", "csv")
+        self, out: str | Path, formats: Sequence[str] = DEFAULT_REPORT_FORMATS
     ) -> list[Path]:
         """Write the audit report into the folder ``out``; returns the files written."""
-        from reconcile.report import write_report
-
-        con = self._reader()
-        try:
-            return write_report(con, Path(out), formats=formats, registry=self._registry())
-        finally:
-            con.close()
+        return [Path(p) for p in pipeline.report(self.settings, str(out), formats)]
 
     # -- reading ---------------------------------------------------------------------
 
@@ -139,33 +108,21 @@ class Warehouse:
             ReconcileError: the statuses do not describe the evidence (never estimated,
                 or evidence loaded since): run :meth:`estimate` first.
         """
-        con = self._reader()
-        try:
-            stale = estimate_module.staleness(con)
-            if stale:
-                from reconcile.errors import ReconcileError
-
-                raise ReconcileError(stale)
-            table = con.sql(estimate_module.STATUS_SELECT).to_arrow_table()
-        finally:
-            con.close()
-        frame = pl.from_arrow(table)
+        view = pipeline.status(self.settings)
+        if view.stale:
+            raise ReconcileError(view.stale)
+        frame = pl.from_arrow(view.table)
         assert isinstance(frame, pl.DataFrame)
-        severity = pl.col("status").replace_strict(
-            {s: i for i, s in enumerate(STATUS_SEVERITY)}, return_dtype=pl.Int8
-        )
-        return frame.sort(severity, pl.col("model_id"))
+        return frame
 
     def query(self, name_or_sql: str, **params: Any) -> pl.DataFrame:
         """A shipped query (``per_model_totals``, ``checks/…``), a ``.sql`` file or SQL
         text, read-only, with ``$name`` parameters bound from ``params``."""
         selected = queries.resolve(name_or_sql)
-        con = self._reader()
-        try:
-            queries.lock_down(con)
-            table = queries.run(con, selected, {k: str(v) for k, v in params.items()})
-        finally:
-            con.close()
+        with pipeline.reading(self.settings) as con:
+            table = queries.run(
+                queries.lock_down(con), selected, {k: str(v) for k, v in params.items()}
+            )
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -178,12 +135,3 @@ class Warehouse:
         if name not in known:
             raise ConfigError(f"no table or view {name!r}", hint=f"known: {', '.join(known)}")
         return self.query(f'SELECT * FROM "{name}"')
-
-    # -- internals -------------------------------------------------------------------
-
-    def _registry(self) -> ModelRegistry:
-        return registry_for(self.config, self.db, os.environ.get("HF_ENDPOINT"))
-
-    def _reader(self) -> Any:
-        con, _ = warehouse.open_for_reading(self.db)
-        return con

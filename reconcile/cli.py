@@ -7,12 +7,9 @@ Exit codes (also in docs/commands.md):
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,16 +17,15 @@ from typing import Any
 import click
 import duckdb
 
-from reconcile import __version__, batch, headroom, logs, output, queries, resolve, warehouse
-from reconcile import config as config_module
-from reconcile import estimate as estimate_module
+from reconcile import __version__, batch, headroom, logs, output, pipeline, queries, warehouse
 from reconcile import ingest as ingest_module
+from reconcile import settings as settings_module
 from reconcile.compliance import STATUS_SEVERITY, gate_failures, sci
 from reconcile.errors import ReconcileError
 from reconcile.flags import flag_text
-from reconcile.lock import writer_lock
-from reconcile.models import ModelRegistry, registry_for
+from reconcile.lake import is_store_uri
 from reconcile.numbers import percent
+from reconcile.settings import Settings
 
 EXIT_CODES = {
     "ok": 0,
@@ -126,16 +122,17 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
         click.core.ParameterSource.COMMANDLINE,
         click.core.ParameterSource.ENVIRONMENT,
     )
-    path = Path(value) if value else config_module.DEFAULT_CONFIG
+    path = Path(value) if value else settings_module.DEFAULT_CONFIG
     try:
-        data = config_module.load(path, required=explicit)
+        # every section validated here, before any command starts
+        loaded = Settings.load(path, required=explicit)
     except ReconcileError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)
         ctx.exit(EXIT_CODES["error"])
-    # Each file value goes under every option that takes it (config.SETTINGS), so the
+    # Each file value goes under every option that takes it (settings.SETTINGS), so the
     # commands sharing a setting (the S3 endpoint, say) read it the same way.
-    ctx.default_map = {**(ctx.default_map or {}), **config_module.default_map(data)}
-    ctx.meta["reconcile.config"] = data
+    ctx.default_map = {**(ctx.default_map or {}), **settings_module.default_map(loaded.data)}
+    ctx.meta["reconcile.settings"] = loaded
     return str(path)
 
 
@@ -154,7 +151,7 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="RECONCILE_DB",
-    default=config_module.DEFAULT_DB,
+    default=settings_module.DEFAULT_DB,
     show_default=True,
     help="DuckDB warehouse file (env RECONCILE_DB).",
 )
@@ -194,19 +191,9 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
     """
     ctx.ensure_object(dict)
     ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
-    data = ctx.meta.get("reconcile.config", {})
-    # Resolved before anything below changes the environment: `config show` reports these.
-    ctx.obj["settings"] = config_module.effective(data, os.environ, config_path)
-    memory = (data.get("warehouse") or {}).get("memory_limit")
-    if memory and not os.environ.get("RECONCILE_MEMORY_LIMIT"):
-        # The warehouse reads the limit from the environment; hand the file's value over
-        # for this command only.
-        os.environ["RECONCILE_MEMORY_LIMIT"] = memory
-        ctx.call_on_close(lambda: os.environ.pop("RECONCILE_MEMORY_LIMIT", None))
-    secret = (data.get("logging") or {}).get("secret_tags")
-    if secret is not None and not all(isinstance(k, str) for k in secret):
-        raise click.BadParameter("'logging.secret_tags' must be a list of tag keys")
-    logs.configure(log_format, secret)
+    loaded: Settings = ctx.meta["reconcile.settings"]
+    ctx.obj["settings"] = loaded.with_db(db)  # --db (or RECONCILE_DB, or the file's db)
+    logs.configure(log_format, list(loaded.secret_tags))
 
 
 class _RichProgress(ingest_module.ProgressSink):
@@ -287,89 +274,30 @@ def ingest(
     downloading; a changed object replaces exactly the rows it produced; an object that
     cannot be parsed is quarantined with its error and the rest still load (exit code 3).
     """
-    from connectors.registry import all_parsers, get_parser, open_source
+    from connectors.registry import get_parser, open_source
 
-    format_options = ctx.meta.get("reconcile.config", {}).get("formats", {})
-    # Fail fast on an unknown format name or invalid format options.
-    if format_name:
-        get_parser(format_name, format_options.get(format_name))
-    else:
-        all_parsers(format_options)
+    settings: Settings = ctx.obj["settings"]
+    if format_name:  # fail fast on an unknown format name
+        get_parser(format_name, settings.formats.get(format_name))
     resolved = [open_source(s, s3_endpoint_url=s3_endpoint_url) for s in sources]
-    db: Path = ctx.obj["db"]
     if dry_run:
-        con = warehouse.open_for_read(db) if db.exists() else None
-        notes = ingest_module.PlanNotes()
-        try:
-            planned, listed, ignored = ingest_module.plan(
-                con,
-                resolved,
-                format_name=format_name,
-                retry_quarantined=retry_quarantined,
-                format_options=format_options,
-                notes=notes,
-            )
-        finally:
-            if con is not None:
-                con.close()
-        summary = ingest_module.IngestSummary(dry_run=True, objects_listed=listed, ignored=ignored)
-        summary.take_notes(notes)
-        for item in planned:
-            key = {"skip": "unchanged", "still_quarantined": "quarantined"}.get(
-                item.action, "replaced" if item.replaces else "new"
-            )
-            summary.counts[key] += 1
-    else:
-        progress = _RichProgress() if sys.stdout.isatty() and not as_json else None
-        registry = registry_for(
-            ctx.meta.get("reconcile.config", {}), db, os.environ.get("HF_ENDPOINT")
+        summary = pipeline.plan(
+            settings, resolved, format_name=format_name, retry_quarantined=retry_quarantined
         )
-        with writer_lock(db, command="ingest"):
-            summary = _ingest_locked(
-                db,
-                resolved,
-                registry,
-                format_name,
-                retry_quarantined,
-                workers,
-                progress,
-                format_options,
-            )
+    else:
+        summary = pipeline.ingest(
+            settings,
+            resolved,
+            format_name=format_name,
+            retry_quarantined=retry_quarantined,
+            workers=workers,
+            progress=_RichProgress() if sys.stdout.isatty() and not as_json else None,
+        )
     _print_summary(summary, as_json)
     if summary.errors:  # folders the store could not read: their objects were not seen
         ctx.exit(EXIT_CODES["error"])
     if summary.counts["quarantined"]:
         ctx.exit(EXIT_CODES["quarantined"])
-
-
-def _ingest_locked(
-    db: Path,
-    resolved: list[Any],
-    registry: ModelRegistry,
-    format_name: str | None,
-    retry_quarantined: bool,
-    workers: int | None,
-    progress: ingest_module.ProgressSink | None,
-    format_options: dict[str, Any],
-) -> ingest_module.IngestSummary:
-    """Ingest (and resolve logical runs) while the caller holds the writer lock."""
-    con = warehouse.open_for_write(db)
-    try:
-        summary = ingest_module.ingest(
-            con,
-            resolved,
-            format_name=format_name,
-            retry_quarantined=retry_quarantined,
-            workers=workers,
-            progress=progress,
-            format_options=format_options,
-        )
-        changed = summary.counts["new"] + summary.counts["replaced"]
-        if changed or resolve.needs_resolving(con):
-            summary.logical_runs = resolve.resolve_runs(con, registry)
-    finally:
-        con.close()
-    return summary
 
 
 def _print_summary(summary: ingest_module.IngestSummary, as_json: bool) -> None:
@@ -424,18 +352,9 @@ def estimate(ctx: click.Context, engine_name: str | None, s3_endpoint_url: str |
     With --engine spark the heavy stages (billing and GPU-usage rollups) run on Apache
     Spark over the lake ([engine] lake), exported first; their results come back here.
     """
-    from reconcile.engines import make_engine
-
-    data = ctx.meta.get("reconcile.config", {})
-    registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
-    estimate_module.check_config(data)  # a bad value stops before the lock
-    engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
-    with writer_lock(ctx.obj["db"], command="estimate"):
-        con = warehouse.open_for_write(ctx.obj["db"])
-        try:
-            summary = estimate_module.run_configured(con, data, registry, engine)
-        finally:
-            con.close()
+    settings: Settings = ctx.obj["settings"]
+    engine = pipeline.make_engine(settings, engine_name, s3_endpoint_url)
+    summary = pipeline.estimate(settings, engine)
     counts: dict[str, int] = {}
     for status in summary.models.values():
         counts[status] = counts.get(status, 0) + 1
@@ -464,30 +383,11 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
     (compute left before review and provider, in accelerator-hours at the utilisation
     your runs reached) and the dates the model crossed into review or provider.
     """
-    con = _open_reader(ctx)
-    try:
-        sql = (
-            estimate_module.STATUS_SELECT
-            + (" WHERE model_id = $model" if model_id else "")
-            + " ORDER BY model_id"
-        )
-        table = con.sql(sql, params={"model": model_id} if model_id else None).to_arrow_table()
-        stale = estimate_module.staleness(con)
-        changes = estimate_module.status_changes(con)
-        room = headroom.headrooms(con)
-    finally:
-        con.close()
-    rows = sorted(
-        output.rows(table),
-        key=lambda r: (STATUS_SEVERITY.index(r["status"]), r["model_id"]),
-    )
+    view = pipeline.status(ctx.obj["settings"], model_id, on_note=_note)
+    stale, changes, room = view.stale, view.changes, view.headroom
+    rows = output.rows(view.table)
     for row in rows:
         row["headroom"] = room[row["model_id"]].as_dict() if row["model_id"] in room else None
-    if model_id and not rows:
-        raise ReconcileError(
-            f"no status for model {model_id!r}",
-            hint="run `reconcile estimate`, or see `reconcile status`",
-        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -500,8 +400,7 @@ def status(ctx: click.Context, model_id: str | None, as_json: bool, fail_on: str
         if rows:
             click.echo(f"{len(rows)} model{'s' if len(rows) != 1 else ''}: {', '.join(counts)}")
         for change in changes:
-            if not model_id or change["model_id"] == model_id:
-                click.echo(f"changed by the last estimate: {_change_text(change)}")
+            click.echo(f"changed by the last estimate: {_change_text(change)}")
         for row in rows:
             click.echo(
                 f"{safe(row['model_id'])}: {row['status'].upper()}  "
@@ -619,7 +518,6 @@ def query(
         else queries.resolve(str(name_or_file))
     )
     bound = queries.parse_params(params)
-    con = _open_reader(ctx)
     table = None
     sink = (
         output_path.open("w", encoding="utf-8", newline="")
@@ -627,8 +525,10 @@ def query(
         else None
     )
     try:
-        queries.lock_down(con)  # the SQL may be the user's own: no file access, no SET
-        with queries.time_limit(con, timeout, selected.origin):
+        with (
+            pipeline.reading(ctx.obj["settings"], _note) as con,
+            queries.time_limit(queries.lock_down(con), timeout, selected.origin),
+        ):
             if fmt in ("table", "markdown", "parquet"):  # laid out (or written) whole
                 table = queries.run(con, selected, bound)
             else:
@@ -641,7 +541,6 @@ def query(
                 if fmt == "json":
                     click.echo(file=sink)
     finally:
-        con.close()
         if sink is not None:
             sink.close()
     if table is None:
@@ -676,12 +575,9 @@ def query(
             console.file.close()
 
 
-def _open_reader(ctx: click.Context) -> Any:
-    """A read-only connection; the published snapshot while a run is writing (said on stderr)."""
-    con, note = warehouse.open_for_reading(ctx.obj["db"])
-    if note:
-        click.echo(f"Note: {note}", err=True)
-    return con
+def _note(text: str) -> None:
+    """A reader's note (answering from the published snapshot), on stderr."""
+    click.echo(f"Note: {text}", err=True)
 
 
 @cli.command()
@@ -736,29 +632,24 @@ def run(
     With --engine spark (or [engine] name = "spark") the heavy stages run on Apache
     Spark over the lake; see docs/commands.md, "Running on a Spark cluster".
     """
-    from reconcile.engines import make_engine
-
-    data = ctx.meta.get("reconcile.config", {})
-    engine = make_engine(engine_name, data, ctx.obj["db"], s3_endpoint_url=s3_endpoint_url)
-    sources = batch.parse_sources(data.get("sources"))
-    report = data.get("report") or {}
+    settings: Settings = ctx.obj["settings"]
+    if s3_endpoint_url:
+        settings = settings.with_s3_endpoint_url(s3_endpoint_url)
+    engine = pipeline.make_engine(settings, engine_name)
+    report = settings.section("report")
     out_text = str(ctx.params.get("report_out") or report.get("out") or "") or None
-    if out_text and (_STORE_URI.match(out_text) or out_text.startswith(("s3:/", "gs:/", "az:/"))):
+    if out_text and (is_store_uri(out_text) or out_text.startswith(("s3:/", "gs:/", "az:/"))):
         # (click has already folded "s3://b/p" into the path "s3:/b/p")
         raise ReconcileError(
             f"{out_text}: `run` writes its report to a folder",
             hint="give a local folder, then `reconcile report --out s3://…` to publish it",
         )
     out = report_out or (Path(report["out"]) if report.get("out") else None)
-    formats = report.get("formats") or ["html", "md", "json", "csv"]
     summary = batch.run_batch(
-        ctx.obj["db"],
-        sources,
-        config=data,
+        settings,
         lock_timeout_seconds=lock_timeout,
-        s3_endpoint_url=s3_endpoint_url,
         report_out=out,
-        report_formats=formats,
+        report_formats=report.get("formats") or settings_module.DEFAULT_REPORT_FORMATS,
         engine=engine,
         retry_quarantined=retry_quarantined,
     )
@@ -828,53 +719,15 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
     usage and billing, evidence files. Over time, methods, evidence digest. The same
     data gives byte-identical files; nothing is written unless every format rendered.
     """
-    from datetime import UTC, datetime
-
-    from reconcile import report as report_module
     from reconcile.report_render import parse_formats
 
     try:
         chosen = parse_formats(formats)
     except ReconcileError as exc:
         raise click.BadParameter(exc.one_line(), param_hint="'--format'") from exc
-    registry = registry_for(
-        ctx.meta.get("reconcile.config", {}), ctx.obj["db"], os.environ.get("HF_ENDPOINT")
-    )
-    remote = _STORE_URI.match(out_dir) is not None
-    target = _writable_store(out_dir) if remote else None  # refused before any work
-    con = _open_reader(ctx)
-    try:
-        with tempfile.TemporaryDirectory(prefix="reconcile-report-") as staging:
-            written = report_module.write_report(
-                con,
-                Path(staging) if remote else Path(out_dir),
-                formats=chosen,
-                registry=registry,
-                generated_at=datetime.now(UTC) if stamp else None,
-            )
-            if target is not None:
-                for path in written:
-                    target.put_file(path.name, path)
-                written = [target.store.uri(target.prefix + p.name) for p in written]
-    finally:
-        con.close()
+    written = pipeline.report(ctx.obj["settings"], out_dir, chosen, stamp=stamp, on_note=_note)
     for path in written:
         click.echo(f"wrote {path}")
-
-
-#: An object-store URI (``s3://``, ``gs://``, ``az://`` …), as opposed to a local path.
-_STORE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def _writable_store(uri: str) -> Any:
-    """The writable location ``uri`` names (a bucket prefix), checked before any work.
-
-    Raises:
-        ReconcileError: not a store this tool can write to.
-    """
-    from reconcile.lake import Target
-
-    return Target.open(uri, s3_endpoint_url=os.environ.get("RECONCILE_S3_ENDPOINT_URL"))
 
 
 @cli.command()
@@ -892,12 +745,8 @@ def check(
     does), and which objects nothing recognises. Exits 1 if a source fails or lists no
     objects: run it after changing a bucket, a profile or a prefix.
     """
-    data = ctx.meta.get("reconcile.config", {})
-    specs = (
-        [batch.SourceSpec(uri) for uri in sources]
-        if sources
-        else batch.parse_sources(data.get("sources"))
-    )
+    settings: Settings = ctx.obj["settings"]
+    specs = [settings_module.SourceSpec(uri) for uri in sources] or list(settings.sources)
     if not specs:
         raise click.UsageError("no SOURCE given and no [[sources]] in the configuration")
     results = []
@@ -914,7 +763,7 @@ def check(
                 None,
                 [source],
                 format_name=spec.format,
-                format_options=data.get("formats", {}),
+                format_options=settings.formats,
                 listing_errors=errors,
                 notes=notes,
             )
@@ -971,7 +820,7 @@ def config_show(ctx: click.Context) -> None:
     beats the file, the file beats the default.
     """
     root = ctx.find_root()
-    data = root.meta.get("reconcile.config", {})
+    settings: Settings = ctx.obj["settings"]
     path = root.params.get("config_path")
     file_note = f"file {path}"
     safe = output.terminal_safe
@@ -993,13 +842,12 @@ def config_show(ctx: click.Context) -> None:
 
     click.echo(
         f"config = {safe(str(path))}  ({origin('config_path')}; "
-        f"{'found' if data else 'no file: defaults'})"
+        f"{'found' if settings.data else 'no file: defaults'})"
     )
     # The group's own options: click knows whether they came from the command line.
     click.echo(f"db = {safe(str(root.params['db']))}  ({origin('db')})")
     click.echo(f"log_format = {root.params['log_format']}  ({origin('log_format')})")
-    settings: list[config_module.Effective] = ctx.obj["settings"]
-    for item in settings:
+    for item in settings.effective:
         if item.key in ("db", "log_format"):
             continue
         value, where = item.value, item.origin
@@ -1010,7 +858,7 @@ def config_show(ctx: click.Context) -> None:
                     value, where = os.environ[name], f"env {name}, read by boto3"
                     break
         click.echo(f"{item.key} = {shown(value)}  ({where})")
-    for spec in batch.parse_sources(data.get("sources")):
+    for spec in settings.sources:
         click.echo(
             f"sources = {safe(batch.redact(spec.uri))}"
             + (f" format={safe(spec.format)}" if spec.format else "")
@@ -1022,8 +870,8 @@ def config_show(ctx: click.Context) -> None:
     for table in ("formats", "models", "lineage", "estimate", "energy", "engine", "logging"):
         rest = {
             key: value
-            for key, value in (data.get(table) or {}).items()
-            if f"{table}.{key}" not in config_module.SETTINGS_BY_KEY
+            for key, value in settings.section(table).items()
+            if f"{table}.{key}" not in settings_module.SETTINGS_BY_KEY
         }
         if rest:
             click.echo(f"{table} = {shown(dict(sorted(rest.items())))}  ({file_note})")
@@ -1057,23 +905,9 @@ def lake_export(
     microsecond UTC timestamps, DECIMAL hours and money, string ids and partitions, and
     _reconcile_lake.json with row counts and schemas. A re-export replaces the datasets.
     """
-    from reconcile import lake as lake_module
-    from reconcile.engines import default_lake
-
-    data = ctx.meta.get("reconcile.config", {})
-    target = dest or (data.get("engine") or {}).get("lake") or default_lake(ctx.obj["db"])
-    con = _open_reader(ctx)
-    try:
-        con.execute("BEGIN TRANSACTION")  # both datasets from one snapshot
-        result = lake_module.export_lake(
-            con,
-            target,
-            datasets=datasets or tuple(lake_module.PROJECTIONS),
-            s3_endpoint_url=s3_endpoint_url,
-        )
-        con.execute("COMMIT")
-    finally:
-        con.close()
+    target, result = pipeline.export_lake(
+        ctx.obj["settings"], dest, datasets, s3_endpoint_url=s3_endpoint_url, on_note=_note
+    )
     for name, info in result.datasets.items():
         click.echo(f"{name}: {info['rows']:,} rows in {info['files']} files")
     click.echo(
@@ -1107,32 +941,7 @@ def export_model_card(ctx: click.Context, model_id: str, out_dir: Path) -> None:
     The JSON carries the EU AI Act Annex XI 2(d)-(e) facts: dependencies, training time,
     accelerator-hours by type, compute with its band and method, energy, evidence ids.
     """
-    from reconcile import documentation
-    from reconcile import report as report_module
-    from reconcile.report_render import write_files
-
-    data = ctx.meta.get("reconcile.config", {})
-    registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
-    con = _open_reader(ctx)
-    try:
-        built = report_module.build_report(con, registry=registry)
-        seconds = report_module.accelerator_seconds(con)
-    finally:
-        con.close()
-    model = next((m for m in built.models if m.model_id == model_id), None)
-    if model is None:
-        known = [m.model_id for m in built.models]
-        raise ReconcileError(
-            f"no model {model_id!r} in the warehouse",
-            hint=(
-                f"did you mean {', '.join(close)}?"
-                if (close := difflib.get_close_matches(model_id, known, n=3, cutoff=0.6))
-                else "see `reconcile status`"
-            ),
-        )
-    doc = documentation.document(model, {r.run_id: r for r in built.runs}, seconds)
-    block, facts = documentation.model_card(doc, (data.get("energy") or {}).get("location"))
-    for path in write_files(out_dir, {"model-card.yaml": block, "model-card.json": facts}):
+    for path in pipeline.model_card(ctx.obj["settings"], model_id, out_dir, on_note=_note):
         click.echo(f"wrote {path}")
 
 

@@ -18,22 +18,23 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from reconcile import __version__, energy, flops, lake
-from reconcile.catalog import load_catalog, normalize_precision, reference_peak
-from reconcile.compliance import Status, classify, sci, threshold_for
+from reconcile import __version__, energy, flops, lake, methods
+from reconcile.catalog import load_catalog, normalize_precision
+from reconcile.compliance import Status, classify, threshold_for
 from reconcile.engines import ROLLUP_KEYS, DuckDBEngine, Engine, StageResult, rollup_id_sql
 from reconcile.errors import ConfigError
 from reconcile.flags import (
     IMPLIED_UTILISATION_HIGH,
     IMPLIED_UTILISATION_IMPOSSIBLE,
     IMPLIED_UTILISATION_LOW,
-    REPORTED_TOLERANCE,
     describe,
 )
 from reconcile.matching import DEFAULT_TAG_KEYS, LINK_COLUMNS, drop_links, match_runs
+from reconcile.methods import UsageEvidence
+from reconcile.methods.architecture import statement
 from reconcile.models import ModelRegistry, default_registry
-from reconcile.resolve import resolve_runs
-from reconcile.warehouse import rollback, schema_version
+from reconcile.resolve import ensure_resolved
+from reconcile.warehouse import record_digest, rollback, schema_version
 
 _URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
 
@@ -125,262 +126,6 @@ class EstimateSummary:
     models: dict[str, str] = field(default_factory=dict)  # model -> status
 
 
-def _shape(run: Mapping[str, Any]) -> flops.RunShape | None:
-    if not run.get("tokens") or not run.get("params_matmul"):
-        return None
-    return flops.RunShape(
-        tokens=float(run["tokens"]),
-        tokens_low=float(run["tokens_low"] or run["tokens"]),
-        tokens_high=float(run["tokens_high"] or run["tokens"]),
-        params_total=int(run["params_total"] or run["params_matmul"]),
-        params_matmul=int(run["params_matmul"]),
-        params_matmul_active=int(run["params_matmul_active"] or run["params_matmul"]),
-        params_trainable=run.get("params_trainable"),
-        n_layers=run.get("n_layers"),
-        attention_dim=run.get("attention_dim"),
-        seq_len=run.get("seq_len"),
-        method=run.get("method"),
-        objective=run.get("objective"),
-        seq_len_max=run.get("seq_len_max"),
-        seq_len_is_upper_bound=run.get("seq_len_basis") == "derived_assuming_single_process",
-        generated_tokens=run.get("generated_tokens"),
-        kl_in_use=run.get("kl_in_use"),
-    )
-
-
-def _reported(
-    run: Mapping[str, Any],
-    arch: flops.Estimate | None,
-    shape: flops.RunShape | None,
-    flags: list[str],
-) -> flops.Estimate | None:
-    """Claims in the evidence, normalised to our formula through the tokens they imply."""
-    claims = json.loads(run.get("reported") or "[]")
-    if not claims:
-        return None
-    items = []
-    for claim in claims:
-        value, basis = float(claim["flops"]), str(claim["basis"])
-        implied_tokens = None
-        if basis == "hf_total_flos" and run.get("params_hf_counted"):
-            implied_tokens = value / (6.0 * run["params_hf_counted"])
-        elif basis == "flops_meter_architecture" and run.get("params_total"):
-            trainable = run.get("params_trainable") or run["params_total"]
-            implied_tokens = value / (4.0 * run["params_total"] + 2.0 * trainable)
-        normalised = None
-        if implied_tokens is not None and arch is not None and shape is not None:
-            normalised = arch.central / shape.tokens * implied_tokens
-            if abs(normalised - arch.central) > REPORTED_TOLERANCE * arch.central:
-                flags.append(f"reported_differs_{basis}")
-        items.append(
-            {
-                "basis": basis,
-                "flops": value,
-                "source": claim.get("source"),
-                "implied_tokens": implied_tokens,
-                "normalised_to_ours": normalised,
-            }
-        )
-    primary = next((i for i in items if i["normalised_to_ours"] is not None), items[0])
-    central = primary["normalised_to_ours"] or primary["flops"]
-    values = [i["normalised_to_ours"] or i["flops"] for i in items]
-    return flops.Estimate(
-        "reported",
-        min(values),
-        central,
-        max(values),
-        {
-            "claims": items,
-            "note": "claims normalised to our per-token "
-            "formula through the tokens each claim implies",
-        },
-    )
-
-
-@dataclass
-class UsageEvidence:
-    """Accelerator time linked to one run, by kind."""
-
-    allocation_seconds: float = 0.0  # scheduler allocations (Slurm)
-    telemetry_seconds: float = 0.0  # measured device time (DCGM, nvidia-smi)
-    tensor_active_weighted: float = 0.0  # sum of tensor_active x seconds (DCGM)
-    tensor_seconds: float = 0.0
-    billed_seconds: float = 0.0  # billing accelerator-hours x 3600
-    accelerators: set[str] = field(default_factory=set)
-    usage_ids: list[str] = field(default_factory=list)  # usage_rollup groups
-    line_ids: list[str] = field(default_factory=list)  # billing_rollup groups
-    usage_rows: int = 0  # gpu_usage rows in those groups
-    billing_lines: int = 0  # billing lines in those groups
-
-    @property
-    def measured_tensor_active(self) -> float | None:
-        """Time-weighted tensor-pipe activity, when DCGM measured it."""
-        return self.tensor_active_weighted / self.tensor_seconds if self.tensor_seconds else None
-
-
-@dataclass(frozen=True)
-class _Peak:
-    """The reference peak of an accelerator name, a band when the name is ambiguous."""
-
-    central: float
-    low: float
-    high: float
-    absolute: float
-    candidates: tuple[str, ...]
-    columns: tuple[str, ...]
-
-
-def _peak(
-    name: str, precision: str | None, options: EstimateOptions
-) -> tuple[_Peak | None, str | None]:
-    """The reference peak (FLOP/s) of an accelerator, or why there is none.
-
-    The reference is the dense BF16/FP16 tensor peak (``default_precision``, BF16 unless
-    configured): the precision fine-tuning runs in. FP8 only when the run's own precision
-    says so; an FP8 peak taken when nothing says FP8 halves every implied utilisation.
-    The absolute peak (the highest dense figure of any precision) is kept beside it as a
-    labelled bound. A name that fits several catalog rows ("H100": SXM, PCIe, NVL) gives
-    a band over them: the lowest and highest reference peaks, their mean in the middle.
-    """
-    catalog = load_catalog()
-    # ``unknown:<name>``: a device the catalog lacked when the evidence was loaded; a
-    # catalog that has learnt it since resolves the name.
-    name = name.removeprefix("unknown:")
-    found = catalog.accelerators.get(name)
-    candidates = [found] if found else []
-    if not candidates:
-        match = catalog.resolve_accelerator(name)
-        candidates = list(match.candidates) if match else []
-    if not candidates:
-        return None, f"accelerator {name!r} not in the catalog"
-    wanted = precision if precision and precision != options.default_precision else None
-    references: list[tuple[float, str]] = []
-    for accelerator in candidates:
-        try:
-            references.append(reference_peak(accelerator, wanted or options.default_precision))
-        except ValueError:
-            continue
-    if not references:
-        return None, f"no peak for {name}"
-    values = [value for value, _ in references]
-    absolute = max(
-        [
-            p
-            for a in candidates
-            for p in (a.peak_flops(x) for x in ("fp32", "tf32", "bf16", "fp16", "fp8"))
-            if p
-        ]
-        + values
-    )
-    return (
-        _Peak(
-            sum(values) / len(values),
-            min(values),
-            max(values),
-            absolute,
-            tuple(a.key for a in candidates),
-            tuple(sorted({column for _, column in references})),
-        ),
-        None,
-    )
-
-
-def _peak_assumptions(estimate: flops.Estimate, peak: _Peak, seconds: float) -> None:
-    estimate.assumptions["reference_peak"] = {
-        "columns": list(peak.columns),
-        "candidates": list(peak.candidates),
-        "note": "dense BF16/FP16 tensor peak unless the run's precision says otherwise"
-        + ("; an ambiguous name: a band over its candidates" if len(peak.candidates) > 1 else ""),
-    }
-    estimate.assumptions["absolute_physical_limit"] = {
-        "flops": seconds * peak.absolute,
-        "note": "at the highest dense peak of any precision (FP8 where there is one): a "
-        "bound no run reaches, not the reference",
-    }
-
-
-def _hardware(
-    run: Mapping[str, Any], usage: UsageEvidence, options: EstimateOptions
-) -> tuple[flops.Estimate | None, str | None]:
-    """Accelerator time x dense peak x utilisation.
-
-    Time: scheduler allocations, else measured telemetry windows, else the job's own
-    runtime x accelerator count. Utilisation: DCGM tensor-pipe activity when measured.
-    """
-    count, seconds = run.get("accelerator_count"), run.get("runtime_seconds")
-    if usage.allocation_seconds:
-        total, basis = usage.allocation_seconds, "scheduler allocation (matched Slurm jobs)"
-    elif usage.telemetry_seconds:
-        total, basis = usage.telemetry_seconds, "measured device time (matched telemetry)"
-    elif count and seconds:
-        total, basis = float(count) * float(seconds), "runtime x accelerators (job logs)"
-    elif run.get("accelerator_seconds"):
-        total = float(run["accelerator_seconds"])
-        basis = "accelerator-hours stated by the evidence"
-    else:
-        return None, None
-    name = run.get("accelerator")
-    if (not name or name == "mixed") and len(usage.accelerators) == 1:
-        name = next(iter(usage.accelerators))
-    if not name:
-        return None, "accelerator unknown"
-    precision = normalize_precision(run.get("precision"))
-    peak, problem = _peak(name, precision, options)
-    if peak is None:
-        return None, problem
-    estimate = flops.hardware(
-        total,
-        peak.central,
-        utilisation=dict(options.utilisation),
-        measured_utilisation=usage.measured_tensor_active,
-        peak_low=peak.low,
-        peak_high=peak.high,
-    )
-    _peak_assumptions(estimate, peak, total)
-    estimate.assumptions.update(
-        {
-            "accelerator": name,
-            "seconds_basis": basis,
-            "precision": precision or f"{options.default_precision} (assumed)",
-            "matched_usage_rows": usage.usage_rows,
-        }
-    )
-    return estimate, None
-
-
-def _billing(
-    run: Mapping[str, Any], usage: UsageEvidence, options: EstimateOptions
-) -> flops.Estimate | None:
-    """Billed accelerator-hours through the hardware formula."""
-    if not usage.billed_seconds:
-        return None
-    name = run.get("accelerator") or (
-        next(iter(usage.accelerators)) if len(usage.accelerators) == 1 else None
-    )
-    if not name:
-        return None
-    peak, _ = _peak(name, normalize_precision(run.get("precision")), options)
-    if peak is None:
-        return None
-    estimate = flops.hardware(
-        usage.billed_seconds,
-        peak.central,
-        utilisation=dict(options.utilisation),
-        peak_low=peak.low,
-        peak_high=peak.high,
-    )
-    _peak_assumptions(estimate, peak, usage.billed_seconds)
-    estimate.method = "billing"
-    estimate.assumptions.update(
-        {
-            "accelerator": name,
-            "billing_lines": usage.billing_lines,
-            "seconds_basis": "billed accelerator-hours x 3600",
-        }
-    )
-    return estimate
-
-
 #: The columns of ``compliance_status`` a reader shows (status, report, library).
 STATUS_SELECT = (
     "SELECT model_id, base_model, status, flops_low, flops_central, flops_high, "
@@ -422,19 +167,6 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def stored_digest(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    """The digest recorded for ``name`` (``estimate``, ``report:<folder>``), or None."""
-    row = con.execute("SELECT digest FROM stage_digests WHERE name = ?", [name]).fetchone()
-    return str(row[0]) if row else None
-
-
-def record_digest(con: duckdb.DuckDBPyConnection, name: str, digest: str | None) -> None:
-    """Record (or, for None, forget) what ``name`` was last computed from."""
-    con.execute("DELETE FROM stage_digests WHERE name = ?", [name])
-    if digest is not None:
-        con.execute("INSERT INTO stage_digests VALUES (?, ?, now())", [name, digest])
-
-
 def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
     """Why the stored statuses do not describe the evidence, in one sentence; None when
     they do (or when there is no evidence at all).
@@ -458,6 +190,13 @@ def staleness(con: duckdb.DuckDBPyConnection) -> str | None:
             "of date; run `reconcile estimate`"
         )
     return None
+
+
+def statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each model's stored status, by model id."""
+    return dict(
+        con.execute("SELECT model_id, status FROM compliance_status ORDER BY model_id").fetchall()
+    )
 
 
 def status_changes(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -490,38 +229,21 @@ def status_changes(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def estimate_run(
     run: Mapping[str, Any], options: EstimateOptions, usage: UsageEvidence | None = None
 ) -> RunResult:
-    """Every method for one logical run, the combined figure, and the cross-check flags."""
-    usage = usage or UsageEvidence()
-    flags = list(run.get("flags") or [])
-    estimates: list[flops.Estimate] = []
-    shape = _shape(run)
-    arch = flops.architecture(shape) if shape else None
-    if arch:
-        estimates.append(arch)
-    reported = _reported(run, arch, shape, flags)
-    hardware, problem = _hardware(run, usage, options)
-    if problem:
-        flags.append("hardware_unknown_accelerator")
-    if hardware:
-        estimates.append(hardware)
-    billing = _billing(run, usage, options)
-    if billing:
-        estimates.append(billing)
-        logged = (run.get("accelerator_count") or 0) * (run.get("runtime_seconds") or 0)
-        if logged and abs(usage.billed_seconds - logged) > 0.25 * logged:
-            flags.append("billed_hours_differ_from_logged_runtime")
-    if reported:
-        estimates.append(reported)
-    combined, decided_by = None, None
-    solid = run.get("tokens_basis") in ("logged", "derived_total_flos")
-    if arch and (solid or hardware is None):
-        combined, decided_by = arch, "architecture"
-    elif hardware:
-        combined, decided_by = hardware, "hardware"
-    elif billing:
-        combined, decided_by = billing, "billing"
-    if arch and hardware is None and billing is not None:
-        hardware = billing  # the billed time is then the hardware evidence
+    """Every method for one logical run (``reconcile.methods``), the combined figure, and
+    the cross-check flags."""
+    ctx = methods.RunContext(
+        run,
+        usage or UsageEvidence(),
+        options.utilisation,
+        options.default_precision,
+        flags=list(run.get("flags") or []),
+    )
+    found = methods.compute(ctx)
+    flags = ctx.flags
+    decided_by = methods.decide(found, run)
+    arch = found.get("architecture")
+    # the billed time is the hardware evidence when nothing else measured it
+    hardware = found.get("hardware") or found.get("billing")
     if arch and hardware:
         limit = hardware.assumptions["physical_limit"]
         comparable = arch.assumptions["hardware_comparable_central"]
@@ -534,24 +256,8 @@ def estimate_run(
                 flags.append("implied_utilisation_above_0.70")
             elif implied < IMPLIED_UTILISATION_LOW:
                 flags.append("implied_utilisation_below_0.02")
-    if combined is not None:
-        low, high = combined.low, combined.high
-        others = [e for e in estimates if e is not combined and e.method != "reported"]
-        for other in others:
-            if other.high < low or other.low > high:
-                flags.append(f"methods_disagree_{other.method}")
-                continue
-            low, high = max(low, other.low), min(high, other.high)
-        combined = flops.Estimate(
-            "combined",
-            low,
-            combined.central,
-            high,
-            {"decided_by": decided_by, "band": "tightest interval consistent with all methods"},
-        )
-        combined.low = min(combined.low, combined.central)
-        combined.high = max(combined.high, combined.central)
-    return RunResult(run["run_key"], estimates, combined, decided_by, sorted(set(flags)))
+    combined = methods.combine(found, decided_by, flags)
+    return RunResult(run["run_key"], list(found.values()), combined, decided_by, sorted(set(flags)))
 
 
 def _estimate_isolated(
@@ -757,7 +463,7 @@ def run_estimate(
     registry = registry or default_registry()
     options = options or EstimateOptions()
     engine = engine or DuckDBEngine()
-    resolve_runs(con, registry)
+    ensure_resolved(con, registry)
     stages = engine.run_stages(con)
     landed = _land_stages(con, stages)
     runs = con.sql("SELECT * FROM resolved_runs ORDER BY run_key").to_arrow_table().to_pylist()
@@ -935,47 +641,15 @@ def _links(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return links
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Validate what ``run_configured`` reads, before anything is locked or opened.
-
-    Raises:
-        ConfigError: an ``[estimate]``, ``[lineage]`` or ``[energy]`` value is invalid.
-    """
-    EstimateOptions.from_config(config.get("estimate"), config.get("lineage"))
-    energy.EnergyOptions.from_config(config.get("energy"))
-
-
-def run_configured(
-    con: duckdb.DuckDBPyConnection,
-    config: Mapping[str, Any],
-    registry: ModelRegistry,
-    engine: Engine | None = None,
-    digest: str | None = None,
-) -> EstimateSummary:
-    """``run_estimate`` with what a configuration says (``[estimate]``, ``[lineage]``,
-    ``[energy]``), recording the inputs' digest (``inputs_digest``, unless given): the one
-    way the CLI, the batch job and the library estimate.
-
-    Raises:
-        ConfigError: an ``[estimate]``, ``[lineage]`` or ``[energy]`` value is invalid.
-    """
-    options = EstimateOptions.from_config(config.get("estimate"), config.get("lineage"))
-    energy_options = energy.EnergyOptions.from_config(config.get("energy"))
-    if digest is None:
-        digest = inputs_digest(con, config)
-    return run_estimate(con, registry, options, engine, digest, energy_options)
-
-
 def _method_text(runs: list[dict[str, Any]], results: dict[str, RunResult]) -> str:
     deciders = sorted({results[r["run_key"]].decided_by or "none" for r in runs})
     if len(runs) == 1 and deciders == ["architecture"]:
         run = runs[0]
-        n = run.get("params_matmul_active") or run.get("params_matmul")
-        return (
-            f"architecture-based, 6·N·D with N={sci(n)}, D={sci(run.get('tokens'))}"
-            if run.get("method") == "full"
-            else f"architecture-based, (4·N + 6·N_adapter)·D with N={sci(n)}, "
-            f"N_adapter={sci(run.get('params_trainable'))}, D={sci(run.get('tokens'))}"
+        return "architecture-based, " + statement(
+            run.get("method"),
+            run.get("params_matmul_active") or run.get("params_matmul"),
+            run.get("params_trainable"),
+            run.get("tokens"),
         )
     return f"sum over {len(runs)} runs, by " + ", ".join(deciders)
 

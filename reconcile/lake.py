@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -208,6 +209,15 @@ class ExportResult:
             "files_deleted": self.files_deleted,
             "seconds": round(self.seconds, 3),
         }
+
+
+#: An object-store URI (``s3://``, ``gs://``, ``az://`` …), as opposed to a local path.
+_STORE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_store_uri(text: str) -> bool:
+    """Whether ``text`` names an object-store location rather than a local path."""
+    return _STORE_URI.match(text) is not None
 
 
 def export_lake(

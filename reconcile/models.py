@@ -16,6 +16,7 @@ and aliases in the config (``[models]``). Configs of the catalog models
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -239,17 +240,18 @@ class ModelRegistry:
         hub_endpoint: str | None = None,
     ) -> None:
         options = dict(options or {})
-        for key in options:
-            if key not in ("aliases", "base", "hub"):
-                raise ConfigError(f"unknown key 'models.{key}'", hint="known: aliases, base, hub")
+        self.check_options(options)
         aliases = options.get("aliases", {})
-        if not isinstance(aliases, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
-        ):
-            raise ConfigError("'models.aliases' must map strings to Hub ids")
         hub = options.get("hub", False)
-        if not isinstance(hub, bool):
-            raise ConfigError("'models.hub' must be true or false")
+        #: what resolution depends on beyond the evidence (None with the Hub look-up on:
+        #: its answers can change while the configuration does not)
+        self.digest: str | None = (
+            None
+            if hub
+            else hashlib.sha256(
+                json.dumps(options, sort_keys=True, default=str).encode()
+            ).hexdigest()
+        )
         self.hub: HubClient | None = (
             HubClient(hub_cache or Path("reconcile-hub-cache"), hub_endpoint) if hub else None
         )
@@ -274,30 +276,31 @@ class ModelRegistry:
             for key in _name_keys(repo_id):
                 self._by_key.setdefault(key, set()).add(repo_id)
 
+    @staticmethod
+    def check_options(options: Mapping[str, Any] | None) -> None:
+        """Validate a ``[models]`` table without building a registry.
+
+        Raises:
+            ConfigError: an unknown key or a badly typed value (named).
+        """
+        options = dict(options or {})
+        for key in options:
+            if key not in ("aliases", "base", "hub"):
+                raise ConfigError(f"unknown key 'models.{key}'", hint="known: aliases, base, hub")
+        aliases = options.get("aliases", {})
+        if not isinstance(aliases, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+        ):
+            raise ConfigError("'models.aliases' must map strings to Hub ids")
+        if not isinstance(options.get("hub", False), bool):
+            raise ConfigError("'models.hub' must be true or false")
+        for repo_id, spec in (options.get("base") or {}).items():
+            _check_base(repo_id, spec)
+
     def _override(self, repo_id: str, spec: Any) -> None:
-        where = f"models.base.{repo_id}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"'{where}' must be a table")
-        for key in spec:
-            if key not in ("pretraining_flops", "source", "systemic_risk", "config"):
-                raise ConfigError(
-                    f"unknown key '{where}.{key}'",
-                    hint="known: pretraining_flops, source, systemic_risk, config",
-                )
         flops = spec.get("pretraining_flops")
-        if flops is not None and (not isinstance(flops, (int, float)) or flops <= 0):
-            raise ConfigError(f"'{where}.pretraining_flops' must be a positive number")
-        if flops is not None and not isinstance(spec.get("source"), str):
-            raise ConfigError(
-                f"'{where}.source' is required with a compute figure",
-                hint="say where the figure comes from",
-            )
         risk = spec.get("systemic_risk")
-        if risk is not None and not isinstance(risk, bool):
-            raise ConfigError(f"'{where}.systemic_risk' must be true or false")
         if "config" in spec:
-            if not isinstance(spec["config"], str) or _shipped_config(spec["config"]) is None:
-                raise ConfigError(f"'{where}.config' must name a shipped model config")
             self.config_aliases[repo_id.lower()] = spec["config"]
         current = self.entries.get(repo_id.lower()) or BaseModel(
             repo_id=repo_id,
@@ -592,16 +595,32 @@ def _path_candidates(text: str) -> list[tuple[str | None, str]]:
     return out
 
 
-def registry_for(
-    config: Mapping[str, Any], db: str | Path, hub_endpoint: str | None = None
-) -> ModelRegistry:
-    """The registry of a configuration (its ``[models]`` table), with the Hub cache kept
-    beside the warehouse ``db`` and the Hub look-up (when enabled) at ``hub_endpoint``."""
-    return ModelRegistry(
-        config.get("models"),
-        hub_cache=Path(db).resolve().parent / "reconcile-hub-cache",
-        hub_endpoint=hub_endpoint,
-    )
+def _check_base(repo_id: str, spec: Any) -> None:
+    """Validate one ``[models.base."org/name"]`` table."""
+    where = f"models.base.{repo_id}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"'{where}' must be a table")
+    for key in spec:
+        if key not in ("pretraining_flops", "source", "systemic_risk", "config"):
+            raise ConfigError(
+                f"unknown key '{where}.{key}'",
+                hint="known: pretraining_flops, source, systemic_risk, config",
+            )
+    flops = spec.get("pretraining_flops")
+    if flops is not None and (not isinstance(flops, (int, float)) or flops <= 0):
+        raise ConfigError(f"'{where}.pretraining_flops' must be a positive number")
+    if flops is not None and not isinstance(spec.get("source"), str):
+        raise ConfigError(
+            f"'{where}.source' is required with a compute figure",
+            hint="say where the figure comes from",
+        )
+    risk = spec.get("systemic_risk")
+    if risk is not None and not isinstance(risk, bool):
+        raise ConfigError(f"'{where}.systemic_risk' must be true or false")
+    if "config" in spec and (
+        not isinstance(spec["config"], str) or _shipped_config(spec["config"]) is None
+    ):
+        raise ConfigError(f"'{where}.config' must name a shipped model config")
 
 
 @cache

@@ -123,14 +123,16 @@ _LOCK_DOWN = (
 )
 
 
-def lock_down(con: duckdb.DuckDBPyConnection) -> None:
-    """Make ``con`` unable to touch the file system or its own settings, for good.
+def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make ``con`` unable to touch the file system or its own settings, for good;
+    returns it.
 
     Statements then see only the database's tables: no file is read or written (not
     even a spill file), no extension is installed or loaded, no setting changes.
     """
     for statement in _LOCK_DOWN:
         con.execute(statement)
+    return con
 
 
 def run(con: duckdb.DuckDBPyConnection, query: QueryFile, params: dict[str, str]) -> pa.Table:

@@ -24,6 +24,7 @@ The central value comes from the strongest basis present; every derivation is ke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -40,9 +41,12 @@ from reconcile.adapters import adapter_parameters
 from reconcile.errors import ParseError
 from reconcile.models import ModelRegistry, Resolution, default_registry
 from reconcile.params import ParamCount, count_parameters
-from reconcile.warehouse import rollback
+from reconcile.warehouse import record_digest, rollback, stored_digest
 
 RESOLVER_VERSION = 2
+#: ``stage_digests`` name under which resolution records the ``[models]`` configuration
+#: it used (``ModelRegistry.digest``).
+RESOLVE_DIGEST = "resolve"
 
 #: Which evidence wins, per kind of field (earlier wins).
 _PRIORITY = {
@@ -1035,6 +1039,7 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
     try:
         registry.completions.save(con)
         con.execute("DELETE FROM resolved_runs")
+        record_digest(con, RESOLVE_DIGEST, resolution_digest(con, registry))
         con.register("_resolved", table)
         try:
             con.execute(
@@ -1049,10 +1054,12 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
     return len(resolved)
 
 
-def needs_resolving(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether resolved_runs is missing runs, was built by an older resolver, or is
-    older than the last load of training runs (an ingest that committed its units but
-    failed before resolving, e.g. on a full disk)."""
+def needs_resolving(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> bool:
+    """Whether ``resolved_runs`` does not describe ``training_runs`` as ``registry``
+    resolves it: missing, built by an older resolver, older than the last load of training
+    runs (an ingest that committed its units but failed before resolving, e.g. on a full
+    disk), or built from other evidence rows or another ``[models]`` configuration
+    (:func:`resolution_digest`; always, with the Hub look-up on)."""
     rows = con.execute(
         "SELECT (SELECT count(*) FROM training_runs), (SELECT count(*) FROM resolved_runs), "
         "(SELECT coalesce(min(resolver_version), 0) FROM resolved_runs), "
@@ -1060,4 +1067,36 @@ def needs_resolving(con: duckdb.DuckDBPyConnection) -> bool:
         "FROM ingest_ledger WHERE target_table = 'training_runs'), false)"
     ).fetchall()
     runs, resolved, version, stale = rows[0]
-    return bool(runs) and (resolved == 0 or version != RESOLVER_VERSION or bool(stale))
+    if not runs:
+        return False
+    if resolved == 0 or version != RESOLVER_VERSION or bool(stale):
+        return True
+    digest = resolution_digest(con, registry or default_registry())
+    return digest is None or stored_digest(con, RESOLVE_DIGEST) != digest
+
+
+def resolution_digest(con: duckdb.DuckDBPyConnection, registry: ModelRegistry) -> str | None:
+    """What resolution reads, as one sha256: every ``training_runs`` row (a row changed
+    outside an ingest counts too) and the registry's configuration; None with the Hub
+    look-up on (its answers can change while nothing here does)."""
+    if registry.digest is None:
+        return None
+    (count, rows) = con.execute(
+        "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) FROM training_runs t"
+    ).fetchone() or (0, "0")
+    text = json.dumps([RESOLVER_VERSION, registry.digest, count, rows])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ensure_resolved(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> int:
+    """Resolve logical runs unless ``resolved_runs`` already holds what
+    :func:`resolve_runs` would write (:func:`needs_resolving`): the one rule the ingest
+    and the estimate share, so evidence is resolved once per change.
+
+    Returns:
+        The number of logical runs.
+    """
+    if needs_resolving(con, registry):
+        return resolve_runs(con, registry)
+    (count,) = con.execute("SELECT count(*) FROM resolved_runs").fetchone() or (0,)
+    return int(count)

@@ -63,18 +63,18 @@ def latest_version() -> int:
     return migrations()[-1].version
 
 
-#: DuckDB's memory ceiling for warehouse connections (``RECONCILE_MEMORY_LIMIT`` or
-#: ``[warehouse] memory_limit``). Without one DuckDB takes up to 80 % of RAM, and a large
-#: unit inserted in one transaction keeps its blocks in memory until COMMIT (4.6 GiB at
-#: 20 M FOCUS lines); with it, DuckDB writes or spills them (bench/README.md). Heavy
-#: single statements (the lake export, the stages) raise it to 1 GB for their duration.
+#: DuckDB's memory ceiling for warehouse connections, unless the settings give one
+#: (``RECONCILE_MEMORY_LIMIT`` or ``[warehouse] memory_limit``: ``Settings.memory_limit``).
+#: Without one DuckDB takes up to 80 % of RAM, and a large unit inserted in one
+#: transaction keeps its blocks in memory until COMMIT (4.6 GiB at 20 M FOCUS lines);
+#: with it, DuckDB writes or spills them (bench/README.md). Heavy single statements (the
+#: lake export, the stages) raise it to 1 GB for their duration.
 DEFAULT_MEMORY_LIMIT = "512MB"
 
 
-def _setup(con: duckdb.DuckDBPyConnection) -> None:
+def _setup(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     # Timestamps are stored as instants; show and compare them in UTC.
     con.execute("SET TimeZone = 'UTC'")
-    limit = os.environ.get("RECONCILE_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
     try:
         con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     except duckdb.Error as exc:
@@ -120,7 +120,7 @@ def corruption(path: Path, exc: BaseException) -> WarehouseCorruptError | None:
     )
 
 
-def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, *, read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
@@ -146,7 +146,7 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
                 hint="check the permissions of the file and its folder",
             ) from exc
         raise WarehouseError(f"{path}: cannot open the database: {text}") from exc
-    _setup(con)
+    _setup(con, memory_limit)
     return con
 
 
@@ -244,7 +244,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
-def open_for_write(path: Path, *, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+def open_for_write(
+    path: Path, *, wait_seconds: float = 0.0, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the warehouse and bring its schema up to date.
 
     Another process holding the file (a reader's connection, say) is waited for up to
@@ -272,7 +274,7 @@ def open_for_write(path: Path, *, wait_seconds: float = 0.0) -> duckdb.DuckDBPyC
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            con = _connect(path, read_only=False)
+            con = _connect(path, read_only=False, memory_limit=memory_limit)
             break
         except WarehouseInUseError:
             if time.monotonic() >= deadline:
@@ -342,7 +344,9 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     return target
 
 
-def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+def open_for_reading(
+    path: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> tuple[duckdb.DuckDBPyConnection, str | None]:
     """Open the warehouse read-only, or its published snapshot while a writer holds it.
 
     Returns:
@@ -356,9 +360,9 @@ def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]
     if _current(snapshot, path):
         # Readers read the published snapshot when it is as new as the warehouse: they
         # then never hold the warehouse file, and never keep the scheduled writer out.
-        return open_for_read(snapshot), None
+        return open_for_read(snapshot, memory_limit=memory_limit), None
     try:
-        return open_for_read(path), None
+        return open_for_read(path, memory_limit=memory_limit), None
     except WarehouseError as exc:
         if "in use" not in exc.message:
             raise
@@ -373,7 +377,7 @@ def open_for_reading(path: Path) -> tuple[duckdb.DuckDBPyConnection, str | None]
                 hint="retry when it has finished",
             ) from exc
         published = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
-        con = open_for_read(snapshot)
+        con = open_for_read(snapshot, memory_limit=memory_limit)
         return con, (
             f"{path} is being written by a {who.get('command', 'reconcile')} run "
             f"since {since}: answering from the snapshot published "
@@ -396,7 +400,9 @@ def _current(snapshot: Path, path: Path) -> bool:
     )
 
 
-def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
+def open_for_read(
+    path: Path, *, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     """Open an existing warehouse read-only.
 
     Raises:
@@ -406,7 +412,7 @@ def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
         raise WarehouseError(
             f"{path}: no such database", hint="run `reconcile ingest SOURCE` first or pass --db"
         )
-    con = _connect(path, read_only=True)
+    con = _connect(path, read_only=True, memory_limit=memory_limit)
     try:
         version = schema_version(con)
     except duckdb.Error as exc:
@@ -422,3 +428,16 @@ def open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
             hint="run `reconcile ingest` (it migrates) or use the matching tool version",
         )
     return con
+
+
+def stored_digest(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The digest recorded for ``name`` (``estimate``, ``report:<folder>``), or None."""
+    row = con.execute("SELECT digest FROM stage_digests WHERE name = ?", [name]).fetchone()
+    return str(row[0]) if row else None
+
+
+def record_digest(con: duckdb.DuckDBPyConnection, name: str, digest: str | None) -> None:
+    """Record (or, for None, forget) what ``name`` was last computed from."""
+    con.execute("DELETE FROM stage_digests WHERE name = ?", [name])
+    if digest is not None:
+        con.execute("INSERT INTO stage_digests VALUES (?, ?, now())", [name, digest])

@@ -269,7 +269,7 @@ def test_kubernetes_manifests_are_complete_and_agree_with_each_other_and_the_ima
     config parses as a reconcile.toml, and it runs as the Dockerfile's non-root user."""
     import yaml
 
-    from reconcile import config as config_module
+    from reconcile import settings as config_module
 
     docs = {m: yaml.safe_load((KUBERNETES / m).read_text()) for m in MANIFESTS}
     kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())

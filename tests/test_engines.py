@@ -169,7 +169,7 @@ def tricky_rows(n: int = 400, seed: int = 3) -> tuple[list[dict], list[dict]]:
                 "resource_id": None if i % 7 == 0 else f"arn:aws:sagemaker:job/run-{i % 9}",
                 "accelerator": "NVIDIA H100 SXM5-80GB" if i % 11 else None,
                 "accelerator_hours": hours if i % 11 else None,
-                "cost_billed": Decimal(rng.randrange(-10**6, 10**8)) / Decimal(10**6),
+                "cost_billed": Decimal(rng.randrange(-(10**6), 10**8)) / Decimal(10**6),
                 "cost_effective": Decimal(rng.randrange(0, 10**9)) / Decimal(10**7),
                 "currency": "USD" if i % 13 else "EUR",
                 "export_kind": kind,
@@ -382,9 +382,7 @@ def test_stages_agree_exactly_on_tricky_generated_rows(tmp_path, spark):
     db = _warehouse_with(tmp_path, billing, usage)
     con = warehouse.open_for_write(db)
     on_duckdb = DuckDBEngine().run_stages(con)
-    on_spark = SparkEngine(SparkSettings(master="local[2]"), str(tmp_path / "lake")).run_stages(
-        con
-    )
+    on_spark = SparkEngine(SparkSettings(master="local[2]"), str(tmp_path / "lake")).run_stages(con)
     con.close()
     for stage in STAGES:
         assert on_duckdb[stage].table.num_rows > 10
@@ -500,7 +498,10 @@ def test_spark_connect_gives_the_same_stage_results(tmp_path, spark):
     db = _warehouse_with(tmp_path, *tricky_rows(200))
     proc = subprocess.run(
         [sys.executable, "-c", CONNECT_CHECK, str(db), str(tmp_path / "lake")],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -529,7 +530,9 @@ def test_unreachable_spark_master_is_one_clear_error(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "c.toml"
-    config.write_text(f'[engine]\nname = "spark"\n[engine.spark]\nmaster = "spark://127.0.0.1:{port}"\n')
+    config.write_text(
+        f'[engine]\nname = "spark"\n[engine.spark]\nmaster = "spark://127.0.0.1:{port}"\n'
+    )
     db = _warehouse_with(tmp_path, *tricky_rows(20))
     result = run_cli("--config", config, "--db", db, "estimate")
     assert result.exit_code == 1
@@ -554,4 +557,4 @@ def test_unknown_engine_in_config_is_rejected(tmp_path):
     config.write_text('[engine]\nname = "trino"\n')
     result = run_cli("--config", config, "--db", tmp_path / "w.duckdb", "estimate")
     assert result.exit_code == 1
-    assert "Error: unknown engine 'trino' (known: duckdb, spark)" in result.stderr
+    assert f"Error: {config}: unknown engine 'trino' (known: duckdb, spark)" in result.stderr

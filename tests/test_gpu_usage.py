@@ -175,7 +175,10 @@ def test_invalid_format_options_stop_before_anything_is_read(tmp_path, gpu_copy)
     db = tmp_path / "w.duckdb"
     code, _, stderr = ingest(db, config, str(gpu_copy))
     assert code == 1
-    assert stderr.startswith("Error: 'formats.slurm_sacct.timezone' is not a known time zone")
+    # named with the file, when the settings are loaded (before any command starts)
+    assert stderr.startswith(
+        f"Error: {config}: 'formats.slurm_sacct.timezone' is not a known time zone"
+    )
     assert stderr.count("\n") == 1
     assert not db.exists()
 

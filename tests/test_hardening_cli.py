@@ -17,8 +17,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from reconcile import config as config_module
 from reconcile import output, queries
+from reconcile import settings as config_module
 from reconcile.cli import cli
 
 SAMPLE_RUNS = Path(__file__).resolve().parent.parent / "sample_data" / "onprem" / "runs"

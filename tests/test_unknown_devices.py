@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from reconcile.cli import cli
-from reconcile.estimate import EstimateOptions, _peak
+from reconcile.methods.base import peak as _reference_peak
 
 CONFIG = r"""
 [formats.slurm_sacct]
@@ -96,16 +97,18 @@ def test_unknown_devices_are_kept_named_and_listed(tmp_path: Path, sample_data: 
 
 
 def test_the_estimate_resolves_an_unknown_device_once_the_catalog_knows_it():
-    options = EstimateOptions()
-    peak, problem = _peak("unknown:Tesla K80", None, options)
+    def _peak(name: str) -> tuple[Any, str | None]:
+        return _reference_peak(name, None, "bf16")  # the default [estimate] precision
+
+    peak, problem = _peak("unknown:Tesla K80")
     assert peak is None and problem == "accelerator 'Tesla K80' not in the catalog"
     # loaded before the catalog learnt the name: resolved now, like a plain name
-    learnt, problem = _peak("unknown:NVIDIA H100 80GB HBM3", None, options)
-    plain, _ = _peak("NVIDIA H100 SXM5-80GB", None, options)
+    learnt, problem = _peak("unknown:NVIDIA H100 80GB HBM3")
+    plain, _ = _peak("NVIDIA H100 SXM5-80GB")
     assert problem is None and learnt is not None and plain is not None
     assert learnt.central == plain.central == pytest.approx(989.4e12, rel=1e-3)
     # a name that fits several rows: the band over them (H100 PCIe 756 … SXM 989 TFLOP/s)
-    band, problem = _peak("unknown:h100", None, options)
+    band, problem = _peak("unknown:h100")
     assert problem is None and band is not None and len(band.candidates) >= 3
     assert band.low == pytest.approx(756e12, rel=1e-2)
     assert band.high == pytest.approx(989.4e12, rel=1e-3)

@@ -1,21 +1,34 @@
-"""The project file ``reconcile.toml``: loading and validating it.
+"""The settings: ``reconcile.toml``, the ``RECONCILE_*`` environment and the defaults,
+read once and validated whole into one :class:`Settings` that every command, the
+scheduled job and the library are handed (no module reads the file or the environment
+for itself).
 
 Precedence is flags > ``RECONCILE_*`` environment > this file > built-in defaults; the
 CLI gets it from click by loading the file into ``ctx.default_map``. An unknown key
-or a value of the wrong type is an error naming the key, never a silent fallback.
-Secrets never belong in this file: credentials come from the cloud SDKs' own chains.
+or a value of the wrong type, in any section, is an error naming the file and the key
+when the settings are loaded, before any command starts: never a silent fallback, never
+a failure halfway through a run. Secrets never belong in this file: credentials come
+from the cloud SDKs' own chains.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconcile.energy import EnergyOptions
 from reconcile.errors import ConfigError
+from reconcile.estimate import EstimateOptions
+from reconcile.models import ModelRegistry
 from reconcile.warehouse import DEFAULT_MEMORY_LIMIT
+
+if TYPE_CHECKING:
+    from connectors.registry import Source
 
 DEFAULT_CONFIG = Path("reconcile.toml")
 DEFAULT_DB = Path("reconcile.duckdb")
@@ -27,7 +40,7 @@ FREE_FORM = object()
 SCHEMA: dict[str, Any] = {
     "db": str,
     "log_format": str,
-    # [[sources]]: what `reconcile run` ingests, validated by reconcile.batch.parse_sources.
+    # [[sources]]: what `reconcile run` ingests, validated by parse_sources.
     "sources": list,
     "report": {"out": str, "formats": list, "history": bool, "stamp": bool},
     "run": {"lock_timeout": int, "fail_on": str},
@@ -262,3 +275,231 @@ def effective(
         else:
             found.append(Effective(setting.key, setting.default, "default"))
     return found
+
+
+_SOURCE_KEYS = ("uri", "format", "include", "exclude", "profile")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One configured source (``[[sources]]`` in the config)."""
+
+    uri: str
+    format: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    profile: str | None = None
+
+    def open(self, s3_endpoint_url: str | None = None) -> Source:
+        """The source, with its profile and include/exclude globs."""
+        from connectors.registry import open_source
+
+        return open_source(
+            self.uri,
+            s3_endpoint_url=s3_endpoint_url,
+            profile=self.profile,
+            include=self.include,
+            exclude=self.exclude,
+        )
+
+
+def parse_sources(value: Any) -> list[SourceSpec]:
+    """Validate the config's ``[[sources]]`` array.
+
+    Raises:
+        ConfigError: naming the entry and key.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError("'sources' must be an array of tables ([[sources]])")
+    specs = []
+    for index, entry in enumerate(value):
+        where = f"sources[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"'{where}' must be a table")
+        for key in entry:
+            if key not in _SOURCE_KEYS:
+                raise ConfigError(
+                    f"unknown key '{where}.{key}'", hint="known: " + ", ".join(_SOURCE_KEYS)
+                )
+        if not isinstance(entry.get("uri"), str) or not entry["uri"].strip():
+            raise ConfigError(f"'{where}.uri' is required (a folder, s3://, gs:// or az:// URI)")
+        for key in ("include", "exclude"):
+            globs = entry.get(key, [])
+            if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+                raise ConfigError(f"'{where}.{key}' must be a list of glob patterns")
+        for key in ("format", "profile"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ConfigError(f"'{where}.{key}' must be a string")
+        specs.append(
+            SourceSpec(
+                entry["uri"].strip(),
+                entry.get("format"),
+                tuple(entry.get("include", [])),
+                tuple(entry.get("exclude", [])),
+                entry.get("profile"),
+            )
+        )
+    return specs
+
+
+#: The report's formats when neither ``--format`` nor ``[report] formats`` names them.
+DEFAULT_REPORT_FORMATS = ("html", "md", "json", "csv")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting in force, validated: the one object the commands, the batch job and
+    the library are handed.
+
+    ``data`` is the file as read; the typed fields are what the modules use. Sections a
+    module validates (``[estimate]``/``[lineage]``, ``[energy]``, ``[models]``,
+    ``[formats]``, ``[engine]``, ``[[sources]]``) are validated here, when the settings
+    are loaded, with the error naming the file.
+
+    Attributes:
+        path: the config file named (or the default one, which may be absent).
+        data: the file's content (empty without one).
+        effective: each setting of :data:`SETTINGS` with its value and origin.
+        db: the warehouse file.
+        memory_limit: DuckDB's memory ceiling for warehouse connections.
+        s3_endpoint_url: an S3-compatible endpoint, or None (AWS, or boto3's variables).
+        hub_endpoint: the Hub or its mirror (``HF_ENDPOINT``), used only with
+            ``[models] hub = true``.
+        sources: ``[[sources]]``.
+        formats: ``[formats.NAME]`` options, checked by the parsers they configure.
+        estimate: ``[estimate]`` and ``[lineage]``.
+        energy: ``[energy]``.
+        secret_tags: ``[logging] secret_tags``.
+    """
+
+    path: Path
+    data: Mapping[str, Any]
+    effective: tuple[Effective, ...]
+    db: Path
+    memory_limit: str
+    s3_endpoint_url: str | None
+    hub_endpoint: str | None
+    sources: tuple[SourceSpec, ...]
+    formats: Mapping[str, Mapping[str, Any]]
+    estimate: EstimateOptions
+    energy: EnergyOptions
+    secret_tags: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str | None = None,
+        *,
+        required: bool = False,
+        environ: Mapping[str, str] | None = None,
+        db: Path | str | None = None,
+    ) -> Settings:
+        """Read ``path`` (default ``reconcile.toml``; a missing file is defaults unless
+        ``required``) and the environment, and validate every section.
+
+        Raises:
+            ConfigError: the file is missing (when ``required``) or unreadable, or any
+                section has an unknown key or a bad value (named with the file).
+        """
+        path = Path(path) if path is not None else DEFAULT_CONFIG
+        return cls.from_data(load(path, required=required), path, environ=environ, db=db)
+
+    @classmethod
+    def from_data(
+        cls,
+        data: Mapping[str, Any],
+        path: Path | str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        db: Path | str | None = None,
+    ) -> Settings:
+        """The settings of an already loaded (schema-checked) file ``data``.
+
+        Raises:
+            ConfigError: a section its module validates is invalid (named with the file).
+        """
+        environ = os.environ if environ is None else environ
+        path = Path(path) if path is not None else DEFAULT_CONFIG
+        in_force = tuple(effective(data, environ, path))
+        value = {item.key: item.value for item in in_force if item.origin != "default"}
+        try:
+            sources = tuple(parse_sources(data.get("sources")))
+            estimate = EstimateOptions.from_config(data.get("estimate"), data.get("lineage"))
+            energy = EnergyOptions.from_config(data.get("energy"))
+            ModelRegistry.check_options(data.get("models"))
+            formats = dict(data.get("formats") or {})
+            _check_formats(formats)
+            _check_engine(data.get("engine"))
+            secret = (data.get("logging") or {}).get("secret_tags")
+            if secret is not None and not all(isinstance(k, str) for k in secret):
+                raise ConfigError("'logging.secret_tags' must be a list of tag keys")
+        except ConfigError as exc:
+            if not data:
+                raise
+            raise ConfigError(f"{path}: {exc.message}", hint=exc.hint) from exc
+        return cls(
+            path=path,
+            data=data,
+            effective=in_force,
+            db=Path(db) if db is not None else Path(value.get("db") or DEFAULT_DB),
+            memory_limit=str(value.get("warehouse.memory_limit") or DEFAULT_MEMORY_LIMIT),
+            s3_endpoint_url=value.get("ingest.s3_endpoint_url"),
+            hub_endpoint=environ.get("HF_ENDPOINT") or None,
+            sources=sources,
+            formats=formats,
+            estimate=estimate,
+            energy=energy,
+            secret_tags=tuple(secret or ()),
+        )
+
+    def with_db(self, db: Path | str) -> Settings:
+        """The same settings on another warehouse file (``--db``)."""
+        return replace(self, db=Path(db))
+
+    def with_s3_endpoint_url(self, url: str | None) -> Settings:
+        """The same settings with another S3-compatible endpoint (``--s3-endpoint-url``)."""
+        return replace(self, s3_endpoint_url=url)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """The base-model registry of ``[models]``, its Hub cache beside the warehouse:
+        built once, here, for every stage that resolves or reports."""
+        return ModelRegistry(
+            self.data.get("models"),
+            hub_cache=self.db.resolve().parent / "reconcile-hub-cache",
+            hub_endpoint=self.hub_endpoint,
+        )
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """A table of the file (``report``, ``notify``, ``engine`` …), empty when absent."""
+        value = self.data.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    def value(self, key: str) -> Any:
+        """The value in force of a setting of :data:`SETTINGS` (environment > file >
+        default), e.g. ``"run.lock_timeout"``."""
+        for item in self.effective:
+            if item.key == key:
+                return item.value if item.origin != "default" else SETTINGS_BY_KEY[key].default
+        raise KeyError(key)
+
+
+def _check_formats(formats: Mapping[str, Any]) -> None:
+    """Each ``[formats.NAME]`` table, checked by the parser it configures."""
+    from connectors.registry import all_parsers
+
+    all_parsers(formats)
+
+
+def _check_engine(section: Mapping[str, Any] | None) -> None:
+    """``[engine]``: a known engine name and valid ``[engine.spark]`` settings."""
+    from reconcile.engines import ENGINES, SparkSettings
+
+    section = section or {}
+    name = str(section.get("name") or "duckdb").strip().lower()
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}", hint="known: " + ", ".join(ENGINES))
+    if section.get("spark") is not None:
+        SparkSettings.from_config(section.get("spark"))
