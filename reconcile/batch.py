@@ -320,7 +320,7 @@ def _report_if_changed(
 ) -> None:
     """Write the report, unless the one in ``out`` was made from the same estimate with
     the same formats and options and is still there (nothing to rewrite)."""
-    from reconcile.report_render import file_names
+    from reconcile.report import file_names
 
     options = config.get("report") or {}
     name = f"report:{out.resolve()}"

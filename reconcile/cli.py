@@ -830,8 +830,7 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
     """
     from datetime import UTC, datetime
 
-    from reconcile import report as report_module
-    from reconcile.report_render import parse_formats
+    from reconcile.report import parse_formats, write_report
 
     try:
         chosen = parse_formats(formats)
@@ -845,7 +844,7 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
     con = _open_reader(ctx)
     try:
         with tempfile.TemporaryDirectory(prefix="reconcile-report-") as staging:
-            written = report_module.write_report(
+            written = write_report(
                 con,
                 Path(staging) if remote else Path(out_dir),
                 formats=chosen,
@@ -1108,15 +1107,14 @@ def export_model_card(ctx: click.Context, model_id: str, out_dir: Path) -> None:
     accelerator-hours by type, compute with its band and method, energy, evidence ids.
     """
     from reconcile import documentation
-    from reconcile import report as report_module
-    from reconcile.report_render import write_files
+    from reconcile.report import accelerator_seconds, build_report, write_files
 
     data = ctx.meta.get("reconcile.config", {})
     registry = registry_for(data, ctx.obj["db"], os.environ.get("HF_ENDPOINT"))
     con = _open_reader(ctx)
     try:
-        built = report_module.build_report(con, registry=registry)
-        seconds = report_module.accelerator_seconds(con)
+        built = build_report(con, registry=registry)
+        seconds = accelerator_seconds(con)
     finally:
         con.close()
     model = next((m for m in built.models if m.model_id == model_id), None)

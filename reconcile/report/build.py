@@ -1,10 +1,10 @@
 """The audit report's data model: one set of dataclasses, built from the warehouse.
 
 ``build_report(con)`` reads a (read-only) warehouse and returns a ``Report``; the HTML,
-Markdown and JSON renderings (``reconcile.report_render``) are all made from it, so the
+Markdown and JSON renderings (``reconcile.report.render``) are all made from it, so the
 three formats always say the same thing. The JSON rendering is ``dataclasses.asdict`` of
 the model; its schema (``reconcile/templates/report.schema.json``) is generated from these
-dataclasses and their docstrings (``reconcile.report_schema``) and versioned by
+dataclasses and their docstrings (``reconcile.report.schema``) and versioned by
 ``REPORT_SCHEMA_VERSION``.
 
 Determinism: the report holds only the data's own values (no load or computation times,
@@ -1053,7 +1053,7 @@ def write_report(
         ReportError: the report cannot be built or written; nothing is left behind.
     """
     # Rendering needs the model; the model does not need rendering (imported here).
-    from reconcile import report_render
+    from reconcile.report import render as report_render
 
     chosen = report_render.parse_formats(",".join(formats))
     report = build_report(con, registry=registry, generated_at=generated_at)

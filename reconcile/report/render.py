@@ -24,11 +24,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from reconcile import charts, compliance, documentation, energy, headroom
+from reconcile import compliance, documentation, energy, headroom
 from reconcile.compliance import sci
 from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
-from reconcile.report import Report, ReportError
+from reconcile.report import charts
+from reconcile.report.build import Report, ReportError
 
 FORMATS = ("html", "md", "json", "csv")
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "report.json"}
