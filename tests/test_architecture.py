@@ -21,7 +21,7 @@ def test_import_contracts_are_kept(capsys):
         os.chdir(before)
     output = capsys.readouterr().out
     assert code == 0, output
-    assert "5 kept, 0 broken" in output
+    assert "7 kept, 0 broken" in output
 
 
 def test_every_core_module_is_under_the_no_click_rule():
@@ -29,7 +29,7 @@ def test_every_core_module_is_under_the_no_click_rule():
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
         "contracts"
     ]
-    (no_click,) = [c for c in contracts if "click" in c["forbidden_modules"]]
+    (no_click,) = [c for c in contracts if "click" in c.get("forbidden_modules", [])]
     listed = set(no_click["source_modules"])
     modules = {
         ".".join(p.relative_to(ROOT).with_suffix("").parts)

@@ -419,7 +419,7 @@ def test_secret_tag_values_stay_out_of_duckdb_csv_errors(tmp_path):
 
 def test_the_report_masks_quarantine_errors_recorded_before_the_setting(report_model):
     entry = {"error": 'x.csv: tags are not JSON: \'{"customer": "Bigbank AG"\''}
-    from reconcile.report.build import QuarantinedFile
+    from reconcile.report.model import QuarantinedFile
 
     fields = {f.name: None for f in dataclasses.fields(QuarantinedFile)}
     fields.update(uri="file:///x.csv", format="focus", attempts=1, **entry)

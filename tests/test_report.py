@@ -18,9 +18,11 @@ from reconcile.cli import cli
 from reconcile.flags import flag_text
 from reconcile.models import ModelRegistry
 from reconcile.numbers import percent
-from reconcile.report import build
 from reconcile.report import render as report_render
 from reconcile.report import schema as report_schema
+from reconcile.report import timeline as report_timeline
+from reconcile.report.methods import METHODS
+from reconcile.report.model import REPORT_SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,7 @@ def test_flagged_run_and_its_model(model):
 
 def test_every_method_side_by_side(model):
     for run in model.runs:
-        assert [e.method for e in run.estimates] == list(build.METHODS)
+        assert [e.method for e in run.estimates] == list(METHODS)
         combined = run.estimates[-1]
         assert combined.available and combined.flops_central is not None
         for estimate in run.estimates:
@@ -216,11 +218,11 @@ def test_timeline(model):
 def test_month_shares_spread_a_run_over_months():
     from datetime import UTC, datetime
 
-    shares = build._month_shares(
+    shares = report_timeline._month_shares(
         datetime(2025, 4, 30, 12, tzinfo=UTC), datetime(2025, 5, 1, 12, tzinfo=UTC)
     )
     assert shares == {"2025-04": 0.5, "2025-05": 0.5}
-    assert build._month_shares(None, datetime(2025, 6, 3, tzinfo=UTC)) == {"2025-06": 1.0}
+    assert report_timeline._month_shares(None, datetime(2025, 6, 3, tzinfo=UTC)) == {"2025-06": 1.0}
 
 
 def test_percent_and_flag_texts():
@@ -362,7 +364,7 @@ def test_json_follows_its_shipped_schema(model):
     data = json.loads(report_render.to_json(model))
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
-    assert data["schema_version"] == build.REPORT_SCHEMA_VERSION
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION
     # every field is documented
     for definition in [schema, *schema["$defs"].values()]:
         for name, prop in definition["properties"].items():

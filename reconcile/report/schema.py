@@ -1,6 +1,6 @@
 """The JSON Schema of ``report.json``, generated from the report's dataclasses.
 
-Field types come from the type hints of ``reconcile.report``'s dataclasses, field
+Field types come from the type hints of ``reconcile.report.model``'s dataclasses, field
 descriptions from the ``Attributes:`` sections of their docstrings, so the schema
 cannot drift from the model. The shipped copy is ``reconcile/templates/report.schema.json``
 (regenerate it with ``python -m reconcile.report.schema``; a test checks it is current).
@@ -17,7 +17,7 @@ import typing
 from importlib import resources
 from typing import Any
 
-from reconcile.report import build as report_model
+from reconcile.report import model as report_model
 
 SCHEMA_FILE = "report.schema.json"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
