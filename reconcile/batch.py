@@ -240,7 +240,7 @@ def _report_if_changed(
 ) -> None:
     """Write the report, unless the one in ``out`` was made from the same estimate with
     the same formats and options and is still there (nothing to rewrite)."""
-    from reconcile.report_render import file_names
+    from reconcile.report import file_names
 
     options = settings.section("report")
     name = f"report:{out.resolve()}"

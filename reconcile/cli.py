@@ -719,7 +719,7 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
     usage and billing, evidence files. Over time, methods, evidence digest. The same
     data gives byte-identical files; nothing is written unless every format rendered.
     """
-    from reconcile.report_render import parse_formats
+    from reconcile.report import parse_formats
 
     try:
         chosen = parse_formats(formats)

@@ -387,12 +387,11 @@ def model_card(
         ReconcileError: no such model (with the closest names).
     """
     from reconcile import documentation
-    from reconcile import report as report_module
-    from reconcile.report_render import write_files
+    from reconcile.report import accelerator_seconds, build_report, write_files
 
     with reading(settings, on_note) as con:
-        built = report_module.build_report(con, registry=settings.registry)
-        seconds = report_module.accelerator_seconds(con)
+        built = build_report(con, registry=settings.registry)
+        seconds = accelerator_seconds(con)
     model = next((m for m in built.models if m.model_id == model_id), None)
     if model is None:
         known = [m.model_id for m in built.models]

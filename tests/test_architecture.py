@@ -21,7 +21,7 @@ def test_import_contracts_are_kept(capsys):
         os.chdir(before)
     output = capsys.readouterr().out
     assert code == 0, output
-    assert "5 kept, 0 broken" in output
+    assert "7 kept, 0 broken" in output
 
 
 def test_every_core_module_is_under_the_no_click_rule():
@@ -29,12 +29,20 @@ def test_every_core_module_is_under_the_no_click_rule():
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
         "contracts"
     ]
-    (no_click,) = [c for c in contracts if "click" in c["forbidden_modules"]]
+    (no_click,) = [c for c in contracts if "click" in c.get("forbidden_modules", [])]
     listed = set(no_click["source_modules"])
     modules = {
-        f"reconcile.{p.stem}"
-        for p in (ROOT / "reconcile").glob("*.py")
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in (ROOT / "reconcile").rglob("*.py")
         if p.stem not in ("__init__", "__main__", "cli")
     }
-    assert modules <= listed, sorted(modules - listed)
+    # a subpackage (reconcile.report, reconcile.methods) is listed whole: import-linter
+    # applies a package's entry to every module in it, a new one included
+    modules |= {m.rpartition(".")[0] for m in modules if m.count(".") > 1}
+
+    def covered(module: str) -> bool:
+        parts = module.split(".")
+        return any(".".join(parts[:n]) in listed for n in range(2, len(parts) + 1))
+
+    assert all(covered(m) for m in modules), sorted(m for m in modules if not covered(m))
     assert "connectors" in listed

@@ -21,11 +21,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from reconcile import logs, report_render, warehouse
+from reconcile import logs, warehouse
 from reconcile.cli import cli
 from reconcile.errors import redact_secrets, set_secret_tags
 from reconcile.lock import holder, lock_path, writer_lock
 from reconcile.models import ModelRegistry
+from reconcile.report import render as report_render
 
 REPO = Path(__file__).resolve().parents[1]
 FOCUS_SAMPLE = REPO / "sample_data" / "azure" / "focus-downloads" / "acme-focus-1.0-2025-05.csv"
@@ -418,7 +419,7 @@ def test_secret_tag_values_stay_out_of_duckdb_csv_errors(tmp_path):
 
 def test_the_report_masks_quarantine_errors_recorded_before_the_setting(report_model):
     entry = {"error": 'x.csv: tags are not JSON: \'{"customer": "Bigbank AG"\''}
-    from reconcile.report import QuarantinedFile
+    from reconcile.report.model import QuarantinedFile
 
     fields = {f.name: None for f in dataclasses.fields(QuarantinedFile)}
     fields.update(uri="file:///x.csv", format="focus", attempts=1, **entry)

@@ -13,9 +13,16 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from reconcile import compliance, flops, report, report_render, report_schema, warehouse
+from reconcile import compliance, flops, report, warehouse
 from reconcile.cli import cli
+from reconcile.flags import flag_text
 from reconcile.models import ModelRegistry
+from reconcile.numbers import percent
+from reconcile.report import render as report_render
+from reconcile.report import schema as report_schema
+from reconcile.report import timeline as report_timeline
+from reconcile.report.methods import METHODS
+from reconcile.report.model import REPORT_SCHEMA_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,7 @@ def test_review_model_and_its_threshold_basis(model):
     assert pythia.review_from_flops <= pythia.flops_central < pythia.threshold_flops
     assert "30 % error margin" in pythia.headline
     assert pythia.share_of_threshold == pytest.approx(pythia.flops_central / (1.821e21 / 3))
-    assert report.percent(pythia.share_of_threshold) == "85 %"
+    assert percent(pythia.share_of_threshold) == "85 %"
 
 
 def test_flagged_run_and_its_model(model):
@@ -122,7 +129,7 @@ def test_flagged_run_and_its_model(model):
 
 def test_every_method_side_by_side(model):
     for run in model.runs:
-        assert [e.method for e in run.estimates] == list(report.METHODS)
+        assert [e.method for e in run.estimates] == list(METHODS)
         combined = run.estimates[-1]
         assert combined.available and combined.flops_central is not None
         for estimate in run.estimates:
@@ -211,23 +218,23 @@ def test_timeline(model):
 def test_month_shares_spread_a_run_over_months():
     from datetime import UTC, datetime
 
-    shares = report._month_shares(
+    shares = report_timeline._month_shares(
         datetime(2025, 4, 30, 12, tzinfo=UTC), datetime(2025, 5, 1, 12, tzinfo=UTC)
     )
     assert shares == {"2025-04": 0.5, "2025-05": 0.5}
-    assert report._month_shares(None, datetime(2025, 6, 3, tzinfo=UTC)) == {"2025-06": 1.0}
+    assert report_timeline._month_shares(None, datetime(2025, 6, 3, tzinfo=UTC)) == {"2025-06": 1.0}
 
 
 def test_percent_and_flag_texts():
-    assert [report.percent(v) for v in (1.28, 0.85, 0.0082, 5.5e-5, 0)] == [
+    assert [percent(v) for v in (1.28, 0.85, 0.0082, 5.5e-5, 0)] == [
         "128 %",
         "85 %",
         "0.82 %",
         "0.0055 %",
         "0 %",
     ]
-    assert "10 %" in report.flag_text("reported_differs_hf_total_flos")
-    assert report.flag_text("something_new") == "something new"
+    assert "10 %" in flag_text("reported_differs_hf_total_flos")
+    assert flag_text("something_new") == "something new"
 
 
 def test_report_without_billing_data(sample_db, tmp_path):
@@ -351,13 +358,13 @@ def test_write_report_for_the_batch_job(sample_db, tmp_path):
 def test_json_follows_its_shipped_schema(model):
     jsonschema = pytest.importorskip("jsonschema")
     assert report_schema.shipped_schema_text() == report_schema.schema_text(), (
-        "regenerate: python -m reconcile.report_schema > reconcile/templates/report.schema.json"
+        "regenerate: python -m reconcile.report.schema > reconcile/templates/report.schema.json"
     )
     schema = json.loads(report_schema.shipped_schema_text())
     data = json.loads(report_render.to_json(model))
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
-    assert data["schema_version"] == report.REPORT_SCHEMA_VERSION
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION
     # every field is documented
     for definition in [schema, *schema["$defs"].values()]:
         for name, prop in definition["properties"].items():

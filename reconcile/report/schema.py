@@ -1,9 +1,9 @@
 """The JSON Schema of ``report.json``, generated from the report's dataclasses.
 
-Field types come from the type hints of ``reconcile.report``'s dataclasses, field
+Field types come from the type hints of ``reconcile.report.model``'s dataclasses, field
 descriptions from the ``Attributes:`` sections of their docstrings, so the schema
 cannot drift from the model. The shipped copy is ``reconcile/templates/report.schema.json``
-(regenerate it with ``python -m reconcile.report_schema``; a test checks it is current).
+(regenerate it with ``python -m reconcile.report.schema``; a test checks it is current).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import typing
 from importlib import resources
 from typing import Any
 
-from reconcile import report as report_model
+from reconcile.report import model as report_model
 
 SCHEMA_FILE = "report.schema.json"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -119,5 +119,5 @@ def shipped_schema_text() -> str:
     return (resources.files("reconcile") / "templates" / SCHEMA_FILE).read_text("utf-8")
 
 
-if __name__ == "__main__":  # python -m reconcile.report_schema > reconcile/templates/...
+if __name__ == "__main__":  # python -m reconcile.report.schema > reconcile/templates/...
     sys.stdout.write(schema_text())

@@ -1,6 +1,6 @@
 """Rendering the report model as HTML, Markdown and JSON, and writing the files safely.
 
-All three formats come from one ``reconcile.report.Report``: HTML and Markdown through
+All three formats come from one ``reconcile.report.model.Report``: HTML and Markdown through
 the Jinja2 templates shipped in ``reconcile/templates/``, JSON as the dataclasses
 themselves. Files are first written to temporary files in the output folder and moved
 into place only when every format has been rendered and written; on any error the
@@ -24,11 +24,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from reconcile import charts, compliance, documentation, energy, headroom
+from reconcile import compliance, documentation, energy, headroom
 from reconcile.compliance import sci
 from reconcile.errors import ConfigError, redact_secrets
 from reconcile.numbers import percent
-from reconcile.report import Report, ReportError
+from reconcile.report import charts
+from reconcile.report.model import Report, ReportError
 
 FORMATS = ("html", "md", "json", "csv")
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "report.json"}
