@@ -15,21 +15,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from connectors.formats.aws_cur import AwsCurParser
-from connectors.formats.azure_cost import AzureCostParser
 from connectors.formats.base import Parser
-from connectors.formats.dcgm import DcgmParser
-from connectors.formats.flops_meter import FlopsMeterParser
-from connectors.formats.focus import FocusParser
-from connectors.formats.gcp_billing import GcpBillingParser
-from connectors.formats.hf_checkpoint import HfCheckpointParser
-from connectors.formats.ludwig import LudwigParser
-from connectors.formats.mlflow import MlflowParser
-from connectors.formats.nvidia_smi import NvidiaSmiParser
-from connectors.formats.run_table import RunTableParser
-from connectors.formats.sagemaker import SageMakerJobParser
-from connectors.formats.slurm_sacct import SlurmSacctParser
-from connectors.formats.wandb import WandbParser
+from connectors.formats.billing.aws_cur import AwsCurParser
+from connectors.formats.billing.azure_cost import AzureCostParser
+from connectors.formats.billing.focus import FocusParser
+from connectors.formats.billing.gcp_billing import GcpBillingParser
+from connectors.formats.training.flops_meter import FlopsMeterParser
+from connectors.formats.training.hf_checkpoint import HfCheckpointParser
+from connectors.formats.training.ludwig import LudwigParser
+from connectors.formats.training.mlflow import MlflowParser
+from connectors.formats.training.run_table import RunTableParser
+from connectors.formats.training.sagemaker import SageMakerJobParser
+from connectors.formats.training.wandb import WandbParser
+from connectors.formats.usage.dcgm import DcgmParser
+from connectors.formats.usage.nvidia_smi import NvidiaSmiParser
+from connectors.formats.usage.slurm_sacct import SlurmSacctParser
 from connectors.stores.base import Store, redact_uri
 from reconcile.errors import ConfigError
 

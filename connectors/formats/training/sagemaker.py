@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample, Unit, UnitReader
-from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.training.kit import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError

@@ -42,16 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    BillingParser,
-    Prepared,
-    local_files,
-    newest,
-    newest_delivery,
-    read_manifest,
-    resolve_listed,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.billing.common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
@@ -62,7 +53,16 @@ from connectors.formats.billing_common import (
     sample_columns,
     sql_string,
 )
-from connectors.formats.focus import azure_size_from_meter, focus_sql, is_focus
+from connectors.formats.billing.focus import azure_size_from_meter, focus_sql, is_focus
+from connectors.formats.billing.kit import (
+    BillingParser,
+    Prepared,
+    local_files,
+    newest,
+    newest_delivery,
+    read_manifest,
+    resolve_listed,
+)
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ConfigError, ParseError
 

@@ -37,7 +37,9 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample
-from connectors.formats.gpu_common import (
+from connectors.formats.text import read_text
+from connectors.formats.training.kit import check_int64
+from connectors.formats.usage.kit import (
     TIME_CONFIGURED_ZONE,
     TIME_UNKNOWN_ZONE,
     TIME_UTC,
@@ -52,8 +54,6 @@ from connectors.formats.gpu_common import (
     unknown_accelerator,
     usage_id,
 )
-from connectors.formats.text import read_text
-from connectors.formats.tracking import check_int64
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE, conform

@@ -53,17 +53,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    BillingParser,
-    Prepared,
-    local_files,
-    newest,
-    newest_delivery,
-    read_manifest,
-    resolve_listed,
-    string_list,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.billing.common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
@@ -75,7 +65,17 @@ from connectors.formats.billing_common import (
     snake_case,
     sql_string,
 )
-from connectors.formats.focus import AWS_INSTANCE_RE, focus_sql, is_focus
+from connectors.formats.billing.focus import AWS_INSTANCE_RE, focus_sql, is_focus
+from connectors.formats.billing.kit import (
+    BillingParser,
+    Prepared,
+    local_files,
+    newest,
+    newest_delivery,
+    read_manifest,
+    resolve_listed,
+    string_list,
+)
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats import tracking
 from connectors.formats.base import FileParser, Sample, Unit
 from connectors.formats.text import read_text
+from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -280,7 +280,7 @@ def _value(kind: str, value: Any, source: str, where: str) -> Any:
         if kind == "count":
             if value != int(value):
                 raise fail("a whole number")
-            if value > tracking.INT64_MAX:
+            if value > kit.INT64_MAX:
                 raise fail("a number that fits 64 bits")
             return int(value)
         return float(value)
@@ -359,20 +359,20 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
         values["tokens_basis"] = "logged"
     base = values.pop("base_model", None)
     if base is not None:
-        values["base_model"], values["base_model_basis"] = tracking.base_model(
+        values["base_model"], values["base_model_basis"] = kit.base_model(
             [(base, "run_table")], attributes
         )
     accelerator_name = values.pop("accelerator", None)
-    accelerator = tracking.accelerator_key(accelerator_name)
+    accelerator = kit.accelerator_key(accelerator_name)
     if accelerator_name and accelerator is None:
         attributes["accelerator_raw"] = accelerator_name
-    match = tracking.accelerator_match(accelerator_name)
+    match = kit.accelerator_match(accelerator_name)
     if match is not None and match.count and values.get("accelerator_count") is None:
         # "8x A100", "2 x p4d.24xlarge": the count written in the name
         values["accelerator_count"] = match.count
         attributes["accelerator_count_basis"] = "written in the accelerator name"
     if accelerator is None and values.get("instance_type"):
-        accelerator, _ = tracking.instance_hardware(values["instance_type"])
+        accelerator, _ = kit.instance_hardware(values["instance_type"])
     values["accelerator"] = accelerator
     if any(values.get(c) is not None for c in ("params_total", "params_trainable")):
         values["params_basis"] = "run_table"
@@ -392,5 +392,5 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     values["run_id"] = values.get("run_id") or f"table:{values['job_name']}"
     values["tags"] = sorted(tags.items()) or None
     values["attributes"] = json.dumps(attributes, sort_keys=True)
-    tracking.check_int64(values, source, where)
+    kit.check_int64(values, source, where)
     return values

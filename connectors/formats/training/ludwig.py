@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import Unit, UnitReader, reject_options
-from connectors.formats.tracking import (
+from connectors.formats.training.kit import (
     MAX_SIDECAR_BYTES,
     check_training_ranges,
     count,

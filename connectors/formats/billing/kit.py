@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import Parsed, Sample, Unit, UnitReader, reject_options
-from connectors.formats.billing_common import (
+from connectors.formats.billing.common import (
     BATCH_ROWS,
     DEFAULT_STREAM_THRESHOLD_MB,
     BatchFinisher,

@@ -37,13 +37,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from connectors.formats.base import MAX_OBJECT_BYTES, Unit, UnitReader, reject_options
-from connectors.formats.run_folder import (
-    card_hyperparameters,
-    is_lfs_pointer,
-    tool_settings,
-    trainer_log,
-)
-from connectors.formats.tracking import (
+from connectors.formats.training.kit import (
     INT64_MAX,
     MAX_SIDECAR_BYTES,
     REPO_ID,
@@ -52,6 +46,12 @@ from connectors.formats.tracking import (
     load_yaml,
     objective_from_metrics,
     path_job_name,
+)
+from connectors.formats.training.run_folder import (
+    card_hyperparameters,
+    is_lfs_pointer,
+    tool_settings,
+    trainer_log,
 )
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError

@@ -29,12 +29,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    BillingParser,
-    Prepared,
-    local_files,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.billing.common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     TAG_ENTRIES,
@@ -43,6 +38,11 @@ from connectors.formats.billing_common import (
     data_kind,
     sample_columns,
     sql_string,
+)
+from connectors.formats.billing.kit import (
+    BillingParser,
+    Prepared,
+    local_files,
 )
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError

@@ -47,7 +47,8 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.gpu_common import (
+from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
+from connectors.formats.usage.kit import (
     POINT_METRICS,
     SERIES_KEYS,
     TIME_CONFIGURED_ZONE,
@@ -67,7 +68,6 @@ from connectors.formats.gpu_common import (
     sql_ident,
     sql_str,
 )
-from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
 

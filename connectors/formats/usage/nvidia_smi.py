@@ -34,7 +34,8 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.gpu_common import (
+from connectors.formats.text import check_head_lines
+from connectors.formats.usage.kit import (
     TIME_CONFIGURED_ZONE,
     TIME_UNKNOWN_ZONE,
     WINDOW_OPTIONS,
@@ -50,7 +51,6 @@ from connectors.formats.gpu_common import (
     series_id_sql,
     sql_str,
 )
-from connectors.formats.text import check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
 

@@ -41,8 +41,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import yaml
 
-from connectors.formats import tracking
 from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -103,7 +103,7 @@ _PARAMS = frozenset(
         "packing",
         "dataset_text_field",
         "completion_only_loss",
-        *(alias for aliases in tracking.HINTS.values() for alias in aliases),
+        *(alias for aliases in kit.HINTS.values() for alias in aliases),
     }
 )
 #: MLflow's system metrics (mlflow >= 2.8) name each GPU of the logging node.
@@ -141,7 +141,7 @@ def _decode(data: bytes, uri: str, *, allow_empty: bool = False) -> str:
 
 def _small(reader: UnitReader, key: str) -> bytes:
     """A param, tag or meta.yaml file: refused past ``MAX_TRACKER_VALUE_BYTES``."""
-    return reader.read(key, limit=tracking.MAX_TRACKER_VALUE_BYTES)
+    return reader.read(key, limit=kit.MAX_TRACKER_VALUE_BYTES)
 
 
 def _metric_lines(text: str, uri: str) -> list[_Point]:
@@ -168,7 +168,7 @@ def _metric_lines(text: str, uri: str) -> list[_Point]:
 
 
 def _millis(value: Any, uri: str, key: str) -> int | None:
-    result = tracking.count(value, uri, key)
+    result = kit.count(value, uri, key)
     return result or None  # 0 / null: not ended (or not started) yet
 
 
@@ -298,7 +298,7 @@ class MlflowParser:
         experiment_name = None
         if exp_meta_key is not None:
             exp = self._yaml(reader, exp_meta_key)
-            experiment_name = tracking.text(exp.get("name"))
+            experiment_name = kit.text(exp.get("name"))
         tags = {
             name: _decode(_small(reader, key), reader.uri(key), allow_empty=True)
             for name, key in sorted(parts["tags"].items())
@@ -340,13 +340,13 @@ class MlflowParser:
             ) from exc
         except RecursionError:
             raise ParseError(uri, "invalid YAML: nested too deeply") from None
-        tracking.check_yaml_value(value, uri, "meta.yaml")
+        kit.check_yaml_value(value, uri, "meta.yaml")
         if not isinstance(value, dict):
             raise ParseError(uri, "meta.yaml is not a mapping")
         return value
 
     def _export_runs(self, data: bytes, uri: str) -> list[_Run]:
-        document = tracking.load_json(_decode(data, uri), uri)
+        document = kit.load_json(_decode(data, uri), uri)
         if isinstance(document, dict) and isinstance(document.get("runs"), list):
             items: list[Any] = document["runs"]
         elif isinstance(document, list):
@@ -382,7 +382,7 @@ class MlflowParser:
                     raise fail(f"data.{section}[{index}] has no string 'key'")
             return entries
 
-        params = {e["key"]: tracking.text(e.get("value")) or "" for e in pairs("params")}
+        params = {e["key"]: kit.text(e.get("value")) or "" for e in pairs("params")}
         tags = {
             e["key"]: str(e.get("value", ""))
             for e in pairs("tags")
@@ -404,8 +404,8 @@ class MlflowParser:
             points[key].append(
                 _Point(
                     float(value),
-                    tracking.count(entry.get("timestamp", 0), uri, f"{name}.timestamp") or 0,
-                    tracking.count(entry.get("step", 0), uri, f"{name}.step") or 0,
+                    kit.count(entry.get("timestamp", 0), uri, f"{name}.timestamp") or 0,
+                    kit.count(entry.get("step", 0), uri, f"{name}.step") or 0,
                 )
             )
         metrics = {}
@@ -425,7 +425,7 @@ class MlflowParser:
     # -- the row -------------------------------------------------------------------
 
     def _row(self, run: _Run, source_uri: str) -> dict[str, Any]:
-        t = tracking
+        t = kit
         info, params, tags, uri = run.info, run.params, run.tags, run.uri
         run_id = t.text(info.get("run_id")) or t.text(info.get("run_uuid"))
         if not run_id:

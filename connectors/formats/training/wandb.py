@@ -45,8 +45,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import yaml
 
-from connectors.formats import tracking
 from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -89,7 +89,7 @@ def _decode(data: bytes, uri: str) -> str:
 
 
 def _load_json(data: bytes, uri: str) -> Any:
-    return tracking.load_json(_decode(data, uri), uri)
+    return kit.load_json(_decode(data, uri), uri)
 
 
 def _object(value: Any, uri: str, what: str) -> dict[str, Any]:
@@ -241,7 +241,7 @@ class WandbParser:
         if "config.yaml" in files:
             key = files["config.yaml"].key
             uri = reader.uri(key)
-            text = _decode(reader.read(key, limit=tracking.MAX_SIDECAR_BYTES), uri)
+            text = _decode(reader.read(key, limit=kit.MAX_SIDECAR_BYTES), uri)
             try:
                 raw = yaml.safe_load(text)
             except yaml.YAMLError as exc:
@@ -250,7 +250,7 @@ class WandbParser:
                 raise ParseError(uri, "invalid YAML", where) from exc
             except RecursionError:
                 raise ParseError(uri, "invalid YAML: nested too deeply") from None
-            tracking.check_yaml_value(raw, uri, "config.yaml")
+            kit.check_yaml_value(raw, uri, "config.yaml")
             if not isinstance(raw, dict):
                 raise ParseError(uri, "config.yaml is not a mapping of keys")
             config = unwrap_config(raw, uri, strict=True)
@@ -259,14 +259,14 @@ class WandbParser:
         if "wandb-summary.json" in files:
             key = files["wandb-summary.json"].key
             summary_uri = reader.uri(key)
-            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            data = reader.read(key, limit=kit.MAX_SIDECAR_BYTES)
             summary = _object(_load_json(data, summary_uri), summary_uri, "summary")
         metadata: dict[str, Any] = {}
         metadata_uri = unit.uri
         if "wandb-metadata.json" in files:
             key = files["wandb-metadata.json"].key
             metadata_uri = reader.uri(key)
-            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            data = reader.read(key, limit=kit.MAX_SIDECAR_BYTES)
             metadata = _object(_load_json(data, metadata_uri), metadata_uri, "metadata")
         banner: dict[str, int] = {}
         if "output.log" in files:
@@ -360,16 +360,16 @@ class WandbParser:
         full_id = f"{entity}/{project}/{run_id}" if entity and project else run_id
         attributes: dict[str, Any] = {}
         for key in ("group", "job_type", "url", "entity", "project"):
-            if tracking.text(run.get(key)):
+            if kit.text(run.get(key)):
                 attributes[key] = run[key]
         if entity and project:
             attributes.update(entity=entity, project=project)
         tags_list = run.get("tags") or []
         if not isinstance(tags_list, list):
             raise fail("'tags' should be a list")
-        state = tracking.text(run.get("state"))
-        name = tracking.text(run.get("name") or run.get("display_name") or run.get("displayName"))
-        started = tracking.parse_iso(run.get("created_at", run.get("createdAt")), uri, "created_at")
+        state = kit.text(run.get("state"))
+        name = kit.text(run.get("name") or run.get("display_name") or run.get("displayName"))
+        started = kit.parse_iso(run.get("created_at", run.get("createdAt")), uri, "created_at")
         config = unwrap_config(sections["config"], uri, strict=False)
         return self._row(
             run_id=f"wandb:{full_id}",
@@ -394,10 +394,10 @@ class WandbParser:
             path = path.split("/")
         if isinstance(path, list) and len(path) == 3 and all(isinstance(p, str) for p in path):
             return path[0], path[1]
-        entity, project = tracking.text(run.get("entity")), tracking.text(run.get("project"))
+        entity, project = kit.text(run.get("entity")), kit.text(run.get("project"))
         if entity and project:
             return entity, project
-        url = tracking.text(run.get("url"))
+        url = kit.text(run.get("url"))
         match = re.search(r"/([^/]+)/([^/]+)/runs/" + re.escape(run_id), url or "")
         return (match.group(1), match.group(2)) if match else (None, None)
 
@@ -421,7 +421,7 @@ class WandbParser:
         tags: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         config_uri, summary_uri, metadata_uri = uris
-        t = tracking
+        t = kit
         sources = [config]
 
         def metric(name: str) -> float | None:

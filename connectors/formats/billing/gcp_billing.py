@@ -41,15 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    CSV_DIALECT,
-    BillingParser,
-    DataFile,
-    Prepared,
-    local_files,
-    path_list,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.billing.common import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     MONEY,
@@ -60,6 +52,14 @@ from connectors.formats.billing_common import (
     data_kind,
     sample_columns,
     sql_string,
+)
+from connectors.formats.billing.kit import (
+    CSV_DIALECT,
+    BillingParser,
+    DataFile,
+    Prepared,
+    local_files,
+    path_list,
 )
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
