@@ -110,7 +110,7 @@ def get_parser(name: str, options: Mapping[str, Any] | None = None) -> Parser:
     """
     if name not in PARSERS:
         raise ConfigError(f"unknown format {name!r}", hint=f"known: {', '.join(sorted(PARSERS))}")
-    return PARSERS[name](options)  # type: ignore[call-arg]
+    return PARSERS[name](options)
 
 
 def all_parsers(options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Parser]:

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.training.kit import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.base import Parser, Sample, UnitReader
+from connectors.formats.training.kit import MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.values import INT64_MAX
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -62,7 +63,7 @@ def _count(value: Any, source: str, key: str) -> int | None:
     return int(value)
 
 
-class FlopsMeterParser(FileParser):
+class FlopsMeterParser(Parser):
     """flops_meter.json → one ``training_runs`` row with the meter's claims as evidence."""
 
     name: ClassVar[str] = "flops_meter"

@@ -34,14 +34,14 @@ import json
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import yaml
 
-from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
 from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
@@ -194,7 +194,7 @@ class _Run:
         return f"{self.folder_uri}/{kind}/{key}" if key else f"{self.folder_uri}/{kind}"
 
 
-class MlflowParser:
+class MlflowParser(Parser):
     """MLflow file-store run folders and REST exports → one row per run."""
 
     name: ClassVar[str] = "mlflow"
@@ -203,9 +203,6 @@ class MlflowParser:
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.mlflow.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
 
     # -- detection -------------------------------------------------------------------
 
@@ -234,20 +231,14 @@ class MlflowParser:
             members.sort()
             claimed.update(m.key for m in members)
             units.append(Unit(uri=store.uri(folder), key=folder, members=tuple(members)))
-        rest: list[ObjectInfo] = []
-        for info in objects:
-            if info.key in claimed:
-                continue
-            name = posixpath.basename(info.key)
-            if name.endswith(".mlflow.json") or (forced and name.lower().endswith(".json")):
-                units.append(self.unit_for(store, info))
-            else:
-                rest.append(info)
-        return units, rest
+        exports, rest = self.single_units(
+            store, [info for info in objects if info.key not in claimed], forced=forced
+        )
+        return units + exports, rest
 
-    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
-        """The single-object unit of an export file."""
-        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format mlflow``: every JSON file as an export."""
+        return key.lower().endswith(".json")
 
     def sniff(self, sample: Sample) -> bool:
         """A REST export: JSON with an ``info`` object holding ``run_id`` and
@@ -614,5 +605,5 @@ class MlflowParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
-        t.check_int64(row, uri)
+        t.check_row(row, uri)
         return row

@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, Unit
+from connectors.formats.base import Parser, Sample
 from connectors.formats.text import read_text
 from connectors.formats.training import kit
-from connectors.stores.base import ObjectInfo, Store
+from connectors.formats.values import INT64_MAX
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
 
@@ -99,7 +99,7 @@ def looks_like_run_table(columns: Sequence[str]) -> bool:
     return len(others) >= 2 and 2 * len(known) > len(names)
 
 
-class RunTableParser(FileParser):
+class RunTableParser(Parser):
     """A CSV / JSON Lines / Parquet table of runs → one ``training_runs`` row per row."""
 
     name: ClassVar[str] = "run_table"
@@ -116,19 +116,9 @@ class RunTableParser(FileParser):
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = _SUFFIXES
 
-    def units(
-        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
-    ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """Objects named like a run table; with ``forced``, every CSV, JSONL and
-        Parquet object.
-        """
-        units, rest = [], []
-        for info in objects:
-            if self.claims(info.key) or (forced and info.key.lower().endswith(_SUFFIXES)):
-                units.append(self.unit_for(store, info))
-            else:
-                rest.append(info)
-        return units, rest
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format run_table``: every CSV, JSONL and Parquet object."""
+        return key.lower().endswith(_SUFFIXES)
 
     def sniff(self, sample: Sample) -> bool:
         """A header naming ``run_id``/``job_name`` and mostly known columns."""
@@ -280,7 +270,7 @@ def _value(kind: str, value: Any, source: str, where: str) -> Any:
         if kind == "count":
             if value != int(value):
                 raise fail("a whole number")
-            if value > kit.INT64_MAX:
+            if value > INT64_MAX:
                 raise fail("a number that fits 64 bits")
             return int(value)
         return float(value)
@@ -392,5 +382,5 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     values["run_id"] = values.get("run_id") or f"table:{values['job_name']}"
     values["tags"] = sorted(tags.items()) or None
     values["attributes"] = json.dumps(attributes, sort_keys=True)
-    kit.check_int64(values, source, where)
+    kit.check_row(values, source, where)
     return values

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, Unit, UnitReader
-from connectors.formats.training.kit import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
+from connectors.formats.training.kit import MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.values import INT64_MAX
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
@@ -145,7 +146,7 @@ def _text(value: Any, uri: str, key: str) -> str | None:
     return value
 
 
-class SageMakerJobParser(FileParser):
+class SageMakerJobParser(Parser):
     """DescribeTrainingJob JSON → one ``training_runs`` row per job."""
 
     name: ClassVar[str] = "sagemaker_job"

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -45,7 +44,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import yaml
 
-from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
 from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
@@ -77,6 +76,11 @@ def run_folder(key: str) -> str | None:
     if len(parts) >= 3 and parts[-2] == "files" and _RUN_DIR.match(parts[-3]):
         return "/".join(parts[:-2])
     return None
+
+
+def _holds_run_files(folder: str, members: Sequence[ObjectInfo]) -> bool:
+    """Whether a ``files/`` folder holds what a run writes (config, summary, metadata)."""
+    return any(posixpath.basename(m.key) in _RUN_FILES for m in members)
 
 
 def _decode(data: bytes, uri: str) -> str:
@@ -164,7 +168,7 @@ def _command_line_args(args: Any) -> dict[str, Any]:
     return found
 
 
-class WandbParser:
+class WandbParser(Parser):
     """W&B run folders and API exports → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "wandb"
@@ -174,9 +178,6 @@ class WandbParser:
     patterns: ClassVar[tuple[str, ...]] = ("*.wandb.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
-
     # -- detection -------------------------------------------------------------------
 
     def units(
@@ -185,33 +186,11 @@ class WandbParser:
         """Run folders (files directly under ``run-*/files/``) and ``*.wandb.json``
         exports; with ``forced``, every other JSON file as an export.
         """
-        folders: dict[str, list[ObjectInfo]] = defaultdict(list)
-        rest: list[ObjectInfo] = []
-        for info in objects:
-            folder = run_folder(info.key)
-            if folder is not None:
-                folders[folder].append(info)
-            else:
-                rest.append(info)
-        units: list[Unit] = []
-        for folder, members in sorted(folders.items()):
-            if any(posixpath.basename(m.key) in _RUN_FILES for m in members):
-                members.sort()
-                units.append(Unit(uri=store.uri(folder), key=folder, members=tuple(members)))
-            else:
-                rest.extend(members)
-        left: list[ObjectInfo] = []
-        for info in sorted(rest):
-            name = posixpath.basename(info.key)
-            if name.endswith(".wandb.json") or (forced and name.lower().endswith(".json")):
-                units.append(self.unit_for(store, info))
-            else:
-                left.append(info)
-        return units, left
+        return self.group_units(store, objects, run_folder, forced=forced, keep=_holds_run_files)
 
-    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
-        """The single-object unit of an export file."""
-        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format wandb``: every JSON file as an export."""
+        return key.lower().endswith(".json")
 
     def sniff(self, sample: Sample) -> bool:
         """An API export: JSON whose first object has ``id``, ``config``, ``summary``
@@ -662,5 +641,5 @@ class WandbParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
-        t.check_int64(row, source_uri)
+        t.check_row(row, source_uri)
         return row
