@@ -63,6 +63,17 @@ PARSERS: dict[str, type[Parser]] = {
 }
 
 
+def evidence_priority() -> dict[str, tuple[str, ...]]:
+    """Which training format's value wins, per kind of field: the format names, best
+    first, from each parser's ``priority`` ranks (formats that rank none are left out).
+    """
+    ranked: dict[str, list[tuple[int, str]]] = {}
+    for name, parser in PARSERS.items():
+        for kind, rank in parser.priority.items():
+            ranked.setdefault(kind, []).append((rank, name))
+    return {kind: tuple(name for _, name in sorted(pairs)) for kind, pairs in ranked.items()}
+
+
 @dataclass(frozen=True)
 class Source:
     """A resolved SOURCE argument: a store, the prefix to list, and its display URI.

@@ -291,6 +291,10 @@ class Parser:
     patterns: ClassVar[tuple[str, ...]] = ()
     #: Name endings worth sampling for ``sniff`` (lowercase); empty: never sniffed.
     sniff_suffixes: ClassVar[tuple[str, ...]] = ()
+    #: For training evidence: this format's rank per kind of field (``identity``,
+    #: ``hardware``, ``training``, ``model``, ``model_id``), 1 first; when two formats
+    #: describe one run, the better-ranked one's value wins (``registry.evidence_priority``).
+    priority: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         """Args:

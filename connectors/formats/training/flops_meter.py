@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -72,6 +73,13 @@ class FlopsMeterParser(Parser):
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("flops_meter.json", "*flops_meter*.json")
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 5,
+        "hardware": 4,
+        "training": 6,
+        "model": 4,
+        "model_id": 5,
+    }
 
     def sniff(self, sample: Sample) -> bool:
         """A JSON object with the meter's keys."""

@@ -31,7 +31,7 @@ import posixpath
 import re
 import struct
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -372,6 +372,14 @@ class HfCheckpointParser(Parser):
     version: ClassVar[int] = 3
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
+    #: The trainer's own state and config: first for steps, tokens and the model.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 6,
+        "hardware": 6,
+        "training": 1,
+        "model": 1,
+        "model_id": 2,
+    }
 
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool

@@ -34,7 +34,7 @@ import json
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -203,6 +203,13 @@ class MlflowParser(Parser):
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.mlflow.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 4,
+        "hardware": 5,
+        "training": 3,
+        "model": 6,
+        "model_id": 4,
+    }
 
     # -- detection -------------------------------------------------------------------
 

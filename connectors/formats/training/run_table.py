@@ -115,6 +115,14 @@ class RunTableParser(Parser):
         "*.runs.parquet",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = _SUFFIXES
+    #: A table the team keeps: first for the model id it declares.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 2,
+        "hardware": 2,
+        "training": 4,
+        "model": 2,
+        "model_id": 1,
+    }
 
     def claims_forced(self, key: str) -> bool:
         """With ``--format run_table``: every CSV, JSONL and Parquet object."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -159,6 +159,14 @@ class SageMakerJobParser(Parser):
         "training-job.json",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    #: The job description is the cloud's own record of the job and its instances.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 1,
+        "hardware": 1,
+        "training": 5,
+        "model": 3,
+        "model_id": 6,
+    }
 
     def sniff(self, sample: Sample) -> bool:
         """A JSON object that names a training job."""

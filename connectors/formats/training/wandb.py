@@ -177,6 +177,13 @@ class WandbParser(Parser):
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.wandb.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 3,
+        "hardware": 3,
+        "training": 2,
+        "model": 5,
+        "model_id": 3,
+    }
 
     # -- detection -------------------------------------------------------------------
 
