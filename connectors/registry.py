@@ -15,21 +15,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from connectors.formats.aws_cur import AwsCurParser
-from connectors.formats.azure_cost import AzureCostParser
 from connectors.formats.base import Parser
-from connectors.formats.dcgm import DcgmParser
-from connectors.formats.flops_meter import FlopsMeterParser
-from connectors.formats.focus import FocusParser
-from connectors.formats.gcp_billing import GcpBillingParser
-from connectors.formats.hf_checkpoint import HfCheckpointParser
-from connectors.formats.ludwig import LudwigParser
-from connectors.formats.mlflow import MlflowParser
-from connectors.formats.nvidia_smi import NvidiaSmiParser
-from connectors.formats.run_table import RunTableParser
-from connectors.formats.sagemaker import SageMakerJobParser
-from connectors.formats.slurm_sacct import SlurmSacctParser
-from connectors.formats.wandb import WandbParser
+from connectors.formats.billing.aws_cur import AwsCurParser
+from connectors.formats.billing.azure_cost import AzureCostParser
+from connectors.formats.billing.focus import FocusParser
+from connectors.formats.billing.gcp_billing import GcpBillingParser
+from connectors.formats.training.flops_meter import FlopsMeterParser
+from connectors.formats.training.hf_checkpoint import HfCheckpointParser
+from connectors.formats.training.ludwig import LudwigParser
+from connectors.formats.training.mlflow import MlflowParser
+from connectors.formats.training.run_table import RunTableParser
+from connectors.formats.training.sagemaker import SageMakerJobParser
+from connectors.formats.training.wandb import WandbParser
+from connectors.formats.usage.dcgm import DcgmParser
+from connectors.formats.usage.nvidia_smi import NvidiaSmiParser
+from connectors.formats.usage.slurm_sacct import SlurmSacctParser
 from connectors.stores.base import Store, redact_uri
 from reconcile.errors import ConfigError
 
@@ -61,6 +61,17 @@ PARSERS: dict[str, type[Parser]] = {
     FlopsMeterParser.name: FlopsMeterParser,
     RunTableParser.name: RunTableParser,
 }
+
+
+def evidence_priority() -> dict[str, tuple[str, ...]]:
+    """Which training format's value wins, per kind of field: the format names, best
+    first, from each parser's ``priority`` ranks (formats that rank none are left out).
+    """
+    ranked: dict[str, list[tuple[int, str]]] = {}
+    for name, parser in PARSERS.items():
+        for kind, rank in parser.priority.items():
+            ranked.setdefault(kind, []).append((rank, name))
+    return {kind: tuple(name for _, name in sorted(pairs)) for kind, pairs in ranked.items()}
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ def get_parser(name: str, options: Mapping[str, Any] | None = None) -> Parser:
     """
     if name not in PARSERS:
         raise ConfigError(f"unknown format {name!r}", hint=f"known: {', '.join(sorted(PARSERS))}")
-    return PARSERS[name](options)  # type: ignore[call-arg]
+    return PARSERS[name](options)
 
 
 def all_parsers(options: Mapping[str, Mapping[str, Any]] | None = None) -> list[Parser]:

@@ -18,7 +18,7 @@ import struct
 import tempfile
 import typing
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeAlias
@@ -247,42 +247,6 @@ class _HashingWriter:
         return self._handle.write(data)
 
 
-def reject_options(name: str, options: Mapping[str, Any], known: Sequence[str]) -> None:
-    """Raise ConfigError for any key of ``options`` not in ``known``."""
-    for key in options:
-        if key not in known:
-            hint = f"known: {', '.join(known)}" if known else "this format takes no options"
-            raise ConfigError(f"unknown key 'formats.{name}.{key}'", hint=hint)
-
-
-class Parser(Protocol):
-    """What every format implements.
-
-    ``units`` claims the listed objects this format understands and groups them;
-    ``parse_unit`` turns one unit into a table with exactly ``schema``, or raises
-    ``ParseError``. It never returns a partial table.
-    """
-
-    name: ClassVar[str]
-    version: ClassVar[int]
-    table: ClassVar[str]
-    schema: ClassVar[pa.Schema]
-
-    def units(
-        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
-    ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """Split ``objects`` into units of this format and the objects left over.
-
-        Args:
-            forced: the user named this format; claim every object it could mean.
-        """
-        ...
-
-    def parse_unit(self, reader: UnitReader) -> Parsed:
-        """Parse one unit into the canonical table (or a stream of its batches)."""
-        ...
-
-
 class Sniffer(Protocol):
     """A single-object format that can also recognise objects by their content.
 
@@ -304,34 +268,62 @@ class Sniffer(Protocol):
         ...
 
 
-class FileParser:
-    """Base for formats where each object is one unit.
+class Parser:
+    """The base of every format.
 
-    Subclasses set ``patterns`` (shell globs on the object's file name) and implement
-    ``parse(data, source=...)``.
+    ``units`` claims the listed objects this format understands and groups them;
+    ``parse_unit`` turns one unit into a table with exactly ``schema``, or raises
+    ``ParseError``. It never returns a partial table.
+
+    By default each object whose file name matches one of ``patterns`` (every object,
+    with ``--format NAME``: see ``claims_forced``) is a unit of its own, parsed by
+    ``parse(data, source=...)``; a format of folders or deliveries overrides ``units``
+    (``group_units`` does the grouping) and ``parse_unit``.
     """
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
     table: ClassVar[str]
     schema: ClassVar[pa.Schema]
+    #: Keys this format takes in its ``[formats.NAME]`` table; any other is refused.
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
+    #: Shell globs on an object's file name that this format claims without sampling.
     patterns: ClassVar[tuple[str, ...]] = ()
+    #: Name endings worth sampling for ``sniff`` (lowercase); empty: never sniffed.
+    sniff_suffixes: ClassVar[tuple[str, ...]] = ()
+    #: For training evidence: this format's rank per kind of field (``identity``,
+    #: ``hardware``, ``training``, ``model``, ``model_id``), 1 first; when two formats
+    #: describe one run, the better-ranked one's value wins (``registry.evidence_priority``).
+    priority: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         """Args:
-        options: this format's table of the config file (``[formats.NAME]``); a
-            format that takes options validates them here and raises ConfigError
-            naming the key, one that takes none rejects any.
+        options: this format's table of the config file (``[formats.NAME]``),
+            validated by ``check_options``.
+
+        Raises:
+            ConfigError: an unknown key or a bad value, naming ``formats.NAME.KEY``.
         """
+        #: The configured options; their digest is recorded with every unit loaded, so
+        #: changing them re-reads the units.
         self.options: dict[str, Any] = dict(options or {})
         self.check_options()
 
     def check_options(self) -> None:
-        """Reject options this format does not know (override to accept some)."""
-        reject_options(self.name, self.options, known=())
+        """Refuse keys not in ``OPTIONS``; a format with options extends this to check
+        (and keep) their values.
 
-    #: Name endings worth sampling for ``sniff`` (lowercase); empty: never sniffed.
-    sniff_suffixes: ClassVar[tuple[str, ...]] = ()
+        Raises:
+            ConfigError: naming ``formats.NAME.KEY``.
+        """
+        for key in self.options:
+            if key not in self.OPTIONS:
+                hint = (
+                    f"known: {', '.join(self.OPTIONS)}"
+                    if self.OPTIONS
+                    else "this format takes no options"
+                )
+                raise ConfigError(f"unknown key 'formats.{self.name}.{key}'", hint=hint)
 
     def sniff(self, sample: Sample) -> bool:
         """Recognise an object by content; formats that can, override this."""
@@ -346,23 +338,70 @@ class FileParser:
         name = posixpath.basename(key)
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns)
 
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format NAME``: whether an object no unit holds is one of this
+        format's (every object, unless a format narrows it)."""
+        return True
+
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
     ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """One unit per claimed object (every object when ``forced``)."""
+        """Split ``objects`` into units of this format and the objects left over.
+
+        Args:
+            forced: the user named this format; claim every object it could mean.
+        """
+        return self.single_units(store, objects, forced=forced)
+
+    def single_units(
+        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """One unit per object that ``claims`` (or, when ``forced``, ``claims_forced``)."""
         units, rest = [], []
         for info in objects:
-            if forced or self.claims(info.key):
+            if self.claims(info.key) or (forced and self.claims_forced(info.key)):
                 units.append(self.unit_for(store, info))
             else:
                 rest.append(info)
         return units, rest
 
-    def parse_unit(self, reader: UnitReader) -> pa.Table:
-        """Read the single member and parse it."""
+    def group_units(
+        self,
+        store: Store,
+        objects: Sequence[ObjectInfo],
+        key_fn: Callable[[str], str | None],
+        *,
+        forced: bool,
+        keep: Callable[[str, Sequence[ObjectInfo]], bool] | None = None,
+    ) -> tuple[list[Unit], list[ObjectInfo]]:
+        """Units of several objects: those with the same ``key_fn(object key)`` (None:
+        not this format's) form one unit with that key, in key order, members sorted.
+
+        Args:
+            keep: whether a group is a unit of this format (its objects stay in the
+                rest otherwise); None keeps every group.
+            forced: the objects left over then go through ``single_units``.
+        """
+        groups: dict[str, list[ObjectInfo]] = {}
+        for info in objects:
+            group = key_fn(info.key)
+            if group is not None:
+                groups.setdefault(group, []).append(info)
+        units = [
+            Unit(uri=store.uri(key), key=key, members=tuple(sorted(members)))
+            for key, members in sorted(groups.items())
+            if keep is None or keep(key, members)
+        ]
+        claimed = {member.key for unit in units for member in unit.members}
+        rest = [info for info in objects if info.key not in claimed]
+        singles, rest = self.single_units(store, rest, forced=forced)
+        return units + singles, rest
+
+    def parse_unit(self, reader: UnitReader) -> Parsed:
+        """Read the single member and ``parse`` it."""
         (info,) = reader.unit.members
         return self.parse(reader.read(info.key), source=reader.unit.uri)
 
     def parse(self, data: bytes, *, source: str) -> pa.Table:
-        """Parse one object's bytes."""
+        """Parse one object's bytes (formats that keep the default ``parse_unit``)."""
         raise NotImplementedError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from connectors.formats.billing_common import (
+from connectors.formats.billing.kit import (
     AcceleratorResolver,
     build_tags,
     data_kind,

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.formats.base import Sample, UnitReader
-from connectors.formats.dcgm import DcgmParser
+from connectors.formats.usage.dcgm import DcgmParser
 from connectors.stores.local import LocalStore
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import GPU_USAGE

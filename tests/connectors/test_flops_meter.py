@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connectors.formats.flops_meter import FlopsMeterParser
+from connectors.formats.training.flops_meter import FlopsMeterParser
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS
 

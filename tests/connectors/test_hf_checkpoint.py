@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from connectors.formats.base import UnitReader
-from connectors.formats.hf_checkpoint import HfCheckpointParser
+from connectors.formats.training.hf_checkpoint import HfCheckpointParser
 from connectors.stores.local import LocalStore
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS

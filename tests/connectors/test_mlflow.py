@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from connectors.formats.base import Sample, UnitReader
-from connectors.formats.mlflow import MlflowParser
+from connectors.formats.training.mlflow import MlflowParser
 from connectors.stores.local import LocalStore
 from reconcile.cli import cli
 from reconcile.errors import ParseError

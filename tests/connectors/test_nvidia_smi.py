@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connectors.formats.base import Sample, UnitReader
-from connectors.formats.nvidia_smi import NvidiaSmiParser
+from connectors.formats.usage.nvidia_smi import NvidiaSmiParser
 from connectors.stores.local import LocalStore
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import GPU_USAGE

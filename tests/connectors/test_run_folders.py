@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from connectors.formats.base import UnitReader
-from connectors.formats.hf_checkpoint import HfCheckpointParser
-from connectors.formats.ludwig import LudwigParser
-from connectors.formats.run_folder import (
+from connectors.formats.training.hf_checkpoint import HfCheckpointParser
+from connectors.formats.training.kit import objective_from_metrics
+from connectors.formats.training.ludwig import LudwigParser
+from connectors.formats.training.run_folder import (
     card_hyperparameters,
     elapsed_seconds,
     tool_settings,
     trainer_log,
 )
-from connectors.formats.tracking import objective_from_metrics
 from connectors.stores.local import LocalStore
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS

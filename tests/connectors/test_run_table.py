@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.formats.base import Sample, UnitReader
-from connectors.formats.run_table import COLUMNS, RunTableParser
+from connectors.formats.training.run_table import COLUMNS, RunTableParser
 from connectors.stores.local import LocalStore
 from reconcile.cli import cli
 from reconcile.errors import ParseError

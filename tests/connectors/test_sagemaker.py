@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.formats.base import UnitReader
-from connectors.formats.sagemaker import SageMakerJobParser
+from connectors.formats.training.sagemaker import SageMakerJobParser
 from connectors.stores.local import LocalStore
 from reconcile import warehouse
 from reconcile.cli import cli

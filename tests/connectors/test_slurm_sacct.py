@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.formats.base import UnitReader
-from connectors.formats.slurm_sacct import SlurmSacctParser
+from connectors.formats.usage.slurm_sacct import SlurmSacctParser
 from connectors.stores.local import LocalStore
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import GPU_USAGE

@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from connectors.formats.base import Sample, UnitReader
-from connectors.formats.mlflow import MlflowParser
-from connectors.formats.wandb import WandbParser
+from connectors.formats.training.mlflow import MlflowParser
+from connectors.formats.training.wandb import WandbParser
 from connectors.stores.local import LocalStore
 from reconcile.cli import cli
 from reconcile.errors import ParseError

@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.base import Parser, Sample, UnitReader
+from connectors.formats.training.kit import MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.values import INT64_MAX
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -62,7 +64,7 @@ def _count(value: Any, source: str, key: str) -> int | None:
     return int(value)
 
 
-class FlopsMeterParser(FileParser):
+class FlopsMeterParser(Parser):
     """flops_meter.json → one ``training_runs`` row with the meter's claims as evidence."""
 
     name: ClassVar[str] = "flops_meter"
@@ -71,6 +73,13 @@ class FlopsMeterParser(FileParser):
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("flops_meter.json", "*flops_meter*.json")
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 5,
+        "hardware": 4,
+        "training": 6,
+        "model": 4,
+        "model_id": 5,
+    }
 
     def sniff(self, sample: Sample) -> bool:
         """A JSON object with the meter's keys."""

@@ -1,4 +1,5 @@
-"""What experiment trackers (W&B, MLflow) record about a Hugging Face Trainer run.
+"""The training formats' kit: what experiment trackers (W&B, MLflow) record about a
+Hugging Face Trainer run, and the value readers and row checks every training format uses.
 
 Both trackers receive the same values from transformers' integration callbacks
 (``transformers/integrations/integration_utils.py``): ``TrainingArguments.to_dict()``
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from connectors.formats.values import INT64_MAX, check_int64
 from reconcile.catalog import AcceleratorMatch, load_catalog
 from reconcile.errors import ParseError
 from reconcile.limits import MAX_REPORTED_FLOPS, MAX_RUNTIME_SECONDS, MAX_TOKENS
@@ -94,8 +96,6 @@ def is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NONE_STRINGS)
 
 
-#: The largest whole number an INT64 column holds; a count above it is damage, not data.
-INT64_MAX = 2**63 - 1
 #: Most bytes read of a file that describes a run rather than logs it (a model or W&B
 #: config, a job description, a summary, a model card): real ones are kilobytes, so a
 #: bigger one is refused before it is parsed (whole-object reads otherwise stop at 512 MiB).
@@ -187,20 +187,6 @@ def check_yaml_value(value: Any, uri: str, what: str = "YAML") -> None:
         raise ParseError(uri, f"{what} expands to more than {MAX_YAML_VALUES:,} values")
 
 
-def check_int64(row: Mapping[str, Any], uri: str, where: str | None = None) -> None:
-    """Refuse a row with a whole number no INT64 column holds (e.g. a product of
-    damaged counts), naming the column.
-
-    Raises:
-        ParseError: the first such column.
-    """
-    for column, value in row.items():
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not -INT64_MAX - 1 <= value <= INT64_MAX:
-                raise ParseError(uri, f"{column} is out of range ({value:.3e})", where)
-    check_training_ranges(row, uri, where)
-
-
 #: Training facts and the largest value each can take (reconcile.schemas).
 _TRAINING_LIMITS = {
     "tokens": float(MAX_TOKENS),
@@ -212,6 +198,17 @@ _TRAINING_LIMITS = {
     "params_trainable": 1e15,
     "params_active": 1e15,
 }
+
+
+def check_row(row: Mapping[str, Any], uri: str, where: str | None = None) -> None:
+    """Refuse a training row with a whole number no INT64 column holds, or with a fact
+    no real run has (``check_int64``, then ``check_training_ranges``).
+
+    Raises:
+        ParseError: the first such column.
+    """
+    check_int64(row, uri, where)
+    check_training_ranges(row, uri, where)
 
 
 def check_training_ranges(row: Mapping[str, Any], uri: str, where: str | None = None) -> None:

@@ -16,13 +16,13 @@ import hashlib
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import Unit, UnitReader, reject_options
-from connectors.formats.tracking import (
+from connectors.formats.base import Parser, Unit, UnitReader
+from connectors.formats.training.kit import (
     MAX_SIDECAR_BYTES,
     check_training_ranges,
     count,
@@ -37,16 +37,13 @@ PROGRESS = "training_progress.json"
 HYPERPARAMETERS = "model_hyperparameters.json"
 
 
-class LudwigParser:
+class LudwigParser(Parser):
     """Ludwig model folders → one ``training_runs`` row each."""
 
     name: ClassVar[str] = "ludwig"
     version: ClassVar[int] = 1
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
 
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool

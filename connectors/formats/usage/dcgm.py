@@ -46,8 +46,10 @@ from typing import Any, ClassVar
 import duckdb
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.gpu_common import (
+from connectors.formats.base import Parser, Sample, UnitReader
+from connectors.formats.duck import connect, parse_error, sql_ident, sql_string
+from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
+from connectors.formats.usage.kit import (
     POINT_METRICS,
     SERIES_KEYS,
     TIME_CONFIGURED_ZONE,
@@ -56,22 +58,14 @@ from connectors.formats.gpu_common import (
     TIME_UTC,
     WINDOW_OPTIONS,
     Windowing,
-    check_options,
     check_str,
     check_timezone,
-    describe_duck_error,
-    duck,
     integrate,
     local_to_epoch_sql,
     series_id_sql,
-    sql_ident,
-    sql_str,
 )
-from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
-
-OPTIONS = ("cluster", "timezone", *WINDOW_OPTIONS)
 
 # Lowercased metric name -> (canonical metric, factor to canonical units).
 METRICS: dict[str, tuple[str, float]] = {
@@ -150,12 +144,12 @@ def _metric_columns(metric: str, value: str) -> list[str]:
     for kind in POINT_METRICS:
         names = sorted({n for low in by_kind[kind] for n in (low, low.upper())})
         scale = "" if factors[kind] == 1 else f" * {factors[kind]!r}"
-        listed = ", ".join(sql_str(n) for n in names)
+        listed = ", ".join(sql_string(n) for n in names)
         out.append(f"avg(CASE WHEN {metric} IN ({listed}) THEN {value}{scale} END) AS {kind}")
     return out
 
 
-class DcgmParser(FileParser):
+class DcgmParser(Parser):
     """DCGM exporter metrics (text exposition, Prometheus API JSON, CSV, Parquet)."""
 
     name: ClassVar[str] = "dcgm"
@@ -175,11 +169,12 @@ class DcgmParser(FileParser):
         ".csv.gz",
         ".parquet",
     )
+    OPTIONS: ClassVar[tuple[str, ...]] = ("cluster", "timezone", *WINDOW_OPTIONS)
 
     def check_options(self) -> None:
         """Options: ``cluster``, ``timezone`` (for time columns without an offset),
         ``max_gap_seconds``, ``gap_factor``, ``scrape_interval_seconds``."""
-        check_options(self.name, self.options, OPTIONS)
+        super().check_options()
         self.cluster = (
             check_str(self.name, "cluster", self.options["cluster"])
             if "cluster" in self.options
@@ -248,7 +243,7 @@ class DcgmParser(FileParser):
                 head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64 * 1024)
             except zlib.error as exc:
                 raise ParseError(source, "corrupt gzip data") from exc
-        with duck() as con:
+        with connect() as con:
             try:
                 if head[:4] == b"PAR1":
                     shape = self._tabular(con, path, source, parquet=True, compressed=False)
@@ -266,7 +261,7 @@ class DcgmParser(FileParser):
                         )
                 return self._finish(con, shape, source, modified_at, path)
             except duckdb.Error as exc:
-                raise ParseError(source, *describe_duck_error(exc)) from exc
+                raise parse_error(exc, source, paths={str(path): source}) from exc
 
     def _exposition(
         self, con: duckdb.DuckDBPyConnection, path: Path, source: str, compressed: bool
@@ -275,9 +270,9 @@ class DcgmParser(FileParser):
         con.execute(
             f"""
             CREATE TEMP TABLE _lines AS
-            SELECT row_number() OVER () AS line_no, line FROM read_csv({sql_str(str(path))},
+            SELECT row_number() OVER () AS line_no, line FROM read_csv({sql_string(str(path))},
                 columns = {{'line': 'VARCHAR'}}, delim = '\\0', quote = '', escape = '',
-                header = false, auto_detect = false, compression = {sql_str(compression)},
+                header = false, auto_detect = false, compression = {sql_string(compression)},
                 strict_mode = false)
             """
         )
@@ -285,7 +280,7 @@ class DcgmParser(FileParser):
         bad = con.execute(
             f"""
             SELECT line_no, line FROM _lines
-            WHERE {samples} AND NOT regexp_full_match(line, {sql_str(_LINE_RE)})
+            WHERE {samples} AND NOT regexp_full_match(line, {sql_string(_LINE_RE)})
             ORDER BY line_no LIMIT 1
             """
         ).fetchall()
@@ -299,12 +294,12 @@ class DcgmParser(FileParser):
             CREATE TEMP VIEW _parsed AS
             SELECT line_no, m.name AS metric, m.value AS val, nullif(m.ts, '') AS ts,
                 map_from_entries(list_transform(
-                    regexp_extract_all(coalesce(m.labels, ''), {sql_str(_LABEL_RE)}),
+                    regexp_extract_all(coalesce(m.labels, ''), {sql_string(_LABEL_RE)}),
                     lambda x: {{'k': regexp_extract(x, '^([^=]*)=', 1),
                         'v': replace(replace(regexp_extract(x, '="(.*)"$', 1), '\\"', '"'),
                                      '\\\\', '\\')}})) AS labels
             FROM (
-                SELECT line_no, regexp_extract(line, {sql_str(_LINE_RE)},
+                SELECT line_no, regexp_extract(line, {sql_string(_LINE_RE)},
                     ['name', 'x', 'labels', 'value', 'y', 'ts']) AS m
                 FROM _lines WHERE {samples}
             )
@@ -321,8 +316,8 @@ class DcgmParser(FileParser):
             f"""
             CREATE TEMP TABLE _docs AS
             SELECT row_number() OVER () AS doc, json FROM read_json_objects(
-                {sql_str(str(path))}, format = 'auto', maximum_object_size = {limit},
-                compression = {sql_str("gzip" if compressed else "none")})
+                {sql_string(str(path))}, format = 'auto', maximum_object_size = {limit},
+                compression = {sql_string("gzip" if compressed else "none")})
             """
         )
         # A top-level array of responses arrives as one JSON array value.
@@ -385,7 +380,7 @@ class DcgmParser(FileParser):
             value_is_text=True,
             ts="ts",
             ts_kind="text",
-            labels={aliases[n]: f"labels[{sql_str(n)}]" for n in names},
+            labels={aliases[n]: f"labels[{sql_string(n)}]" for n in names},
             names={aliases[n]: n for n in names},
             candidates={c: [aliases[n] for n in group] for c, group in LABELS.items()},
             line=line,
@@ -402,7 +397,7 @@ class DcgmParser(FileParser):
     ) -> _Shape:
         if parquet:
             con.execute(
-                f"CREATE TEMP VIEW _raw AS SELECT * FROM read_parquet({sql_str(str(path))})"
+                f"CREATE TEMP VIEW _raw AS SELECT * FROM read_parquet({sql_string(str(path))})"
             )
             described = con.execute("DESCRIBE _raw").fetchall()
             columns = [r[0] for r in described]
@@ -445,13 +440,14 @@ class DcgmParser(FileParser):
             for column in [value_col] if long else wide:
                 if column is not None:
                     typed[column] = types[column] = "DOUBLE"
-            spec = "{" + ", ".join(f"{sql_str(c)}: {sql_str(t)}" for c, t in typed.items()) + "}"
+            spec = ", ".join(f"{sql_string(c)}: {sql_string(t)}" for c, t in typed.items())
+            spec = "{" + spec + "}"
             con.execute(
                 f"""
-                CREATE TEMP VIEW _raw AS SELECT * FROM read_csv({sql_str(str(path))},
-                    header = true, delim = {sql_str(delim)}, quote = '"', escape = '"',
+                CREATE TEMP VIEW _raw AS SELECT * FROM read_csv({sql_string(str(path))},
+                    header = true, delim = {sql_string(delim)}, quote = '"', escape = '"',
                     columns = {spec}, auto_detect = false, strict_mode = true,
-                    compression = {sql_str("gzip" if compressed else "none")})
+                    compression = {sql_string("gzip" if compressed else "none")})
                 """
             )
         taken = {time_col}
@@ -578,7 +574,7 @@ class DcgmParser(FileParser):
                     got = f"regexp_replace({got}, ':[0-9]+$', '')"
                 parts.append(got)
             if name == "cluster" and self.cluster:
-                parts.append(sql_str(self.cluster))
+                parts.append(sql_string(self.cluster))
             expr = f"coalesce({', '.join(parts)})" if parts else "NULL::VARCHAR"
             canonical.append(f"{expr} AS {name}")
         first_of = ", ".join(f"any_value({alias}) AS {alias}" for alias in shape.labels)
@@ -699,7 +695,7 @@ def _time_sql(kind: str) -> tuple[str, str]:
         f"CASE WHEN abs({num}) >= 1e17 THEN {num} / 1e9 WHEN abs({num}) >= 1e14 "
         f"THEN {num} / 1e6 WHEN abs({num}) >= 1e11 THEN {num} / 1e3 ELSE {num} END"
     )
-    zoned = f"regexp_matches(ts, {sql_str(_ZONED)})"
+    zoned = f"regexp_matches(ts, {sql_string(_ZONED)})"
     utc = (
         f"CASE WHEN {num} IS NOT NULL THEN {epoch} WHEN {zoned} THEN "
         "epoch(try_cast(regexp_replace(ts, '\\s*UTC$', 'Z') AS TIMESTAMPTZ)) END"

@@ -26,7 +26,7 @@ import json
 import re
 from typing import Any
 
-from connectors.formats.tracking import REPO_ID
+from connectors.formats.training.kit import REPO_ID
 from reconcile.errors import ParseError
 
 #: The first line of a git-LFS pointer file (git-lfs spec, docs/spec.md).

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -45,8 +44,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import yaml
 
-from connectors.formats import tracking
-from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
+from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -79,6 +78,11 @@ def run_folder(key: str) -> str | None:
     return None
 
 
+def _holds_run_files(folder: str, members: Sequence[ObjectInfo]) -> bool:
+    """Whether a ``files/`` folder holds what a run writes (config, summary, metadata)."""
+    return any(posixpath.basename(m.key) in _RUN_FILES for m in members)
+
+
 def _decode(data: bytes, uri: str) -> str:
     if not data.strip():
         raise ParseError(uri, "empty file")
@@ -89,7 +93,7 @@ def _decode(data: bytes, uri: str) -> str:
 
 
 def _load_json(data: bytes, uri: str) -> Any:
-    return tracking.load_json(_decode(data, uri), uri)
+    return kit.load_json(_decode(data, uri), uri)
 
 
 def _object(value: Any, uri: str, what: str) -> dict[str, Any]:
@@ -164,7 +168,7 @@ def _command_line_args(args: Any) -> dict[str, Any]:
     return found
 
 
-class WandbParser:
+class WandbParser(Parser):
     """W&B run folders and API exports → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "wandb"
@@ -173,9 +177,13 @@ class WandbParser:
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.wandb.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 3,
+        "hardware": 3,
+        "training": 2,
+        "model": 5,
+        "model_id": 3,
+    }
 
     # -- detection -------------------------------------------------------------------
 
@@ -185,33 +193,11 @@ class WandbParser:
         """Run folders (files directly under ``run-*/files/``) and ``*.wandb.json``
         exports; with ``forced``, every other JSON file as an export.
         """
-        folders: dict[str, list[ObjectInfo]] = defaultdict(list)
-        rest: list[ObjectInfo] = []
-        for info in objects:
-            folder = run_folder(info.key)
-            if folder is not None:
-                folders[folder].append(info)
-            else:
-                rest.append(info)
-        units: list[Unit] = []
-        for folder, members in sorted(folders.items()):
-            if any(posixpath.basename(m.key) in _RUN_FILES for m in members):
-                members.sort()
-                units.append(Unit(uri=store.uri(folder), key=folder, members=tuple(members)))
-            else:
-                rest.extend(members)
-        left: list[ObjectInfo] = []
-        for info in sorted(rest):
-            name = posixpath.basename(info.key)
-            if name.endswith(".wandb.json") or (forced and name.lower().endswith(".json")):
-                units.append(self.unit_for(store, info))
-            else:
-                left.append(info)
-        return units, left
+        return self.group_units(store, objects, run_folder, forced=forced, keep=_holds_run_files)
 
-    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
-        """The single-object unit of an export file."""
-        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format wandb``: every JSON file as an export."""
+        return key.lower().endswith(".json")
 
     def sniff(self, sample: Sample) -> bool:
         """An API export: JSON whose first object has ``id``, ``config``, ``summary``
@@ -241,7 +227,7 @@ class WandbParser:
         if "config.yaml" in files:
             key = files["config.yaml"].key
             uri = reader.uri(key)
-            text = _decode(reader.read(key, limit=tracking.MAX_SIDECAR_BYTES), uri)
+            text = _decode(reader.read(key, limit=kit.MAX_SIDECAR_BYTES), uri)
             try:
                 raw = yaml.safe_load(text)
             except yaml.YAMLError as exc:
@@ -250,7 +236,7 @@ class WandbParser:
                 raise ParseError(uri, "invalid YAML", where) from exc
             except RecursionError:
                 raise ParseError(uri, "invalid YAML: nested too deeply") from None
-            tracking.check_yaml_value(raw, uri, "config.yaml")
+            kit.check_yaml_value(raw, uri, "config.yaml")
             if not isinstance(raw, dict):
                 raise ParseError(uri, "config.yaml is not a mapping of keys")
             config = unwrap_config(raw, uri, strict=True)
@@ -259,14 +245,14 @@ class WandbParser:
         if "wandb-summary.json" in files:
             key = files["wandb-summary.json"].key
             summary_uri = reader.uri(key)
-            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            data = reader.read(key, limit=kit.MAX_SIDECAR_BYTES)
             summary = _object(_load_json(data, summary_uri), summary_uri, "summary")
         metadata: dict[str, Any] = {}
         metadata_uri = unit.uri
         if "wandb-metadata.json" in files:
             key = files["wandb-metadata.json"].key
             metadata_uri = reader.uri(key)
-            data = reader.read(key, limit=tracking.MAX_SIDECAR_BYTES)
+            data = reader.read(key, limit=kit.MAX_SIDECAR_BYTES)
             metadata = _object(_load_json(data, metadata_uri), metadata_uri, "metadata")
         banner: dict[str, int] = {}
         if "output.log" in files:
@@ -360,16 +346,16 @@ class WandbParser:
         full_id = f"{entity}/{project}/{run_id}" if entity and project else run_id
         attributes: dict[str, Any] = {}
         for key in ("group", "job_type", "url", "entity", "project"):
-            if tracking.text(run.get(key)):
+            if kit.text(run.get(key)):
                 attributes[key] = run[key]
         if entity and project:
             attributes.update(entity=entity, project=project)
         tags_list = run.get("tags") or []
         if not isinstance(tags_list, list):
             raise fail("'tags' should be a list")
-        state = tracking.text(run.get("state"))
-        name = tracking.text(run.get("name") or run.get("display_name") or run.get("displayName"))
-        started = tracking.parse_iso(run.get("created_at", run.get("createdAt")), uri, "created_at")
+        state = kit.text(run.get("state"))
+        name = kit.text(run.get("name") or run.get("display_name") or run.get("displayName"))
+        started = kit.parse_iso(run.get("created_at", run.get("createdAt")), uri, "created_at")
         config = unwrap_config(sections["config"], uri, strict=False)
         return self._row(
             run_id=f"wandb:{full_id}",
@@ -394,10 +380,10 @@ class WandbParser:
             path = path.split("/")
         if isinstance(path, list) and len(path) == 3 and all(isinstance(p, str) for p in path):
             return path[0], path[1]
-        entity, project = tracking.text(run.get("entity")), tracking.text(run.get("project"))
+        entity, project = kit.text(run.get("entity")), kit.text(run.get("project"))
         if entity and project:
             return entity, project
-        url = tracking.text(run.get("url"))
+        url = kit.text(run.get("url"))
         match = re.search(r"/([^/]+)/([^/]+)/runs/" + re.escape(run_id), url or "")
         return (match.group(1), match.group(2)) if match else (None, None)
 
@@ -421,7 +407,7 @@ class WandbParser:
         tags: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         config_uri, summary_uri, metadata_uri = uris
-        t = tracking
+        t = kit
         sources = [config]
 
         def metric(name: str) -> float | None:
@@ -662,5 +648,5 @@ class WandbParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
-        t.check_int64(row, source_uri)
+        t.check_row(row, source_uri)
         return row

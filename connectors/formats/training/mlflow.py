@@ -41,8 +41,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import yaml
 
-from connectors.formats import tracking
-from connectors.formats.base import Sample, Unit, UnitReader, reject_options
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
+from connectors.formats.training import kit
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
@@ -103,7 +103,7 @@ _PARAMS = frozenset(
         "packing",
         "dataset_text_field",
         "completion_only_loss",
-        *(alias for aliases in tracking.HINTS.values() for alias in aliases),
+        *(alias for aliases in kit.HINTS.values() for alias in aliases),
     }
 )
 #: MLflow's system metrics (mlflow >= 2.8) name each GPU of the logging node.
@@ -141,7 +141,7 @@ def _decode(data: bytes, uri: str, *, allow_empty: bool = False) -> str:
 
 def _small(reader: UnitReader, key: str) -> bytes:
     """A param, tag or meta.yaml file: refused past ``MAX_TRACKER_VALUE_BYTES``."""
-    return reader.read(key, limit=tracking.MAX_TRACKER_VALUE_BYTES)
+    return reader.read(key, limit=kit.MAX_TRACKER_VALUE_BYTES)
 
 
 def _metric_lines(text: str, uri: str) -> list[_Point]:
@@ -168,7 +168,7 @@ def _metric_lines(text: str, uri: str) -> list[_Point]:
 
 
 def _millis(value: Any, uri: str, key: str) -> int | None:
-    result = tracking.count(value, uri, key)
+    result = kit.count(value, uri, key)
     return result or None  # 0 / null: not ended (or not started) yet
 
 
@@ -194,7 +194,7 @@ class _Run:
         return f"{self.folder_uri}/{kind}/{key}" if key else f"{self.folder_uri}/{kind}"
 
 
-class MlflowParser:
+class MlflowParser(Parser):
     """MLflow file-store run folders and REST exports → one row per run."""
 
     name: ClassVar[str] = "mlflow"
@@ -203,9 +203,13 @@ class MlflowParser:
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
     patterns: ClassVar[tuple[str, ...]] = ("*.mlflow.json",)
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 4,
+        "hardware": 5,
+        "training": 3,
+        "model": 6,
+        "model_id": 4,
+    }
 
     # -- detection -------------------------------------------------------------------
 
@@ -234,20 +238,14 @@ class MlflowParser:
             members.sort()
             claimed.update(m.key for m in members)
             units.append(Unit(uri=store.uri(folder), key=folder, members=tuple(members)))
-        rest: list[ObjectInfo] = []
-        for info in objects:
-            if info.key in claimed:
-                continue
-            name = posixpath.basename(info.key)
-            if name.endswith(".mlflow.json") or (forced and name.lower().endswith(".json")):
-                units.append(self.unit_for(store, info))
-            else:
-                rest.append(info)
-        return units, rest
+        exports, rest = self.single_units(
+            store, [info for info in objects if info.key not in claimed], forced=forced
+        )
+        return units + exports, rest
 
-    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
-        """The single-object unit of an export file."""
-        return Unit(uri=store.uri(info.key), key=info.key, members=(info,))
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format mlflow``: every JSON file as an export."""
+        return key.lower().endswith(".json")
 
     def sniff(self, sample: Sample) -> bool:
         """A REST export: JSON with an ``info`` object holding ``run_id`` and
@@ -298,7 +296,7 @@ class MlflowParser:
         experiment_name = None
         if exp_meta_key is not None:
             exp = self._yaml(reader, exp_meta_key)
-            experiment_name = tracking.text(exp.get("name"))
+            experiment_name = kit.text(exp.get("name"))
         tags = {
             name: _decode(_small(reader, key), reader.uri(key), allow_empty=True)
             for name, key in sorted(parts["tags"].items())
@@ -340,13 +338,13 @@ class MlflowParser:
             ) from exc
         except RecursionError:
             raise ParseError(uri, "invalid YAML: nested too deeply") from None
-        tracking.check_yaml_value(value, uri, "meta.yaml")
+        kit.check_yaml_value(value, uri, "meta.yaml")
         if not isinstance(value, dict):
             raise ParseError(uri, "meta.yaml is not a mapping")
         return value
 
     def _export_runs(self, data: bytes, uri: str) -> list[_Run]:
-        document = tracking.load_json(_decode(data, uri), uri)
+        document = kit.load_json(_decode(data, uri), uri)
         if isinstance(document, dict) and isinstance(document.get("runs"), list):
             items: list[Any] = document["runs"]
         elif isinstance(document, list):
@@ -382,7 +380,7 @@ class MlflowParser:
                     raise fail(f"data.{section}[{index}] has no string 'key'")
             return entries
 
-        params = {e["key"]: tracking.text(e.get("value")) or "" for e in pairs("params")}
+        params = {e["key"]: kit.text(e.get("value")) or "" for e in pairs("params")}
         tags = {
             e["key"]: str(e.get("value", ""))
             for e in pairs("tags")
@@ -404,8 +402,8 @@ class MlflowParser:
             points[key].append(
                 _Point(
                     float(value),
-                    tracking.count(entry.get("timestamp", 0), uri, f"{name}.timestamp") or 0,
-                    tracking.count(entry.get("step", 0), uri, f"{name}.step") or 0,
+                    kit.count(entry.get("timestamp", 0), uri, f"{name}.timestamp") or 0,
+                    kit.count(entry.get("step", 0), uri, f"{name}.step") or 0,
                 )
             )
         metrics = {}
@@ -425,7 +423,7 @@ class MlflowParser:
     # -- the row -------------------------------------------------------------------
 
     def _row(self, run: _Run, source_uri: str) -> dict[str, Any]:
-        t = tracking
+        t = kit
         info, params, tags, uri = run.info, run.params, run.tags, run.uri
         run_id = t.text(info.get("run_id")) or t.text(info.get("run_uuid"))
         if not run_id:
@@ -614,5 +612,5 @@ class MlflowParser:
             "source_uri": source_uri,
             "source_format": self.name,
         }
-        t.check_int64(row, uri)
+        t.check_row(row, uri)
         return row

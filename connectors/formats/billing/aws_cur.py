@@ -53,29 +53,27 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
+from connectors.formats.billing.focus import AWS_INSTANCE_RE, focus_sql, is_focus
+from connectors.formats.billing.kit import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    MONEY,
+    TAG_ENTRIES,
     BillingParser,
+    Columns,
     Prepared,
+    accel_key,
+    data_kind,
     local_files,
     newest,
     newest_delivery,
     read_manifest,
     resolve_listed,
-    string_list,
-)
-from connectors.formats.billing_common import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
-    MONEY,
-    TAG_ENTRIES,
-    Columns,
-    accel_key,
-    data_kind,
     sample_columns,
     snake_case,
-    sql_string,
+    string_list,
 )
-from connectors.formats.focus import AWS_INSTANCE_RE, focus_sql, is_focus
+from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 
@@ -124,6 +122,19 @@ def _classify(key: str) -> tuple[_Group, bool] | None:
     return None
 
 
+def _group_key(key: str) -> str | None:
+    found = _classify(key)
+    return found[0].key if found else None
+
+
+def _is_cur(folder: str, members: Sequence[ObjectInfo]) -> bool:
+    """Whether a period group is CUR: any but a legacy ``yyyymmdd-yyyymmdd`` folder is;
+    that one when it holds a manifest or its files are named after their report."""
+    if not _RANGE_NAME.match(posixpath.basename(folder)):
+        return True
+    return any(m.key.endswith(MANIFEST_SUFFIX) for m in members) or _cur_named(members)
+
+
 #: A legacy CUR data file: ``<report>-<n>.csv.gz`` (or .csv.zip, .csv, .snappy.parquet).
 _LEGACY_DATA = re.compile(r"^(?P<report>.+)-\d+\.(?:csv(?:\.gz|\.zip)?|(?:snappy\.)?parquet)$")
 
@@ -169,29 +180,7 @@ class AwsCurParser(BillingParser):
         or, without one, if its files are named after their report (Azure exports use
         the same folder names, not the file names).
         """
-        groups: dict[_Group, list[ObjectInfo]] = {}
-        manifests: set[_Group] = set()
-        for info in objects:
-            found = _classify(info.key)
-            if found is None:
-                continue
-            group, is_manifest = found
-            groups.setdefault(group, []).append(info)
-            if is_manifest:
-                manifests.add(group)
-        units: list[Unit] = []
-        claimed: set[str] = set()
-        for group, members in sorted(groups.items(), key=lambda item: item[0].key):
-            if group.layout == "legacy" and group not in manifests and not _cur_named(members):
-                continue
-            members.sort()
-            units.append(Unit(uri=store.uri(group.key), key=group.key, members=tuple(members)))
-            claimed.update(m.key for m in members)
-        rest = [info for info in objects if info.key not in claimed]
-        if forced:
-            extra, rest = self.forced_units(store, rest)
-            units += extra
-        return units, rest
+        return self.group_units(store, objects, _group_key, forced=forced, keep=_is_cur)
 
     def prepare(self, reader: UnitReader, cleanup: list[Path]) -> Prepared:
         """The files the newest manifest lists (or the newest delivery), and the SQL."""

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, Unit, UnitReader
-from connectors.formats.tracking import INT64_MAX, MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.base import Parser, Sample, Unit, UnitReader
+from connectors.formats.training.kit import MAX_SIDECAR_BYTES, check_training_ranges
+from connectors.formats.values import INT64_MAX
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
@@ -145,7 +146,7 @@ def _text(value: Any, uri: str, key: str) -> str | None:
     return value
 
 
-class SageMakerJobParser(FileParser):
+class SageMakerJobParser(Parser):
     """DescribeTrainingJob JSON → one ``training_runs`` row per job."""
 
     name: ClassVar[str] = "sagemaker_job"
@@ -158,6 +159,14 @@ class SageMakerJobParser(FileParser):
         "training-job.json",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".json",)
+    #: The job description is the cloud's own record of the job and its instances.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 1,
+        "hardware": 1,
+        "training": 5,
+        "model": 3,
+        "model_id": 6,
+    }
 
     def sniff(self, sample: Sample) -> bool:
         """A JSON object that names a training job."""

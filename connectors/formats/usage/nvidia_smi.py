@@ -33,28 +33,23 @@ from typing import ClassVar
 import duckdb
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample, UnitReader
-from connectors.formats.gpu_common import (
+from connectors.formats.base import Parser, Sample, UnitReader
+from connectors.formats.duck import connect, parse_error, sql_string
+from connectors.formats.text import check_head_lines
+from connectors.formats.usage.kit import (
     TIME_CONFIGURED_ZONE,
     TIME_UNKNOWN_ZONE,
     WINDOW_OPTIONS,
     Windowing,
-    check_options,
     check_str,
     check_timezone,
-    describe_duck_error,
-    duck,
     integrate,
     local_to_epoch_sql,
     option_error,
     series_id_sql,
-    sql_str,
 )
-from connectors.formats.text import check_head_lines
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE
-
-OPTIONS = ("timezone", "host", "cluster", "path_pattern", "columns", *WINDOW_OPTIONS)
 
 # Query field (as written in the header, units removed) -> our column.
 FIELDS = {
@@ -105,7 +100,7 @@ def _field(name: str) -> str:
     return _UNIT.sub("", name).strip().lower()
 
 
-class NvidiaSmiParser(FileParser):
+class NvidiaSmiParser(Parser):
     """nvidia-smi ``--query-gpu`` CSV logs."""
 
     name: ClassVar[str] = "nvidia_smi"
@@ -119,13 +114,21 @@ class NvidiaSmiParser(FileParser):
         "nvidia_smi*.csv.gz",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".csv", ".csv.gz", ".log", ".txt")
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "timezone",
+        "host",
+        "cluster",
+        "path_pattern",
+        "columns",
+        *WINDOW_OPTIONS,
+    )
 
     def check_options(self) -> None:
         """Options: ``timezone``, ``host``, ``cluster``, ``path_pattern`` (a regex with named
         groups ``host``/``job``/``cluster`` searched in the object's URI), ``columns`` (the
         query fields of noheader logs) and the windowing options."""
+        super().check_options()
         fmt = self.name
-        check_options(fmt, self.options, OPTIONS)
         opts = self.options
         self.timezone = (
             check_timezone(fmt, "timezone", opts["timezone"]) if "timezone" in opts else None
@@ -226,11 +229,11 @@ class NvidiaSmiParser(FileParser):
         col = {FIELDS[f]: i for i, f in enumerate(fields) if f in FIELDS}
         check_head_lines(path, source, compressed=compressed)  # no gigabyte-long line
         found = self._from_path(source)
-        with duck() as con:
+        with connect() as con:
             try:
                 return self._parse(con, path, source, len(fields), col, compressed, found)
             except duckdb.Error as exc:
-                raise ParseError(source, *describe_duck_error(exc)) from exc
+                raise parse_error(exc, source, paths={str(path): source}) from exc
 
     def _from_path(self, source: str) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -255,14 +258,15 @@ class NvidiaSmiParser(FileParser):
         found: dict[str, str],
     ) -> pa.Table:
         # Lines are read whole and split here, so every error names its true line.
+        compression = sql_string("gzip" if compressed else "none")
         con.execute(
             f"""
             CREATE TEMP VIEW _lines AS
             SELECT line_no, string_split(line, ',') AS f FROM (
                 SELECT row_number() OVER () AS line_no, line FROM read_csv(
-                    {sql_str(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\\0',
+                    {sql_string(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = '\\0',
                     quote = '', escape = '', header = false, auto_detect = false,
-                    strict_mode = false, compression = {sql_str("gzip" if compressed else "none")})
+                    strict_mode = false, compression = {compression})
             )
             WHERE line IS NOT NULL AND trim(line) <> ''
             """
@@ -280,7 +284,7 @@ class NvidiaSmiParser(FileParser):
             raise ParseError(
                 source, f"expected {width} comma-separated fields, found {count}", f"line {line_no}"
             )
-        formats = "[" + ", ".join(sql_str(f) for f in TIMESTAMP_FORMATS) + "]"
+        formats = "[" + ", ".join(sql_string(f) for f in TIMESTAMP_FORMATS) + "]"
         numeric = [k for k in ("gpu_util", "power_w", "power_avg", "power_instant") if k in col]
 
         def field(name: str) -> str:
@@ -291,12 +295,12 @@ class NvidiaSmiParser(FileParser):
 
         def number(name: str) -> str:
             text = field(name)
-            value = f"try_cast(regexp_extract({text}, {sql_str(_NUMBER)}, 1) AS DOUBLE)"
+            value = f"try_cast(regexp_extract({text}, {sql_string(_NUMBER)}, 1) AS DOUBLE)"
             return f"CASE WHEN {missing(text)} THEN NULL ELSE {value} END AS {name}"
 
         def bad(name: str) -> str:
             text = field(name)
-            return f"NOT ({missing(text)} OR regexp_full_match({text}, {sql_str(_NUMBER)}))"
+            return f"NOT ({missing(text)} OR regexp_full_match({text}, {sql_string(_NUMBER)}))"
 
         con.execute(
             f"""
@@ -343,7 +347,7 @@ class NvidiaSmiParser(FileParser):
             relation = "(SELECT *, epoch(CAST(t_local AS TIMESTAMPTZ)) AS t FROM _parsed)"
 
         def const(key: str) -> str:
-            return sql_str(found[key]) if key in found else "NULL::VARCHAR"
+            return sql_string(found[key]) if key in found else "NULL::VARCHAR"
 
         points = f"""
             (SELECT {series_id_sql(["gpu_uuid", "gpu_index", "pci_bus_id"])} AS sid, t,

@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats import tracking
-from connectors.formats.base import FileParser, Sample, Unit
+from connectors.formats.base import Parser, Sample
 from connectors.formats.text import read_text
-from connectors.stores.base import ObjectInfo, Store
+from connectors.formats.training import kit
+from connectors.formats.values import INT64_MAX
 from reconcile.errors import ParseError
 from reconcile.schemas import TRAINING_RUNS, conform
 
@@ -99,7 +99,7 @@ def looks_like_run_table(columns: Sequence[str]) -> bool:
     return len(others) >= 2 and 2 * len(known) > len(names)
 
 
-class RunTableParser(FileParser):
+class RunTableParser(Parser):
     """A CSV / JSON Lines / Parquet table of runs → one ``training_runs`` row per row."""
 
     name: ClassVar[str] = "run_table"
@@ -115,20 +115,18 @@ class RunTableParser(FileParser):
         "*.runs.parquet",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = _SUFFIXES
+    #: A table the team keeps: first for the model id it declares.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 2,
+        "hardware": 2,
+        "training": 4,
+        "model": 2,
+        "model_id": 1,
+    }
 
-    def units(
-        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
-    ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """Objects named like a run table; with ``forced``, every CSV, JSONL and
-        Parquet object.
-        """
-        units, rest = [], []
-        for info in objects:
-            if self.claims(info.key) or (forced and info.key.lower().endswith(_SUFFIXES)):
-                units.append(self.unit_for(store, info))
-            else:
-                rest.append(info)
-        return units, rest
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format run_table``: every CSV, JSONL and Parquet object."""
+        return key.lower().endswith(_SUFFIXES)
 
     def sniff(self, sample: Sample) -> bool:
         """A header naming ``run_id``/``job_name`` and mostly known columns."""
@@ -280,7 +278,7 @@ def _value(kind: str, value: Any, source: str, where: str) -> Any:
         if kind == "count":
             if value != int(value):
                 raise fail("a whole number")
-            if value > tracking.INT64_MAX:
+            if value > INT64_MAX:
                 raise fail("a number that fits 64 bits")
             return int(value)
         return float(value)
@@ -359,20 +357,20 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
         values["tokens_basis"] = "logged"
     base = values.pop("base_model", None)
     if base is not None:
-        values["base_model"], values["base_model_basis"] = tracking.base_model(
+        values["base_model"], values["base_model_basis"] = kit.base_model(
             [(base, "run_table")], attributes
         )
     accelerator_name = values.pop("accelerator", None)
-    accelerator = tracking.accelerator_key(accelerator_name)
+    accelerator = kit.accelerator_key(accelerator_name)
     if accelerator_name and accelerator is None:
         attributes["accelerator_raw"] = accelerator_name
-    match = tracking.accelerator_match(accelerator_name)
+    match = kit.accelerator_match(accelerator_name)
     if match is not None and match.count and values.get("accelerator_count") is None:
         # "8x A100", "2 x p4d.24xlarge": the count written in the name
         values["accelerator_count"] = match.count
         attributes["accelerator_count_basis"] = "written in the accelerator name"
     if accelerator is None and values.get("instance_type"):
-        accelerator, _ = tracking.instance_hardware(values["instance_type"])
+        accelerator, _ = kit.instance_hardware(values["instance_type"])
     values["accelerator"] = accelerator
     if any(values.get(c) is not None for c in ("params_total", "params_trainable")):
         values["params_basis"] = "run_table"
@@ -392,5 +390,5 @@ def _row(record: Mapping[str, Any], source: str, where: str) -> dict[str, Any]:
     values["run_id"] = values.get("run_id") or f"table:{values['job_name']}"
     values["tags"] = sorted(tags.items()) or None
     values["attributes"] = json.dumps(attributes, sort_keys=True)
-    tracking.check_int64(values, source, where)
+    kit.check_row(values, source, where)
     return values

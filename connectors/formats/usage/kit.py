@@ -17,21 +17,18 @@ those durations; the energy counter's increase is summed with Prometheus' reset 
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from connectors.formats.duck import sql_string
 from reconcile.catalog import load_catalog
 from reconcile.errors import ConfigError, ParseError
 from reconcile.schemas import GPU_USAGE
@@ -113,15 +110,6 @@ def check_accelerator_table(fmt: str, key: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise option_error(fmt, key, 'must be a table, e.g. {h100 = "NVIDIA H100 SXM5-80GB"}')
     return {str(k): check_accelerator(fmt, f"{key}.{k}", v) for k, v in value.items()}
-
-
-def check_options(fmt: str, options: Mapping[str, Any], known: Sequence[str]) -> None:
-    """Reject keys not in ``known`` (ConfigError naming ``formats.FMT.KEY``)."""
-    for key in options:
-        if key not in known:
-            raise ConfigError(
-                f"unknown key 'formats.{fmt}.{key}'", hint=f"known: {', '.join(known)}"
-            )
 
 
 # ---------------------------------------------------------------------------
@@ -234,61 +222,7 @@ class NodeMap:
 
 
 # ---------------------------------------------------------------------------
-# DuckDB helpers
-
-
-def sql_str(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sql_ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _memory_limit_mib() -> int:
-    """A quarter of physical memory (at least 1 GiB) per parse: several units parse in
-    parallel, each with its own DuckDB, and each spills to disk rather than exceed it."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 4096
-    return max(1024, total // 4 // 2**20)
-
-
-@contextlib.contextmanager
-def duck() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB connection in UTC that can spill to a temp folder."""
-    spill = tempfile.mkdtemp(prefix="reconcile-duck-")
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET temp_directory = {sql_str(spill)}")
-        con.execute(f"SET memory_limit = '{_memory_limit_mib()}MiB'")
-        yield con
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
-
-
-def duck_error(exc: duckdb.Error) -> str:
-    """The first line of a DuckDB error, without its class prefix."""
-    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r"^[A-Za-z ]+Error: ", "", line)
-
-
-def describe_duck_error(exc: duckdb.Error) -> tuple[str, str | None]:
-    """(reason, location) from a DuckDB error, e.g. a CSV row with too many fields."""
-    text = str(exc)
-    line = re.search(r"CSV Error on Line: (\d+)", text)
-    expected = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
-    if line and expected:
-        return (f"expected {expected[1]} columns, found {expected[2]}", f"line {line[1]}")
-    if line:
-        return (duck_error(exc), f"line {line[1]}")
-    return (duck_error(exc), None)
+# SQL
 
 
 def local_to_epoch_sql(naive: str, timezone: str, series: str, order: str) -> tuple[str, str]:
@@ -301,7 +235,7 @@ def local_to_epoch_sql(naive: str, timezone: str, series: str, order: str) -> tu
     Non-existent spring-forward times are shifted forward (ICU's rule). Assumes one-hour
     DST shifts.
     """
-    tz = sql_str(timezone)
+    tz = sql_string(timezone)
     helpers = (
         f"timezone({tz}, {naive}) AS _u, "
         f"max({naive}) OVER (PARTITION BY {series} ORDER BY {order} "
@@ -533,9 +467,9 @@ def integrate(
         ),
         ("counter_resets", "CASE WHEN counter_resets > 0 THEN CAST(counter_resets AS VARCHAR) END"),
     ]
-    tag_pairs += [(k, sql_str(v)) for k, v in sorted((extra_tags or {}).items())]
-    entries = ", ".join(f"{{'key': {sql_str(k)}, 'value': {v}}}" for k, v in tag_pairs)
-    kind = sql_str(source_kind)
+    tag_pairs += [(k, sql_string(v)) for k, v in sorted((extra_tags or {}).items())]
+    entries = ", ".join(f"{{'key': {sql_string(k)}, 'value': {v}}}" for k, v in tag_pairs)
+    kind = sql_string(source_kind)
     result = con.sql(
         f"""
         SELECT
@@ -545,14 +479,14 @@ def integrate(
             NULL AS user_name, NULL AS account, NULL AS "partition", NULL AS job_state,
             host, gpu_uuid, h.accelerator, 1 AS gpu_count, h.gpu_fraction,
             w.mig_profile, to_timestamp(t0) AS started_at, to_timestamp(t1) AS ended_at,
-            {sql_str(time_basis)} AS time_basis, elapsed AS elapsed_seconds,
+            {sql_string(time_basis)} AS time_basis, elapsed AS elapsed_seconds,
             elapsed * h.gpu_fraction AS gpu_seconds, samples,
             gpu_util_avg, tensor_active_avg, sm_active_avg, dram_active_avg, power_avg_watts,
             CASE WHEN energy_steps > 0 THEN counter_joules ELSE power_joules END AS energy_joules,
             'measured' AS confidence,
             map_from_entries(list_filter([{entries}],
                 lambda e: e.value IS NOT NULL AND e.value <> '')) AS tags,
-            {sql_str(source_uri)} AS source_uri, {sql_str(source_format)} AS source_format
+            {sql_string(source_uri)} AS source_uri, {sql_string(source_format)} AS source_format
         FROM _windows w
         JOIN _hardware h ON h.model_name IS NOT DISTINCT FROM w.model_name
             AND h.mig_profile IS NOT DISTINCT FROM w.mig_profile

@@ -42,27 +42,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
+from connectors.formats.billing.focus import azure_size_from_meter, focus_sql, is_focus
+from connectors.formats.billing.kit import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    MONEY,
+    TAG_ENTRIES,
     BillingParser,
+    Columns,
     Prepared,
+    accel_key,
+    data_kind,
     local_files,
     newest,
     newest_delivery,
     read_manifest,
     resolve_listed,
-)
-from connectors.formats.billing_common import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
-    MONEY,
-    TAG_ENTRIES,
-    Columns,
-    accel_key,
-    data_kind,
     sample_columns,
-    sql_string,
 )
-from connectors.formats.focus import azure_size_from_meter, focus_sql, is_focus
+from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ConfigError, ParseError
 
@@ -94,6 +92,24 @@ _DATE_FORMATS = [
 
 def _is_manifest(key: str) -> bool:
     return posixpath.basename(key).lower() == MANIFEST
+
+
+def _range_folder(key: str) -> str | None:
+    """The date-range folder of a manifest or a CSV/Parquet file under one."""
+    match = _RANGE.match(key)
+    if match is None or not (_is_manifest(key) or data_kind(key) in ("csv", "parquet")):
+        return None
+    return (f"{match['root']}/" if match["root"] else "") + match["range"]
+
+
+def _is_export(folder: str, members: Sequence[ObjectInfo]) -> bool:
+    """Whether a date-range folder is an export's: a ``manifest.json`` under it, or an
+    ``<export>_<guid>.csv`` file directly in it."""
+    return any(
+        _is_manifest(m.key)
+        or (posixpath.dirname(m.key) == folder and _LEGACY_FILE.match(posixpath.basename(m.key)))
+        for m in members
+    )
 
 
 class AzureCostParser(BillingParser):
@@ -132,32 +148,7 @@ class AzureCostParser(BillingParser):
         """Group each export's date-range folder (with a ``manifest.json`` somewhere
         under it, or ``<export>_<guid>.csv`` files directly in it).
         """
-        groups: dict[str, list[ObjectInfo]] = {}
-        marked: set[str] = set()
-        for info in objects:
-            match = _RANGE.match(info.key)
-            if match is None:
-                continue
-            folder = (f"{match['root']}/" if match["root"] else "") + match["range"]
-            rest = match["rest"]
-            if _is_manifest(info.key):
-                marked.add(folder)
-            elif "/" not in rest and _LEGACY_FILE.match(rest):
-                marked.add(folder)
-            elif data_kind(info.key) not in ("csv", "parquet"):
-                continue
-            groups.setdefault(folder, []).append(info)
-        units = [
-            Unit(uri=store.uri(folder), key=folder, members=tuple(sorted(members)))
-            for folder, members in sorted(groups.items())
-            if folder in marked
-        ]
-        claimed = {m.key for unit in units for m in unit.members}
-        rest_objects = [info for info in objects if info.key not in claimed]
-        if forced:
-            extra, rest_objects = self.forced_units(store, rest_objects)
-            units += extra
-        return units, rest_objects
+        return self.group_units(store, objects, _range_folder, forced=forced, keep=_is_export)
 
     def prepare(self, reader: UnitReader, cleanup: list[Path]) -> Prepared:
         """The newest run's blobs (or newest legacy file), and the SQL for its dataset."""

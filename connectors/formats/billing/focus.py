@@ -24,27 +24,23 @@ group them by billing period and follow their manifests.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    BillingParser,
-    Prepared,
-    local_files,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.base import Sample, UnitReader
+from connectors.formats.billing.kit import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
     TAG_ENTRIES,
+    BillingParser,
     Columns,
+    Prepared,
     accel_key,
     data_kind,
+    local_files,
     sample_columns,
-    sql_string,
 )
-from connectors.stores.base import ObjectInfo, Store
+from connectors.formats.duck import sql_string
 from reconcile.errors import ParseError
 
 #: Columns whose presence marks a FOCUS file.
@@ -229,22 +225,12 @@ class FocusParser(BillingParser):
         names = {n.strip() for n in sample_columns(sample)}
         return all(name in names for name in REQUIRED)
 
-    def units(
-        self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
-    ) -> tuple[list[Unit], list[ObjectInfo]]:
-        """Files named like a FOCUS export (``*focus*.csv``…) are units; with ``--format
-        focus`` every data file is. Others are left for content sniffing.
+    def claims(self, key: str) -> bool:
+        """A file named like a FOCUS export (``*focus*.csv``…), one unit each; with
+        ``--format focus`` every data file is one. Others are left for content sniffing.
         """
-        if forced:
-            return self.forced_units(store, objects)
-        units, rest = [], []
-        for info in objects:
-            name = posixpath.basename(info.key).lower()
-            if "focus" in name and data_kind(info.key) in ("csv", "parquet"):
-                units.append(self.unit_for(store, info))
-            else:
-                rest.append(info)
-        return units, rest
+        name = posixpath.basename(key).lower()
+        return "focus" in name and data_kind(key) in ("csv", "parquet")
 
     def prepare(self, reader: UnitReader, cleanup: list[Path]) -> Prepared:
         """Every member file, read as FOCUS."""

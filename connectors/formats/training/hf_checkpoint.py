@@ -36,15 +36,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import MAX_OBJECT_BYTES, Unit, UnitReader, reject_options
-from connectors.formats.run_folder import (
-    card_hyperparameters,
-    is_lfs_pointer,
-    tool_settings,
-    trainer_log,
-)
-from connectors.formats.tracking import (
-    INT64_MAX,
+from connectors.formats.base import MAX_OBJECT_BYTES, Parser, Unit, UnitReader
+from connectors.formats.training.kit import (
     MAX_SIDECAR_BYTES,
     REPO_ID,
     check_training_ranges,
@@ -53,6 +46,13 @@ from connectors.formats.tracking import (
     objective_from_metrics,
     path_job_name,
 )
+from connectors.formats.training.run_folder import (
+    card_hyperparameters,
+    is_lfs_pointer,
+    tool_settings,
+    trainer_log,
+)
+from connectors.formats.values import INT64_MAX
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 from reconcile.limits import model_shape_problem
@@ -364,7 +364,7 @@ def _chatglm_prefix(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class HfCheckpointParser:
+class HfCheckpointParser(Parser):
     """Trainer output folders → one ``training_runs`` row per run."""
 
     name: ClassVar[str] = "hf_checkpoint"
@@ -372,9 +372,14 @@ class HfCheckpointParser:
     version: ClassVar[int] = 3
     table: ClassVar[str] = "training_runs"
     schema: ClassVar[pa.Schema] = TRAINING_RUNS
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        reject_options(self.name, options or {}, known=())
+    #: The trainer's own state and config: first for steps, tokens and the model.
+    priority: ClassVar[Mapping[str, int]] = {
+        "identity": 6,
+        "hardware": 6,
+        "training": 1,
+        "model": 1,
+        "model_id": 2,
+    }
 
     def units(
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
@@ -467,17 +472,15 @@ class HfCheckpointParser:
                 continue
             claimed.update(i.key for i in members)
             units.append(Unit(uri=store.uri(run_dir), key=run_dir, members=tuple(members)))
-        rest = [i for i in objects if i.key not in claimed]
-        if forced:
-            # The user said these are trainer states: every other JSON file is one.
-            extra = [
-                i
-                for i in rest
-                if i.key.endswith(".json") and posixpath.basename(i.key) not in _SIDECARS
-            ]
-            units += [Unit(uri=store.uri(i.key), key=i.key, members=(i,)) for i in extra]
-            rest = [i for i in rest if i not in extra]
-        return units, rest
+        states, rest = self.single_units(
+            store, [i for i in objects if i.key not in claimed], forced=forced
+        )
+        return units + states, rest
+
+    def claims_forced(self, key: str) -> bool:
+        """With ``--format hf_checkpoint`` the user said these are trainer states: every
+        other JSON file (not a known sidecar) is one."""
+        return key.endswith(".json") and posixpath.basename(key) not in _SIDECARS
 
     def parse_unit(self, reader: UnitReader) -> pa.Table:
         """Parse a run folder (or a single state file) into one row per training run.

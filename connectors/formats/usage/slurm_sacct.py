@@ -36,14 +36,14 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from connectors.formats.base import FileParser, Sample
-from connectors.formats.gpu_common import (
+from connectors.formats.base import Parser, Sample
+from connectors.formats.text import read_text
+from connectors.formats.usage.kit import (
     TIME_CONFIGURED_ZONE,
     TIME_UNKNOWN_ZONE,
     TIME_UTC,
     NodeMap,
     check_accelerator_table,
-    check_options,
     check_str,
     check_timezone,
     expand_hostlist,
@@ -52,22 +52,11 @@ from connectors.formats.gpu_common import (
     unknown_accelerator,
     usage_id,
 )
-from connectors.formats.text import read_text
-from connectors.formats.tracking import check_int64
+from connectors.formats.values import check_int64
 from reconcile.catalog import load_catalog
 from reconcile.errors import ParseError
 from reconcile.schemas import GPU_USAGE, conform
 
-OPTIONS = (
-    "cluster",
-    "timezone",
-    "partitions",
-    "nodes",
-    "gres_types",
-    "gpus_per_node",
-    "allocgres",
-    "columns",
-)
 _ELAPSED = re.compile(
     r"^(?:(\d{1,9})-)?(?:(\d{1,9}):)?(\d{1,9}):(\d{1,9})(?:\.(\d{1,9}))?$", re.ASCII
 )
@@ -87,7 +76,7 @@ class _Job:
     steps: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
-class SlurmSacctParser(FileParser):
+class SlurmSacctParser(Parser):
     """``sacct --parsable2`` dumps → one row per job allocation."""
 
     name: ClassVar[str] = "slurm_sacct"
@@ -101,6 +90,16 @@ class SlurmSacctParser(FileParser):
         "*.sacct",
     )
     sniff_suffixes: ClassVar[tuple[str, ...]] = (".txt", ".psv", ".log", ".out", ".csv", ".txt.gz")
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "cluster",
+        "timezone",
+        "partitions",
+        "nodes",
+        "gres_types",
+        "gpus_per_node",
+        "allocgres",
+        "columns",
+    )
 
     def check_options(self) -> None:
         """Options: ``cluster``, ``timezone`` (IANA), ``partitions``/``nodes``/``gres_types``
@@ -108,9 +107,9 @@ class SlurmSacctParser(FileParser):
         not track GPUs as TRES), ``allocgres`` (``per_node`` or ``per_job``), ``columns``
         (the ``-o`` field list of dumps written with ``--noheader``, as a list or a
         comma-separated text)."""
+        super().check_options()
         fmt = self.name
         opts = self.options
-        check_options(fmt, opts, OPTIONS)
         self.cluster = check_str(fmt, "cluster", opts["cluster"]) if "cluster" in opts else None
         self.timezone = (
             zoneinfo.ZoneInfo(check_timezone(fmt, "timezone", opts["timezone"]))

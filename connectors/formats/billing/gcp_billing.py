@@ -41,26 +41,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.formats.base import Sample, Unit, UnitReader
-from connectors.formats.billing_base import (
-    CSV_DIALECT,
-    BillingParser,
-    DataFile,
-    Prepared,
-    local_files,
-    path_list,
-)
-from connectors.formats.billing_common import (
+from connectors.formats.billing.kit import (
     ACCEL_KEY,
     ACCEL_QUANTITY,
+    CSV_DIALECT,
     MONEY,
     TAG_ENTRIES,
+    BillingParser,
     Columns,
+    DataFile,
     DataKind,
+    Prepared,
     accel_key,
     data_kind,
+    local_files,
+    path_list,
     sample_columns,
-    sql_string,
 )
+from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store
 from reconcile.errors import ParseError
 
@@ -330,6 +328,13 @@ FROM (SELECT *, unnest(_credits) AS _credit, generate_subscripts(_credits, 1) AS
 """
 
 
+def _export_folder(key: str) -> str | None:
+    """The folder of a data file under a path naming the export table."""
+    if "gcp_billing_export" in key.lower() and data_kind(key) is not None:
+        return posixpath.dirname(key)
+    return None
+
+
 class GcpBillingParser(BillingParser):
     """GCP billing export files → ``billing_lines``, one unit per export folder."""
 
@@ -364,21 +369,7 @@ class GcpBillingParser(BillingParser):
         self, store: Store, objects: Sequence[ObjectInfo], *, forced: bool
     ) -> tuple[list[Unit], list[ObjectInfo]]:
         """Data files under a ``…gcp_billing_export…`` path, grouped by folder."""
-        folders: dict[str, list[ObjectInfo]] = {}
-        rest = []
-        for info in objects:
-            if "gcp_billing_export" in info.key.lower() and data_kind(info.key) is not None:
-                folders.setdefault(posixpath.dirname(info.key), []).append(info)
-            else:
-                rest.append(info)
-        units = [
-            Unit(uri=store.uri(folder), key=folder, members=tuple(sorted(members)))
-            for folder, members in sorted(folders.items())
-        ]
-        if forced:
-            extra, rest = self.forced_units(store, rest)
-            units += extra
-        return units, rest
+        return self.group_units(store, objects, _export_folder, forced=forced)
 
     def prepare(self, reader: UnitReader, cleanup: list[Path]) -> Prepared:
         """Every data file of the unit, flattened, de-duplicated when several."""

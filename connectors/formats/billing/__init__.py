@@ -1,0 +1,1 @@
+"""Billing evidence: cloud cost exports (AWS CUR, Azure cost details, GCP billing, FOCUS)."""

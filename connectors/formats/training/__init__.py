@@ -1,0 +1,1 @@
+"""Training evidence: trainer folders, trackers, run tables, job descriptions, FLOP meters."""

@@ -1,0 +1,1 @@
+"""GPU-usage evidence: scheduler accounting (Slurm) and GPU telemetry (DCGM, nvidia-smi)."""
