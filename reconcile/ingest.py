@@ -25,12 +25,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
 
-from connectors.formats.base import Parsed, Parser, Sample, Sniffer, Unit, UnitReader
+from connectors.formats.base import Parsed, Parser, Sample, Unit, UnitReader
 from connectors.registry import Source, all_parsers, get_parser
 from connectors.stores.base import (
     ObjectInfo,
@@ -246,7 +246,7 @@ def _sniff(
     An object already recorded unchanged (in the ledger or quarantine) keeps the format
     it was recorded with, without being sampled again: a no-op run stays listing-only.
     """
-    sniffers = [cast(Sniffer, p) for p in parsers if getattr(p, "sniff_suffixes", ())]
+    sniffers = [p for p in parsers if p.sniff_suffixes]
     if not sniffers:
         return [], list(objects)
     by_name = {p.name: p for p in sniffers}
@@ -262,11 +262,11 @@ def _sniff(
         known = ledger.get(uri) or quarantine.get(uri)
         if known and known[0] == info.etag and known[1] in by_name:
             sniffer = by_name[known[1]]
-            claimed.append((cast(Parser, sniffer), sniffer.unit_for(source.store, info)))
+            claimed.append((sniffer, sniffer.unit_for(source.store, info)))
         else:
             to_sample.append(info)
 
-    def detect(info: ObjectInfo) -> Sniffer | None:
+    def detect(info: ObjectInfo) -> Parser | None:
         sample = Sample(source.store, info)
         for sniffer in sniffers:
             if sniffer.sniff(sample):
@@ -278,7 +278,7 @@ def _sniff(
             if found is None:
                 rest.append(info)
             else:
-                claimed.append((cast(Parser, found), found.unit_for(source.store, info)))
+                claimed.append((found, found.unit_for(source.store, info)))
     rest.sort()
     return claimed, rest
 
@@ -303,7 +303,7 @@ def _list(source: Source) -> Iterator[Any]:
 
 def options_digest(parser: Parser) -> str:
     """A digest of a parser's configured options ('' for none): changing them re-reads."""
-    options = getattr(parser, "options", None)
+    options = parser.options
     if not options:
         return ""
     text = json.dumps(options, sort_keys=True, default=str)

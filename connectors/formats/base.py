@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -247,27 +247,6 @@ class _HashingWriter:
         return self._handle.write(data)
 
 
-class Sniffer(Protocol):
-    """A single-object format that can also recognise objects by their content.
-
-    Objects no parser claimed by name, whose name ends with one of the
-    ``sniff_suffixes`` of some parser, are sampled (one ranged read) and offered to
-    each sniffing parser in registry order; the first that says yes gets them.
-    Objects already in the ledger unchanged are never sampled again.
-    """
-
-    name: ClassVar[str]
-    sniff_suffixes: ClassVar[tuple[str, ...]]
-
-    def sniff(self, sample: Sample) -> bool:
-        """Whether ``sample`` is an object of this format."""
-        ...
-
-    def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
-        """The single-object unit of ``info``."""
-        ...
-
-
 class Parser:
     """The base of every format.
 
@@ -326,7 +305,13 @@ class Parser:
                 raise ConfigError(f"unknown key 'formats.{self.name}.{key}'", hint=hint)
 
     def sniff(self, sample: Sample) -> bool:
-        """Recognise an object by content; formats that can, override this."""
+        """Recognise an object by content; formats that can, override this.
+
+        Objects no parser claimed by name, whose name ends with one of the
+        ``sniff_suffixes`` of some parser, are sampled (one ranged read) and offered to
+        each sniffing parser in registry order; the first that says yes gets them.
+        Objects already in the ledger unchanged are never sampled again.
+        """
         return False
 
     def unit_for(self, store: Store, info: ObjectInfo) -> Unit:
