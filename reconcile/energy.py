@@ -40,6 +40,7 @@ import pyarrow as pa
 from reconcile.catalog import load_catalog
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ConfigError
+from reconcile.schemas import ALLOCATION_KINDS
 
 #: Board draw during training as a share of the board's power limit (see module doc).
 DRAW_FACTOR = {"low": 0.5, "central": 0.76, "high": 1.0}
@@ -132,14 +133,16 @@ def run_energy(con: duckdb.DuckDBPyConnection, options: EnergyOptions) -> pa.Tab
             WITH members AS (
                 SELECT {rollup_id_sql("usage_rollup")} AS rollup_id, energy_joules,
                        gpu_seconds
-                FROM lake_gpu_usage WHERE energy_joules IS NOT NULL AND source_kind <> 'slurm'
+                FROM lake_gpu_usage
+                WHERE energy_joules IS NOT NULL AND NOT list_contains($allocation, source_kind)
             )
             SELECT m.run_id, CAST(sum(CAST(u.energy_joules AS DECIMAL(38, 6))) AS DOUBLE),
                    CAST(sum(u.gpu_seconds) AS DOUBLE)
             FROM run_matches m JOIN members u ON u.rollup_id = m.target_id
             WHERE m.target_table = 'usage_rollup'
             GROUP BY m.run_id
-            """
+            """,
+            {"allocation": list(ALLOCATION_KINDS)},
         ).fetchall()
     }
     seconds_of: dict[str, float] = {}

@@ -34,6 +34,7 @@ from reconcile.methods import UsageEvidence
 from reconcile.methods.architecture import statement
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import ensure_resolved
+from reconcile.schemas import ALLOCATION_KINDS
 from reconcile.warehouse import record_digest, rollback, schema_version
 
 _URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
@@ -496,7 +497,7 @@ def run_estimate(
             target.usage_rows += int(link["usage_rows"] or 0)
             if link["usage_accelerator"]:
                 target.accelerators.add(link["usage_accelerator"])
-            if link["source_kind"] == "slurm":
+            if link["source_kind"] in ALLOCATION_KINDS:
                 target.allocation_seconds += seconds
             else:
                 target.telemetry_seconds += seconds

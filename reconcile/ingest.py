@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import Parsed, Parser, Sample, Unit, UnitReader
-from connectors.registry import Source, all_parsers, get_parser
+from connectors.registry import PARSERS, Source, all_parsers, get_parser
 from connectors.stores.base import (
     ObjectInfo,
     UnreadableFoldersError,
@@ -386,6 +386,26 @@ def _bounded(
         yield future.result()
 
 
+def record_formats(con: duckdb.DuckDBPyConnection) -> None:
+    """Write what the formats in use declare about their evidence into the warehouse
+    (``evidence_priority``: each training format's rank per kind of field), where
+    resolution reads it without knowing any format."""
+    rows = [
+        (name, kind, rank)
+        for name, parser in PARSERS.items()
+        for kind, rank in sorted(parser.priority.items())
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM evidence_priority")
+        if rows:
+            con.executemany("INSERT INTO evidence_priority VALUES (?, ?, ?)", rows)
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     sources: Sequence[Source],
@@ -408,6 +428,7 @@ def ingest(
     """
     if workers is None:
         workers = max((s.store.default_workers for s in sources), default=1)
+    record_formats(con)
     started = time.monotonic()
     progress = progress or ProgressSink()
     listing_errors: list[UnreadableFoldersError] = []

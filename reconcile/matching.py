@@ -47,6 +47,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from reconcile.schemas import ALLOCATION_KINDS
+
 #: Run tag keys that carry a Slurm job id.
 JOB_ID_TAGS = ("slurm_job_id", "slurm.job_id", "SLURM_JOB_ID", "job_id", "slurm_jobid")
 #: Billing/run tag keys that identify a project by default (configurable).
@@ -278,7 +280,7 @@ def _job_hosts(usage: pa.Table) -> pa.Table:
         usage["host"].to_pylist(),
         strict=True,
     ):
-        if kind == "slurm":
+        if kind in ALLOCATION_KINDS:
             rows.extend(
                 {"usage_id": usage_id, "host": h} for h in expand_nodelist(node_list or host)
             )

@@ -71,6 +71,7 @@ def writing(
             settings.db, wait_seconds=wait_seconds, memory_limit=settings.memory_limit
         )
         try:
+            ingest_module.record_formats(con)  # what resolution ranks evidence by
             yield con
         finally:
             con.close()

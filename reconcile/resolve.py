@@ -48,14 +48,8 @@ RESOLVER_VERSION = 2
 #: it used (``ModelRegistry.digest``).
 RESOLVE_DIGEST = "resolve"
 
-#: Which evidence wins, per kind of field (earlier wins).
-_PRIORITY = {
-    "identity": ("sagemaker_job", "run_table", "wandb", "mlflow", "flops_meter", "hf_checkpoint"),
-    "hardware": ("sagemaker_job", "run_table", "wandb", "flops_meter", "mlflow", "hf_checkpoint"),
-    "training": ("hf_checkpoint", "wandb", "mlflow", "run_table", "sagemaker_job", "flops_meter"),
-    "model": ("hf_checkpoint", "run_table", "sagemaker_job", "flops_meter", "wandb", "mlflow"),
-    "model_id": ("run_table", "hf_checkpoint", "wandb", "mlflow", "flops_meter", "sagemaker_job"),
-}
+#: The rank of a format that declares none for a kind of field: after every ranked one.
+UNRANKED = 1_000_000
 #: Relative half-width of a total_flos-derived token count that is not an integer.
 DERIVED_FLOS_TOLERANCE = 0.05
 #: Relative half-width of a token count a team derived itself (run tables' ``derived``):
@@ -74,13 +68,20 @@ class _Tokens:
 
 
 def _order(rows: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    priority = _PRIORITY[kind]
-    return sorted(
-        rows,
-        key=lambda r: (
-            priority.index(r["source_format"]) if r["source_format"] in priority else len(priority)
-        ),
-    )
+    """``rows`` best first for ``kind`` of field, by the ranks their formats declare
+    (``evidence_priority``, attached to each row by :func:`resolve_runs`); ties keep the
+    rows' order."""
+    return sorted(rows, key=lambda r: r.get("_ranks", {}).get(kind, UNRANKED))
+
+
+def evidence_ranks(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Each format's rank per kind of field (``evidence_priority``), by format."""
+    ranks: dict[str, dict[str, int]] = {}
+    for fmt, kind, rank in con.execute(
+        "SELECT source_format, field_kind, rank FROM evidence_priority ORDER BY ALL"
+    ).fetchall():
+        ranks.setdefault(fmt, {})[kind] = int(rank)
+    return ranks
 
 
 def _first(rows: list[dict[str, Any]], kind: str, column: str) -> Any:
@@ -1014,9 +1015,11 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
         for row in evidence
         if row["run_id"] not in parents or row.get("steps") or row.get("tokens")
     ]
+    ranks = evidence_ranks(con)
     for row in evidence:
         if isinstance(row.get("tags"), dict):
             row["tags"] = list(row["tags"].items())
+        row["_ranks"] = ranks.get(row["source_format"], {})
     groups = group_rows(evidence)
     resolved = [_isolated(group, registry, None) for group in groups]
     # Lineage without declarations: a run whose base model is another run's output (its
@@ -1077,14 +1080,14 @@ def needs_resolving(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | No
 
 def resolution_digest(con: duckdb.DuckDBPyConnection, registry: ModelRegistry) -> str | None:
     """What resolution reads, as one sha256: every ``training_runs`` row (a row changed
-    outside an ingest counts too) and the registry's configuration; None with the Hub
-    look-up on (its answers can change while nothing here does)."""
+    outside an ingest counts too), the formats' ranks and the registry's configuration;
+    None with the Hub look-up on (its answers can change while nothing here does)."""
     if registry.digest is None:
         return None
     (count, rows) = con.execute(
         "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) FROM training_runs t"
     ).fetchone() or (0, "0")
-    text = json.dumps([RESOLVER_VERSION, registry.digest, count, rows])
+    text = json.dumps([RESOLVER_VERSION, registry.digest, count, rows, evidence_ranks(con)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

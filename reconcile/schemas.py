@@ -21,6 +21,13 @@ PROVENANCE = [
     pa.field("source_format", pa.string(), nullable=False),
 ]
 
+#: ``gpu_usage.source_kind`` values whose rows are a scheduler's accounting: the
+#: accelerators a job held for its whole elapsed time, busy or not (an allocation), as
+#: opposed to telemetry that measured the devices (``dcgm``, ``nvidia-smi``). Matching
+#: expands their node lists; the hardware method prefers their time; energy never counts
+#: them as measured.
+ALLOCATION_KINDS: tuple[str, ...] = ("slurm",)
+
 TRAINING_RUNS = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
@@ -170,4 +177,3 @@ def conform(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
             raise KeyError(f"unknown columns {sorted(extra)}")
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema=schema)
-

@@ -153,19 +153,69 @@ def test_lora_trainable_count_from_adapter_config_matches_the_safetensors_header
     run = tmp_path / "bucket" / "qwen05-lora"
     run.mkdir(parents=True)
     save_file(tensors, str(run / "adapter_model.safetensors"))
-    (run / "adapter_config.json").write_text(json.dumps(
-        {"base_model_name_or_path": base, "peft_type": "LORA", "r": r,
-         "target_modules": targets}))
-    (run / "trainer_state.json").write_text(json.dumps(
-        {"global_step": 10, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 5120}))
+    (run / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "base_model_name_or_path": base,
+                "peft_type": "LORA",
+                "r": r,
+                "target_modules": targets,
+            }
+        )
+    )
+    (run / "trainer_state.json").write_text(
+        json.dumps(
+            {"global_step": 10, "epoch": 1.0, "log_history": [], "num_input_tokens_seen": 5120}
+        )
+    )
     db = tmp_path / "w.duckdb"
     CliRunner().invoke(cli, ["--db", str(db), "ingest", str(tmp_path / "bucket")])
     con = warehouse.open_for_read(db)
     trainable, basis, total = con.execute(
-        "SELECT params_trainable, params_basis, params_total FROM resolved_runs").fetchall()[0]
+        "SELECT params_trainable, params_basis, params_total FROM resolved_runs"
+    ).fetchall()[0]
     con.close()
     from_config = lora_parameters(count, r=r, target_modules=targets)
     from_header = sum(int(np.prod(t.shape)) for t in tensors.values())
     assert from_config == from_header == trainable
     assert "adapter safetensors header" in basis
     assert total == count.total == 494_032_768
+
+
+def test_resolution_ranks_evidence_by_what_the_formats_declare(tmp_path, sample_data):
+    """Which format's value wins is read from the warehouse (``evidence_priority``, written
+    from the parsers' declarations), not from format names in the core; a change of a
+    rank is a change of what resolution read."""
+    from connectors.registry import PARSERS, evidence_priority
+    from reconcile import resolve
+
+    db = tmp_path / "w.duckdb"
+    assert CliRunner().invoke(cli, ["--db", str(db), "ingest", str(sample_data)]).exit_code in (
+        0,
+        3,
+    )
+    con = warehouse.open_for_write(db)
+    try:
+        stored = con.execute(
+            "SELECT field_kind, list(source_format ORDER BY rank) FROM evidence_priority "
+            "GROUP BY field_kind"
+        ).fetchall()
+        assert dict((k, tuple(v)) for k, v in stored) == evidence_priority()
+        ranked = {name for name, parser in PARSERS.items() if parser.priority}
+        assert ranked == {
+            f
+            for (f,) in con.execute(
+                "SELECT DISTINCT source_format FROM evidence_priority"
+            ).fetchall()
+        }
+        assert not resolve.needs_resolving(con)
+        # SageMaker's job description is named first for identity; rank it last instead
+        con.execute(
+            "UPDATE evidence_priority SET rank = 99 "
+            "WHERE source_format = 'sagemaker_job' AND field_kind = 'identity'"
+        )
+        assert resolve.needs_resolving(con)
+        resolve.resolve_runs(con)
+        assert not resolve.needs_resolving(con)
+    finally:
+        con.close()

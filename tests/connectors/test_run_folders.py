@@ -186,6 +186,11 @@ def test_llama_factory_log_and_elapsed_time():
     ]
     with pytest.raises(ParseError, match="line 2"):
         trainer_log('{"current_steps": 1}\n[1, 2]\n', "mem://log")
+    # a number beyond any float (found by the fuzz suite) is an error naming the line
+    for key in ("epoch", "loss"):
+        with pytest.raises(ParseError, match=rf"'{key} \(line 2\)' is not finite"):
+            trainer_log("{}\n" + json.dumps({key: 10**400}), "mem://log")
+    assert tool_settings({"num_train_epochs": 10**400, "stage": "sft"}).get("epochs") is None
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,11 @@ elsewhere. Read here, as plain facts (no estimation):
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
-from connectors.formats.training.kit import REPO_ID
+from connectors.formats.training.kit import REPO_ID, number
 from reconcile.errors import ParseError
 
 #: The first line of a git-LFS pointer file (git-lfs spec, docs/spec.md).
@@ -34,6 +35,18 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 
 _CARD_HYPERPARAMETER = re.compile(r"^\s*[-*]\s*([a-z_]+)\s*:\s*([^\s]+)\s*$", re.MULTILINE)
 _ELAPSED = re.compile(r"^(?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+
+
+def _positive_float(value: Any) -> float | None:
+    """A positive finite number a config states, else None (not stated, or no usable
+    number: an integer beyond any float is no epoch count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
 
 
 def is_lfs_pointer(data: bytes) -> bool:
@@ -48,20 +61,6 @@ def _positive_int(value: Any) -> int | None:
         return value
     if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
         return int(value)
-    return None
-
-
-def _positive_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and value > 0:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if number > 0 else None
     return None
 
 
@@ -92,15 +91,15 @@ def trainer_log(text: str, uri: str) -> list[dict[str, Any]]:
     line that is not a JSON object is a ParseError naming it.
     """
     entries: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ParseError(uri, f"not JSON ({exc.msg})", f"line {number}") from None
+            raise ParseError(uri, f"not JSON ({exc.msg})", f"line {line_number}") from None
         if not isinstance(record, dict):
-            raise ParseError(uri, "not a JSON object", f"line {number}")
+            raise ParseError(uri, "not a JSON object", f"line {line_number}")
         entry: dict[str, Any] = {}
         step = _positive_int(record.get("current_steps"))
         if step is not None:
@@ -110,7 +109,8 @@ def trainer_log(text: str, uri: str) -> list[dict[str, Any]]:
             entry["total_steps"] = total
         for key in ("epoch", "loss"):
             if isinstance(record.get(key), (int, float)) and not isinstance(record[key], bool):
-                entry[key] = float(record[key])
+                # an integer beyond any float is an error naming the line, not a crash
+                entry[key] = number(record[key], uri, f"{key} (line {line_number})")
         tokens = _positive_int(record.get("total_tokens"))
         if tokens is not None:
             entry["num_input_tokens_seen"] = tokens
