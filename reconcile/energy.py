@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from reconcile import methods
 from reconcile.catalog import load_catalog
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ConfigError
@@ -145,14 +146,18 @@ def run_energy(con: duckdb.DuckDBPyConnection, options: EnergyOptions) -> pa.Tab
             {"allocation": list(ALLOCATION_KINDS)},
         ).fetchall()
     }
+    # the time of the timed methods (hardware, billing); the best-ranked one's wins
+    timed = sorted((m for m in methods.REGISTRY if m.timed), key=lambda m: -(m.decides or 0))
+    order = {m.name: index for index, m in enumerate(timed)}
     seconds_of: dict[str, float] = {}
-    for run, assumptions in con.execute(
-        "SELECT run_id, assumptions FROM run_estimates "
-        "WHERE method IN ('hardware', 'billing') ORDER BY run_id, method"
-    ).fetchall():
+    found = con.execute(
+        "SELECT run_id, method, assumptions FROM run_estimates WHERE list_contains($timed, method)",
+        {"timed": list(order)},
+    ).fetchall()
+    for run, _, assumptions in sorted(found, key=lambda r: (r[0], order[r[1]])):
         value = json.loads(assumptions or "{}").get("accelerator_seconds")
         if isinstance(value, int | float) and value > 0:
-            seconds_of[run] = float(value)  # hardware (sorted last) wins over billing
+            seconds_of[run] = float(value)
     rows = []
     for run, accelerator, count, runtime, cluster, platform in con.execute(
         "SELECT run_key, accelerator, accelerator_count, runtime_seconds, "

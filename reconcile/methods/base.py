@@ -96,11 +96,14 @@ class Method:
             :func:`reconcile.methods.decide`); None: it never gives the combined figure
             (a claim is cross-checked, not believed).
         needs: what the method needs, in a few words (the report's Methods section).
+        timed: its figure is accelerator time x peak (``accelerator_seconds`` in its
+            assumptions): the energy of a run is reckoned from that time.
     """
 
     name: str = ""
     decides: int | None = None
     needs: str = ""
+    timed: bool = False
 
     def estimate(self, ctx: RunContext) -> flops.Estimate | None:
         """The figure from ``ctx``'s evidence, or None when the evidence does not allow it."""

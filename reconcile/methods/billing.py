@@ -19,6 +19,7 @@ class Billing(Method):
     name = "billing"
     decides = 2
     needs = "billing lines with accelerator-hours linked to the run"
+    timed = True
 
     def estimate(self, ctx: RunContext) -> flops.Estimate | None:
         run, usage = ctx.run, ctx.usage

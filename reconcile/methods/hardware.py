@@ -22,6 +22,7 @@ class Hardware(Method):
     name = "hardware"
     decides = 1
     needs = "accelerator time and a known accelerator"
+    timed = True
 
     def estimate(self, ctx: RunContext) -> flops.Estimate | None:
         run, usage = ctx.run, ctx.usage
