@@ -400,6 +400,21 @@ DERIVED_TABLES: dict[str, pa.Schema] = {
     "run_energy": RUN_ENERGY,
 }
 
+#: The export-kind ranking (``reconcile/data/export_kinds.csv``): which export of the same
+#: spend counts, for billed and for effective figures (lowest rank counts); a NULL
+#: ``export_kind`` is the rank of every kind not listed.
+EXPORT_KIND_RANKS = pa.schema(
+    [
+        pa.field("export_kind", pa.string()),
+        pa.field("rank_billed", pa.int32(), nullable=False),
+        pa.field("rank_effective", pa.int32(), nullable=False),
+        pa.field("note", pa.string(), nullable=False),
+    ]
+)
+
+#: Tables the warehouse fills from the package's data files, by name.
+REFERENCE_TABLES: dict[str, pa.Schema] = {"export_kind_ranks": EXPORT_KIND_RANKS}
+
 COMPUTED_AT = pa.field("computed_at", TS, nullable=False)
 #: md5 over the group's key columns (``reconcile.engines.rollup_id_sql``).
 ROLLUP_ID = pa.field("rollup_id", pa.string(), nullable=False)

@@ -8,7 +8,13 @@ import pytest
 
 from reconcile import warehouse
 from reconcile.errors import WarehouseError
-from reconcile.schemas import ADDED_AT_INSERT, DERIVED_TABLES, FACT_TABLES, SQL_ONLY_TABLES
+from reconcile.schemas import (
+    ADDED_AT_INSERT,
+    DERIVED_TABLES,
+    FACT_TABLES,
+    REFERENCE_TABLES,
+    SQL_ONLY_TABLES,
+)
 
 CANONICAL = [
     "training_runs",
@@ -41,7 +47,7 @@ def test_migrations_create_every_table_and_are_recorded(tmp_path):
     con.close()
 
 
-WAREHOUSE_TABLES = {**FACT_TABLES, **DERIVED_TABLES}
+WAREHOUSE_TABLES = {**FACT_TABLES, **DERIVED_TABLES, **REFERENCE_TABLES}
 
 
 def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -77,7 +83,7 @@ def test_every_warehouse_table_is_declared_once(tmp_path):
         ).fetchall()
     }
     con.close()
-    declared = [*FACT_TABLES, *DERIVED_TABLES, *SQL_ONLY_TABLES]
+    declared = [*WAREHOUSE_TABLES, *SQL_ONLY_TABLES]
     assert len(declared) == len(set(declared))
     assert tables == set(declared)
     assert set(ADDED_AT_INSERT) <= set(DERIVED_TABLES)
