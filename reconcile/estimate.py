@@ -150,8 +150,9 @@ DIGEST_SECTIONS = ("estimate", "lineage", "models", "energy")
 def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> str | None:
     """Everything an estimate's result depends on, as one sha256: every loaded unit (URI,
     fingerprint, format options, rows, when it was loaded), the configuration sections
-    estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the tool and schema
-    versions. Equal digests give equal estimates, so a scheduled run may skip one.
+    estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the export-kind
+    ranking, the tool and schema versions. Equal digests give equal estimates, so a
+    scheduled run may skip one.
 
     None when the Hub look-up is on (``[models] hub = true``): its answers (a config
     found that was missing) can change the figures while nothing here changes.
@@ -162,9 +163,15 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> 
         "SELECT coalesce(sha256(string_agg(concat_ws('|', uri, fingerprint, options_digest, "
         "row_count, CAST(loaded_at AS VARCHAR)), '\n' ORDER BY uri)), '') FROM ingest_ledger"
     ).fetchone() or ("",)
+    (ranks,) = con.execute(
+        "SELECT coalesce(sha256(string_agg(concat_ws('|', coalesce(export_kind, ''), "
+        "rank_billed, rank_effective), '\n' ORDER BY export_kind NULLS FIRST)), '') "
+        "FROM export_kind_ranks"
+    ).fetchone() or ("",)
     text = json.dumps(
         {
             "ledger": ledger,
+            "export_kinds": ranks,
             "config": {k: config.get(k) for k in DIGEST_SECTIONS},
             "catalog": load_catalog().version,
             "tool": __version__,

@@ -261,7 +261,7 @@ def export_kind_ranks(text: str | None = None) -> pa.Table:
     name = "export_kinds.csv"
     if text is None:
         text = (resources.files("reconcile.data") / name).read_text(encoding="utf-8")
-    rows = []
+    rows: list[dict[str, object]] = []
     for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         try:
             ranks = int(row["rank_billed"]), int(row["rank_effective"])
