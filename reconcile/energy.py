@@ -41,7 +41,7 @@ from reconcile import methods
 from reconcile.catalog import load_catalog
 from reconcile.engines import rollup_id_sql
 from reconcile.errors import ConfigError
-from reconcile.schemas import ALLOCATION_KINDS
+from reconcile.schemas import ALLOCATION_KINDS, RUN_ENERGY
 
 #: Board draw during training as a share of the board's power limit (see module doc).
 DRAW_FACTOR = {"low": 0.5, "central": 0.76, "high": 1.0}
@@ -100,31 +100,8 @@ def _number(value: Any, key: str, low: float, high: float) -> float:
     return float(value)
 
 
-RUN_ENERGY_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("basis", pa.string()),  # measured | partly_measured | estimated | none
-        ("accelerator", pa.string()),
-        ("accelerator_seconds", pa.float64()),
-        ("measured_seconds", pa.float64()),
-        ("coverage", pa.float64()),
-        ("measured_kwh", pa.float64()),
-        ("board_kwh_low", pa.float64()),
-        ("board_kwh_central", pa.float64()),
-        ("board_kwh_high", pa.float64()),
-        ("facility_kwh_low", pa.float64()),
-        ("facility_kwh_central", pa.float64()),
-        ("facility_kwh_high", pa.float64()),
-        ("grid_key", pa.string()),
-        ("grid_gco2e_per_kwh", pa.float64()),
-        ("tco2e_central", pa.float64()),
-        ("method", pa.string()),
-    ]
-)
-
-
 def run_energy(con: duckdb.DuckDBPyConnection, options: EnergyOptions) -> pa.Table:
-    """One row per resolved run (``RUN_ENERGY_SCHEMA``), from the stored estimate and links:
+    """One row per resolved run (``RUN_ENERGY``), from the stored estimate and links:
     call after ``run_matches`` and ``run_estimates`` are written."""
     catalog = load_catalog()
     measured = {
@@ -177,7 +154,7 @@ def run_energy(con: duckdb.DuckDBPyConnection, options: EnergyOptions) -> pa.Tab
                 [k for k in (cluster, platform) if k],
             )
         )
-    return pa.Table.from_pylist(rows, schema=RUN_ENERGY_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=RUN_ENERGY)
 
 
 def _row(

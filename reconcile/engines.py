@@ -33,65 +33,14 @@ import pyarrow as pa
 
 from reconcile import lake
 from reconcile.errors import ConfigError, ReconcileError
+from reconcile.schemas import BILLING_ROLLUP, USAGE_ROLLUP
 
 log = logging.getLogger("reconcile")
 
-_TS = pa.timestamp("us", tz="UTC")
-
 #: Each stage's output schema (what lands in DuckDB), and the lake dataset it reads.
 STAGES: dict[str, tuple[str, pa.Schema]] = {
-    "billing_rollup": (
-        "billing_lines",
-        pa.schema(
-            [
-                ("provider", pa.string()),
-                ("account_id", pa.string()),
-                ("month", pa.string()),
-                ("usage_hour", _TS),
-                ("usage_start_at", _TS),
-                ("usage_end_at", _TS),
-                ("export_kind", pa.string()),
-                ("counts_billed", pa.bool_()),
-                ("counts_effective", pa.bool_()),
-                ("resource_id", pa.string()),
-                ("instance_type", pa.string()),
-                ("accelerator", pa.string()),
-                ("line_type", pa.string()),
-                ("currency", pa.string()),
-                ("tags_key", pa.string()),
-                ("source_uri", pa.string()),
-                ("accelerator_hours", pa.decimal128(38, 12)),
-                ("cost_billed", pa.decimal128(38, 10)),
-                ("cost_effective", pa.decimal128(38, 10)),
-                ("line_count", pa.int64()),
-            ]
-        ),
-    ),
-    "usage_rollup": (
-        "gpu_usage",
-        pa.schema(
-            [
-                ("source_kind", pa.string()),
-                ("cluster", pa.string()),
-                ("month", pa.string()),
-                ("job_key", pa.string()),
-                ("job_name", pa.string()),
-                ("host", pa.string()),
-                ("accelerator", pa.string()),
-                ("started_at", _TS),
-                ("ended_at", _TS),
-                ("node_list", pa.string()),
-                ("source_uri", pa.string()),
-                ("usage_rows", pa.int64()),
-                ("devices", pa.int64()),
-                ("gpu_count", pa.int64()),
-                ("samples", pa.int64()),
-                ("gpu_seconds", pa.decimal128(38, 9)),
-                ("tensor_active_seconds", pa.decimal128(38, 9)),
-                ("tensor_covered_seconds", pa.decimal128(38, 9)),
-            ]
-        ),
-    ),
+    "billing_rollup": ("billing_lines", BILLING_ROLLUP),
+    "usage_rollup": ("gpu_usage", USAGE_ROLLUP),
 }
 
 #: The columns that identify a stage's group (its other key columns derive from these),
@@ -170,16 +119,20 @@ class EngineError(ReconcileError):
     """The stage engine cannot run (not installed, unreachable, failed)."""
 
 
-
 #: Constructs the shared SQL must not use: each transpiles to something Spark rejects or,
 #: worse, computes differently without an error (docs/shared-sql.md has the evidence).
 SUBSET_RULES: tuple[tuple[str, str], ...] = (
-    (r"\bepoch(_ms|_us|_ns)?\s*\(", "epoch(): whole seconds or missing on Spark; use "
-     "date_diff('microsecond', a, b)"),
+    (
+        r"\bepoch(_ms|_us|_ns)?\s*\(",
+        "epoch(): whole seconds or missing on Spark; use date_diff('microsecond', a, b)",
+    ),
     (r"\bextract\s*\(\s*epoch\b", "extract(epoch ...): use date_diff('microsecond', a, b)"),
     (r"\btime_bucket\s*\(", "time_bucket(): Spark has none; use date_trunc on a TIMESTAMP"),
-    (r"\bdate_?diff\s*\(\s*'(?!microsecond')", "date_diff with a unit other than "
-     "'microsecond': DuckDB counts boundaries, Spark elapsed time"),
+    (
+        r"\bdate_?diff\s*\(\s*'(?!microsecond')",
+        "date_diff with a unit other than "
+        "'microsecond': DuckDB counts boundaries, Spark elapsed time",
+    ),
     (r"\bdate_?sub\s*\(", "date_sub: differs between the engines; use date_diff('microsecond')"),
     (r"\bgroup\s+by\s+all\b", "GROUP BY ALL: list the columns (Trino/Athena reject ALL)"),
     (r"\border\s+by\s+all\b", "ORDER BY ALL: list the columns"),
@@ -189,15 +142,23 @@ SUBSET_RULES: tuple[tuple[str, str], ...] = (
     (r"\bcolumns\s*\(", "COLUMNS(): DuckDB only"),
     (r"\bmap\s*\{", "MAP literal: transpiles to invalid Spark SQL"),
     (r"\belement_at\s*\(", "element_at: a list on DuckDB, a scalar on Spark; use map['k']"),
-    (r"\b(list_\w+|array_slice|len|string_split)\s*\(", "list functions: missing or "
-     "1-based differently on Spark"),
+    (
+        r"\b(list_\w+|array_slice|len|string_split)\s*\(",
+        "list functions: missing or 1-based differently on Spark",
+    ),
     (r"\[[^\]'\n]*:[^\]\n]*\]", "list slicing: indexes shift on Spark"),
-    (r"\bregexp_replace\s*\((?![^;]*?,\s*'g'\s*\))", "regexp_replace without 'g': "
-     "DuckDB replaces the first match, Spark all"),
-    (r"\b(percentile_cont|quantile\w*|median|approx\w*)\s*\(", "percentiles are "
-     "approximate on Spark"),
-    (r"\bavg\s*\(", "avg(): DOUBLE on Spark, DECIMAL on DuckDB for DECIMAL input; sum and "
-     "divide explicitly"),
+    (
+        r"\bregexp_replace\s*\((?![^;]*?,\s*'g'\s*\))",
+        "regexp_replace without 'g': DuckDB replaces the first match, Spark all",
+    ),
+    (
+        r"\b(percentile_cont|quantile\w*|median|approx\w*)\s*\(",
+        "percentiles are approximate on Spark",
+    ),
+    (
+        r"\bavg\s*\(",
+        "avg(): DOUBLE on Spark, DECIMAL on DuckDB for DECIMAL input; sum and divide explicitly",
+    ),
     (r"\blist\s*\(", "list(): order is lost on Spark (COLLECT_LIST)"),
     (r"\bstrftime\s*\(", "strftime: write months as partition values, not formatted dates"),
 )

@@ -34,7 +34,16 @@ from reconcile.methods import UsageEvidence
 from reconcile.methods.architecture import statement
 from reconcile.models import ModelRegistry, default_registry
 from reconcile.resolve import ensure_resolved
-from reconcile.schemas import ALLOCATION_KINDS
+from reconcile.schemas import (
+    ALLOCATION_KINDS,
+    BILLING_WINDOW_MEMBERS,
+    COMPLIANCE_STATUS,
+    MODEL_LINEAGE,
+    RUN_COVERAGE,
+    RUN_ESTIMATES,
+    RUN_MATCHES,
+    STAGE_RUNS,
+)
 from reconcile.warehouse import record_digest, rollback, schema_version
 
 _URI = re.compile(r"^(s3|gs|az|file|https?)://", re.IGNORECASE)
@@ -142,8 +151,9 @@ DIGEST_SECTIONS = ("estimate", "lineage", "models", "energy")
 def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> str | None:
     """Everything an estimate's result depends on, as one sha256: every loaded unit (URI,
     fingerprint, format options, rows, when it was loaded), the configuration sections
-    estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the tool and schema
-    versions. Equal digests give equal estimates, so a scheduled run may skip one.
+    estimation reads (``DIGEST_SECTIONS``), the accelerator catalog, the export-kind
+    ranking, the tool and schema versions. Equal digests give equal estimates, so a
+    scheduled run may skip one.
 
     None when the Hub look-up is on (``[models] hub = true``): its answers (a config
     found that was missing) can change the figures while nothing here changes.
@@ -154,9 +164,15 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> 
         "SELECT coalesce(sha256(string_agg(concat_ws('|', uri, fingerprint, options_digest, "
         "row_count, CAST(loaded_at AS VARCHAR)), '\n' ORDER BY uri)), '') FROM ingest_ledger"
     ).fetchone() or ("",)
+    (ranks,) = con.execute(
+        "SELECT coalesce(sha256(string_agg(concat_ws('|', coalesce(export_kind, ''), "
+        "rank_billed, rank_effective), '\n' ORDER BY export_kind NULLS FIRST)), '') "
+        "FROM export_kind_ranks"
+    ).fetchone() or ("",)
     text = json.dumps(
         {
             "ledger": ledger,
+            "export_kinds": ranks,
             "config": {k: config.get(k) for k in DIGEST_SECTIONS},
             "catalog": load_catalog().version,
             "tool": __version__,
@@ -372,31 +388,6 @@ def lineage(
             name = run.get("job_name") or run["run_key"]
             models[name].append((run["run_key"], run.get("objective") or "training"))
     return dict(models)
-
-
-_ESTIMATE_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("method", pa.string()),
-        ("flops_low", pa.float64()),
-        ("flops_central", pa.float64()),
-        ("flops_high", pa.float64()),
-        ("assumptions", pa.string()),
-        ("evidence_uris", pa.list_(pa.string())),
-        ("flags", pa.list_(pa.string())),
-        ("decided_by", pa.string()),
-    ]
-)
-_COVERAGE_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("has_figure", pa.bool_()),
-        ("decided_by", pa.string()),
-        ("evidence_kinds", pa.list_(pa.string())),
-        ("missing", pa.list_(pa.string())),
-        ("missing_text", pa.string()),
-    ]
-)
 
 
 def coverage(run: Mapping[str, Any], result: RunResult) -> dict[str, Any]:
@@ -714,69 +705,13 @@ def _write(
 ) -> None:
     tables = {
         **landed,
-        "stage_runs": pa.Table.from_pylist(
-            stage_rows,
-            schema=pa.schema(
-                [
-                    ("stage", pa.string()),
-                    ("engine", pa.string()),
-                    ("rows_out", pa.int64()),
-                    ("seconds", pa.float64()),
-                    ("sql_sha256", pa.string()),
-                ]
-            ),
-        ),
-        "run_matches": pa.Table.from_pylist(
-            match_rows,
-            schema=pa.schema(
-                [
-                    ("run_id", pa.string()),
-                    ("target_table", pa.string()),
-                    ("target_id", pa.string()),
-                    ("match_method", pa.string()),
-                    ("confidence", pa.float64()),
-                    ("details", pa.string()),
-                    ("allocated_hours", pa.float64()),
-                    ("allocated_lines", pa.int64()),
-                ]
-            ),
-        ),
-        "billing_window_members": windows,
-        "run_estimates": pa.Table.from_pylist(estimates, schema=_ESTIMATE_SCHEMA),
-        "run_coverage": pa.Table.from_pylist(coverage_rows, schema=_COVERAGE_SCHEMA),
-        "model_lineage": pa.Table.from_pylist(
-            lineage_rows,
-            schema=pa.schema(
-                [
-                    ("model_id", pa.string()),
-                    ("run_id", pa.string()),
-                    ("parent_model_id", pa.string()),
-                    ("base_model", pa.string()),
-                    ("relation", pa.string()),
-                    ("lineage_source", pa.string()),
-                    ("evidence", pa.string()),
-                ]
-            ),
-        ),
-        "compliance_status": pa.Table.from_pylist(
-            status_rows,
-            schema=pa.schema(
-                [
-                    ("model_id", pa.string()),
-                    ("base_model", pa.string()),
-                    ("status", pa.string()),
-                    ("flops_low", pa.float64()),
-                    ("flops_central", pa.float64()),
-                    ("flops_high", pa.float64()),
-                    ("flops_method", pa.string()),
-                    ("threshold_flops", pa.float64()),
-                    ("threshold_basis", pa.string()),
-                    ("share_of_threshold", pa.float64()),
-                    ("flags", pa.list_(pa.string())),
-                    ("explanation", pa.string()),
-                ]
-            ),
-        ),
+        "stage_runs": pa.Table.from_pylist(stage_rows, schema=STAGE_RUNS),
+        "run_matches": pa.Table.from_pylist(match_rows, schema=RUN_MATCHES),
+        "billing_window_members": windows.cast(BILLING_WINDOW_MEMBERS),
+        "run_estimates": pa.Table.from_pylist(estimates, schema=RUN_ESTIMATES),
+        "run_coverage": pa.Table.from_pylist(coverage_rows, schema=RUN_COVERAGE),
+        "model_lineage": pa.Table.from_pylist(lineage_rows, schema=MODEL_LINEAGE),
+        "compliance_status": pa.Table.from_pylist(status_rows, schema=COMPLIANCE_STATUS),
     }
     con.execute("BEGIN TRANSACTION")
     try:

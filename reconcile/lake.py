@@ -10,6 +10,9 @@ Parquet reader gets exactly the values DuckDB has:
   (DuckDB's DOUBLE hours are rounded once, here, to 12 decimals: 3.6 ns);
 * IDs, accounts and months as strings (partition values too: ``month=2025-01``), tags as
   canonical JSON text (``tags_key``; sorted keys), since Spark cannot group by a MAP;
+* billing lines as the warehouse counts them (``billing_lines_counted``): each line's
+  ``month`` and whether its export kind counts for billed (``counts_billed``) and for
+  effective figures (``counts_effective``), so no engine ranks export kinds itself;
 * no UUID, INTERVAL, TIME, HUGEINT or unsigned types (Spark refuses or changes them).
 
 Layout: ``<lake>/<dataset>/<partition>=<value>/<partition>=<value>/data_<n>.parquet`` plus
@@ -47,7 +50,8 @@ from reconcile.errors import ReconcileError
 log = logging.getLogger("reconcile")
 
 MANIFEST = "_reconcile_lake.json"
-LAKE_VERSION = 1
+#: 2: billing_lines carries counts_billed/counts_effective (the export kind that counts).
+LAKE_VERSION = 2
 
 #: DuckDB's memory ceiling while it writes the lake or runs the stages: a partitioned COPY
 #: otherwise buffers partitions (3.7 GB at 5 M billing lines); above it DuckDB spills to
@@ -78,17 +82,16 @@ PROJECTIONS: dict[str, Dataset] = {
         "billing_lines",
         ("provider", "month"),
         f"""
-SELECT provider,
-       coalesce(strftime(usage_start_at AT TIME ZONE 'UTC', '%Y-%m'), billing_period, 'unknown')
-           AS month,
+SELECT provider, month,
        account_id, billing_period, usage_start_at, usage_end_at, service, usage_type,
        line_type, region, instance_type, sku_id, resource_id, usage_quantity, usage_unit,
        accelerator,
        CAST(accelerator_hours AS DECIMAL(38, 12)) AS accelerator_hours,
        cost_billed, cost_effective, cost_list, currency, export_kind,
+       counts_billed, counts_effective,
        {_TAGS_KEY} AS tags_key,
        line_id, raw_hash, source_uri
-FROM billing_lines_once
+FROM billing_lines_counted
 """,
     ),
     "gpu_usage": Dataset(

@@ -41,6 +41,7 @@ from reconcile.adapters import adapter_parameters
 from reconcile.errors import ParseError
 from reconcile.models import ModelRegistry, Resolution, default_registry
 from reconcile.params import ParamCount, count_parameters
+from reconcile.schemas import RESOLVED_RUNS
 from reconcile.warehouse import record_digest, rollback, stored_digest
 
 RESOLVER_VERSION = 2
@@ -870,65 +871,6 @@ def resolve_group(
         ),
         "resolver_version": RESOLVER_VERSION,
     }
-
-
-_COLUMNS = [
-    ("run_key", pa.string()),
-    ("member_run_ids", pa.list_(pa.string())),
-    ("job_name", pa.string()),
-    ("platform", pa.string()),
-    ("run_status", pa.string()),
-    ("model_id", pa.string()),
-    ("base_model", pa.string()),
-    ("base_model_catalog", pa.string()),
-    ("base_model_raw", pa.string()),
-    ("base_model_basis", pa.string()),
-    ("method", pa.string()),
-    ("objective", pa.string()),
-    ("params_total", pa.int64()),
-    ("params_active", pa.int64()),
-    ("params_trainable", pa.int64()),
-    ("params_matmul", pa.int64()),
-    ("params_matmul_active", pa.int64()),
-    ("params_hf_counted", pa.int64()),
-    ("params_basis", pa.string()),
-    ("n_layers", pa.int64()),
-    ("attention_dim", pa.int64()),
-    ("tokens", pa.int64()),
-    ("tokens_low", pa.int64()),
-    ("tokens_high", pa.int64()),
-    ("tokens_basis", pa.string()),
-    ("tokens_padding_included", pa.bool_()),
-    ("tokens_evidence", pa.string()),
-    ("epochs", pa.float64()),
-    ("steps", pa.int64()),
-    ("seq_len", pa.int64()),
-    ("global_batch", pa.int64()),
-    ("started_at", pa.timestamp("us", tz="UTC")),
-    ("ended_at", pa.timestamp("us", tz="UTC")),
-    ("runtime_seconds", pa.float64()),
-    ("precision", pa.string()),
-    ("instance_type", pa.string()),
-    ("instance_count", pa.int64()),
-    ("accelerator", pa.string()),
-    ("accelerator_count", pa.int64()),
-    ("reported_flops", pa.float64()),
-    ("reported_flops_basis", pa.string()),
-    ("reported", pa.string()),
-    ("tags", pa.map_(pa.string(), pa.string())),
-    ("flags", pa.list_(pa.string())),
-    ("notes", pa.list_(pa.string())),
-    ("evidence_uris", pa.list_(pa.string())),
-    ("evidence_kinds", pa.list_(pa.string())),
-    ("seq_len_max", pa.int64()),
-    ("seq_len_basis", pa.string()),
-    ("generated_tokens", pa.int64()),
-    ("kl_in_use", pa.bool_()),
-    ("upstream_run_key", pa.string()),
-    ("accelerator_seconds", pa.float64()),
-    ("resolver_version", pa.int32()),
-]
-RESOLVED_RUNS = pa.schema(_COLUMNS)
 
 
 def _isolated(

@@ -3,13 +3,16 @@
 Migrations are the ``NNNN_name.sql`` files of ``reconcile.migrations``, applied in
 order, each in its own transaction together with its row in ``schema_migrations``
 (version, name, sha256 of the file, applied_at). A database newer than this tool is
-refused rather than written to.
+refused rather than written to. Reference tables (``reconcile.schemas.REFERENCE_TABLES``)
+are then filled from their data files, so SQL reads the package's one copy.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -21,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from reconcile.errors import (
     UnsafePathError,
@@ -29,6 +33,7 @@ from reconcile.errors import (
     WarehouseInUseError,
     WriteRefusedError,
 )
+from reconcile.schemas import EXPORT_KIND_RANKS
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -241,7 +246,64 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             rollback(con)
             raise
         applied.append(migration.version)
+    fill_export_kind_ranks(con, export_kind_ranks())
     return applied
+
+
+def export_kind_ranks(text: str | None = None) -> pa.Table:
+    """The export-kind ranking (``EXPORT_KIND_RANKS``) from ``reconcile/data/export_kinds.csv``,
+    or from ``text`` in that format.
+
+    Raises:
+        WarehouseError: a rank that is not a whole number, a kind listed twice, no note,
+            or not exactly one row for unlisted kinds (empty ``export_kind``).
+    """
+    name = "export_kinds.csv"
+    if text is None:
+        text = (resources.files("reconcile.data") / name).read_text(encoding="utf-8")
+    rows: list[dict[str, object]] = []
+    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            ranks = int(row["rank_billed"]), int(row["rank_effective"])
+        except (TypeError, ValueError) as exc:
+            raise WarehouseError(f"{name} line {line}: ranks must be whole numbers") from exc
+        if not row.get("note"):
+            raise WarehouseError(f"{name} line {line}: every rank needs a note saying why")
+        kind = row["export_kind"].strip() or None
+        if any(r["export_kind"] == kind for r in rows):
+            raise WarehouseError(f"{name} line {line}: {kind or 'the default'} is listed twice")
+        rows.append(
+            {
+                "export_kind": kind,
+                "rank_billed": ranks[0],
+                "rank_effective": ranks[1],
+                "note": row["note"],
+            }
+        )
+    if not any(r["export_kind"] is None for r in rows):
+        raise WarehouseError(f"{name}: no row with an empty export_kind (the unlisted kinds)")
+    return pa.Table.from_pylist(rows, schema=EXPORT_KIND_RANKS)
+
+
+def fill_export_kind_ranks(con: duckdb.DuckDBPyConnection, ranks: pa.Table) -> None:
+    """Make ``export_kind_ranks`` hold exactly ``ranks``; nothing is written when it does."""
+    order = "ORDER BY export_kind NULLS FIRST"
+    stored = con.sql(f"SELECT * FROM export_kind_ranks {order}").to_arrow_table()
+    con.register("_ranks", ranks)
+    try:
+        wanted = con.sql(f"SELECT * FROM _ranks {order}").to_arrow_table()
+        if stored.to_pylist() == wanted.to_pylist():
+            return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM export_kind_ranks")
+            con.execute("INSERT INTO export_kind_ranks BY NAME SELECT * FROM _ranks")
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+    finally:
+        con.unregister("_ranks")
 
 
 def open_for_write(

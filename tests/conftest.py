@@ -39,6 +39,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
     for name in list(os.environ):
+        if name == "RECONCILE_UPDATE_GOLDEN":  # the developer's switch, not a setting
+            continue
         if name.startswith(
             ("RECONCILE_", "AWS_", "AZURE_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "GCLOUD_")
         ):

@@ -8,7 +8,13 @@ import pytest
 
 from reconcile import warehouse
 from reconcile.errors import WarehouseError
-from reconcile.schemas import FACT_TABLES
+from reconcile.schemas import (
+    ADDED_AT_INSERT,
+    DERIVED_TABLES,
+    FACT_TABLES,
+    REFERENCE_TABLES,
+    SQL_ONLY_TABLES,
+)
 
 CANONICAL = [
     "training_runs",
@@ -41,19 +47,46 @@ def test_migrations_create_every_table_and_are_recorded(tmp_path):
     con.close()
 
 
-@pytest.mark.parametrize("table", sorted(FACT_TABLES))
+WAREHOUSE_TABLES = {**FACT_TABLES, **DERIVED_TABLES, **REFERENCE_TABLES}
+
+
+def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
+    # DuckDB's MAP comes back with a non-null key field; the canonical one is pa.map_.
+    if pa.types.is_map(expected):
+        return pa.types.is_map(actual)
+    return actual == expected
+
+
+@pytest.mark.parametrize("table", sorted(WAREHOUSE_TABLES))
 def test_ddl_matches_the_canonical_arrow_schema(tmp_path, table):
+    """Every table's migrated columns are its declared schema's, in order and type, plus
+    exactly the columns its writer adds at insert (JSON columns are text to Arrow)."""
     con = warehouse.open_for_write(tmp_path / "w.duckdb")
-    empty = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table()
+    migrated = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
     con.close()
-    expected = FACT_TABLES[table]
-    assert empty.schema.names == expected.names
+    expected = WAREHOUSE_TABLES[table]
+    added = {f.name: f for f in ADDED_AT_INSERT.get(table, ())}
+    assert [n for n in migrated.names if n not in added] == expected.names
     for field in expected:
-        actual = empty.schema.field(field.name).type
-        if pa.types.is_map(field.type):
-            assert pa.types.is_map(actual), field.name
-        else:
-            assert actual == field.type, field.name
+        assert _same_type(migrated.field(field.name).type, field.type), field.name
+    for name, field in added.items():
+        assert name in migrated.names, f"{table}.{name} is declared as added at insert"
+        assert migrated.field(name).type == field.type, name
+
+
+def test_every_warehouse_table_is_declared_once(tmp_path):
+    con = warehouse.open_for_write(tmp_path / "w.duckdb")
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+    }
+    con.close()
+    declared = [*WAREHOUSE_TABLES, *SQL_ONLY_TABLES]
+    assert len(declared) == len(set(declared))
+    assert tables == set(declared)
+    assert set(ADDED_AT_INSERT) <= set(DERIVED_TABLES)
 
 
 def test_money_ids_and_timestamps_have_the_promised_types(tmp_path):
