@@ -49,6 +49,9 @@ RESOLVER_VERSION = 2
 #: it used (``ModelRegistry.digest``).
 RESOLVE_DIGEST = "resolve"
 
+#: ``params_basis`` of parameters counted from the weights' safetensors headers (the
+#: adapter's, for an adapter run): counted, not stated, so they win over any other source.
+HEADER_COUNTED = "safetensors_header"
 #: The rank of a format that declares none for a kind of field: after every ranked one.
 UNRANKED = 1_000_000
 #: Relative half-width of a total_flos-derived token count that is not an integer.
@@ -376,7 +379,7 @@ def _trainable(
         (
             r["params_trainable"]
             for r in _order(rows, "training")
-            if r["source_format"] == "hf_checkpoint" and r.get("params_trainable")
+            if r.get("params_basis") == HEADER_COUNTED and r.get("params_trainable")
         ),
         None,
     )
@@ -702,9 +705,7 @@ def resolve_group(
         (
             r["params_total"]
             for r in rows
-            if r["source_format"] == "hf_checkpoint"
-            and r.get("params_basis") == "safetensors_header"
-            and r.get("params_total")
+            if r.get("params_basis") == HEADER_COUNTED and r.get("params_total")
         ),
         None,
     )
