@@ -4,6 +4,7 @@ import-linter on the installed packages."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -46,3 +47,36 @@ def test_every_core_module_is_under_the_no_click_rule():
 
     assert all(covered(m) for m in modules), sorted(m for m in modules if not covered(m))
     assert "connectors" in listed
+
+
+def _distribution(requirement: str) -> str:
+    """``"pyarrow>=18,<27"`` → ``pyarrow``; ``"pyspark[connect]>=4"`` → ``pyspark``."""
+    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_what_is_imported_is_declared_and_what_is_declared_is_imported():
+    """Every third-party module the package imports comes from a distribution that
+    pyproject.toml declares (the base or an extra), and every base dependency is
+    imported somewhere: no undeclared transitive import, no dead dependency."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {_distribution(r) for r in project["dependencies"]}
+    extras = {_distribution(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+    imported: set[str] = set()
+    for path in [*(ROOT / "reconcile").rglob("*.py"), *(ROOT / "connectors").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"reconcile", "connectors"}
+    providers = packages_distributions()
+    used: set[str] = set()
+    for module in sorted(third_party):
+        names = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        assert names & (base | extras), f"{module} (from {sorted(names)}) is not declared"
+        used |= names
+    assert base <= used, f"declared, never imported: {sorted(base - used)}"

@@ -10,6 +10,7 @@ from reconcile.cli import cli
 
 pytestmark = pytest.mark.emulator
 
+
 def test_missing_bucket_is_one_clear_error(gcs, tmp_path):
     result = CliRunner().invoke(
         cli, ["--db", str(tmp_path / "w.duckdb"), "ingest", "gs://no-such-bucket-anywhere/x/"]

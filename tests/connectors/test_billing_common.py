@@ -7,9 +7,11 @@ import pyarrow as pa
 import pytest
 
 from connectors.formats.billing.kit import (
+    data_kind,
+)
+from connectors.formats.billing.sql import (
     AcceleratorResolver,
     build_tags,
-    data_kind,
     snake_case,
 )
 from connectors.registry import get_parser

@@ -55,14 +55,8 @@ from typing import Any, ClassVar
 from connectors.formats.base import Sample, Unit, UnitReader
 from connectors.formats.billing.focus import AWS_INSTANCE_RE, focus_sql, is_focus
 from connectors.formats.billing.kit import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
-    MONEY,
-    TAG_ENTRIES,
     BillingParser,
-    Columns,
     Prepared,
-    accel_key,
     data_kind,
     local_files,
     newest,
@@ -70,8 +64,16 @@ from connectors.formats.billing.kit import (
     read_manifest,
     resolve_listed,
     sample_columns,
-    snake_case,
     string_list,
+)
+from connectors.formats.billing.sql import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    MONEY,
+    TAG_ENTRIES,
+    Columns,
+    accel_key,
+    snake_case,
 )
 from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store

@@ -44,14 +44,8 @@ from typing import Any, ClassVar
 from connectors.formats.base import Sample, Unit, UnitReader
 from connectors.formats.billing.focus import azure_size_from_meter, focus_sql, is_focus
 from connectors.formats.billing.kit import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
-    MONEY,
-    TAG_ENTRIES,
     BillingParser,
-    Columns,
     Prepared,
-    accel_key,
     data_kind,
     local_files,
     newest,
@@ -59,6 +53,14 @@ from connectors.formats.billing.kit import (
     read_manifest,
     resolve_listed,
     sample_columns,
+)
+from connectors.formats.billing.sql import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    MONEY,
+    TAG_ENTRIES,
+    Columns,
+    accel_key,
 )
 from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store

@@ -29,16 +29,18 @@ from typing import ClassVar
 
 from connectors.formats.base import Sample, UnitReader
 from connectors.formats.billing.kit import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
-    TAG_ENTRIES,
     BillingParser,
-    Columns,
     Prepared,
-    accel_key,
     data_kind,
     local_files,
     sample_columns,
+)
+from connectors.formats.billing.sql import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    TAG_ENTRIES,
+    Columns,
+    accel_key,
 )
 from connectors.formats.duck import sql_string
 from reconcile.errors import ParseError

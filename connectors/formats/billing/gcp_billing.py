@@ -42,21 +42,23 @@ import pyarrow.parquet as pq
 
 from connectors.formats.base import Sample, Unit, UnitReader
 from connectors.formats.billing.kit import (
-    ACCEL_KEY,
-    ACCEL_QUANTITY,
     CSV_DIALECT,
-    MONEY,
-    TAG_ENTRIES,
     BillingParser,
-    Columns,
     DataFile,
     DataKind,
     Prepared,
-    accel_key,
     data_kind,
     local_files,
     path_list,
     sample_columns,
+)
+from connectors.formats.billing.sql import (
+    ACCEL_KEY,
+    ACCEL_QUANTITY,
+    MONEY,
+    TAG_ENTRIES,
+    Columns,
+    accel_key,
 )
 from connectors.formats.duck import sql_string
 from connectors.stores.base import ObjectInfo, Store
