@@ -390,11 +390,14 @@ def record_formats(con: duckdb.DuckDBPyConnection) -> None:
     """Write what the formats in use declare about their evidence into the warehouse
     (``evidence_priority``: each training format's rank per kind of field), where
     resolution reads it without knowing any format."""
-    rows = [
+    rows = sorted(
         (name, kind, rank)
         for name, parser in PARSERS.items()
-        for kind, rank in sorted(parser.priority.items())
-    ]
+        for kind, rank in parser.priority.items()
+    )
+    stored = con.execute("SELECT * FROM evidence_priority ORDER BY ALL").fetchall()
+    if stored == rows:
+        return  # as declared: nothing to write (an unchanged hourly run writes nothing)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM evidence_priority")

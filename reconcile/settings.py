@@ -477,14 +477,6 @@ class Settings:
         value = self.data.get(name)
         return value if isinstance(value, Mapping) else {}
 
-    def value(self, key: str) -> Any:
-        """The value in force of a setting of :data:`SETTINGS` (environment > file >
-        default), e.g. ``"run.lock_timeout"``."""
-        for item in self.effective:
-            if item.key == key:
-                return item.value if item.origin != "default" else SETTINGS_BY_KEY[key].default
-        raise KeyError(key)
-
 
 def _check_formats(formats: Mapping[str, Any]) -> None:
     """Each ``[formats.NAME]`` table, checked by the parser it configures."""

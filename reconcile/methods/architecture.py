@@ -32,7 +32,7 @@ class Architecture(Method):
         return () if run.get("tokens_basis") in SOLID_TOKENS else ("hardware",)
 
     def missing(self, run: Mapping[str, Any], billing_linked: bool) -> str:
-        return "needs tokens and parameter counts" + (
+        return super().missing(run, billing_linked) + (
             "" if run.get("tokens") else ": tokens unknown"
         )
 

@@ -88,14 +88,15 @@ class RunContext:
 
 class Method:
     """One estimation method. Subclasses set the class attributes and implement
-    :meth:`estimate`, :meth:`missing` and :meth:`summary`.
+    :meth:`estimate` and :meth:`summary` (and :meth:`missing` where "needs …" says too
+    little).
 
     Attributes:
         name: the method's name in ``run_estimates.method`` and everywhere else.
         decides: its rank when the combined figure is chosen (lower wins, subject to
             :func:`reconcile.methods.decide`); None: it never gives the combined figure
             (a claim is cross-checked, not believed).
-        needs: what the method needs, in a few words (the report's Methods section).
+        needs: what the method needs, in a few words (said when a run has no figure).
         timed: its figure is accelerator time x peak (``accelerator_seconds`` in its
             assumptions): the energy of a run is reckoned from that time.
     """
@@ -115,8 +116,9 @@ class Method:
         return ()
 
     def missing(self, run: Mapping[str, Any], billing_linked: bool) -> str:
-        """Why a run has no figure by this method (the report's per-run table)."""
-        raise NotImplementedError
+        """Why a run has no figure by this method (the report's per-run table): by
+        default, what it needs."""
+        return f"needs {self.needs}"
 
     def summary(self, assumptions: Mapping[str, Any], run: Mapping[str, Any]) -> str:
         """One line saying how a stored figure was obtained, from its assumptions."""

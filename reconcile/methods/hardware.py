@@ -68,9 +68,6 @@ class Hardware(Method):
         )
         return estimate
 
-    def missing(self, run: Mapping[str, Any], billing_linked: bool) -> str:
-        return "needs accelerator time and a known accelerator"
-
     def summary(self, assumptions: Mapping[str, Any], run: Mapping[str, Any]) -> str:
         return time_summary(assumptions)
 
