@@ -433,9 +433,13 @@ EVIDENCE_PRIORITY = pa.schema(
 
 #: Tables the warehouse fills from what the package declares: its data files and its
 #: parsers.
+#: ``allocation_kinds``: :data:`ALLOCATION_KINDS` as a table the SQL views read.
+ALLOCATION_KINDS_TABLE = pa.schema([pa.field("source_kind", pa.string(), nullable=False)])
+
 REFERENCE_TABLES: dict[str, pa.Schema] = {
     "export_kind_ranks": EXPORT_KIND_RANKS,
     "evidence_priority": EVIDENCE_PRIORITY,
+    "allocation_kinds": ALLOCATION_KINDS_TABLE,
 }
 
 COMPUTED_AT = pa.field("computed_at", TS, nullable=False)

@@ -33,7 +33,7 @@ from reconcile.errors import (
     WarehouseInUseError,
     WriteRefusedError,
 )
-from reconcile.schemas import EXPORT_KIND_RANKS
+from reconcile.schemas import ALLOCATION_KINDS, EXPORT_KIND_RANKS
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -247,7 +247,27 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             raise
         applied.append(migration.version)
     fill_export_kind_ranks(con, export_kind_ranks())
+    fill_allocation_kinds(con)
     return applied
+
+
+def fill_allocation_kinds(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``allocation_kinds`` hold exactly ``schemas.ALLOCATION_KINDS``; nothing is
+    written when it does."""
+    stored = [
+        k for (k,) in con.execute("SELECT source_kind FROM allocation_kinds ORDER BY 1").fetchall()
+    ]
+    wanted = sorted(ALLOCATION_KINDS)
+    if stored == wanted:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM allocation_kinds")
+        con.executemany("INSERT INTO allocation_kinds VALUES (?)", [(k,) for k in wanted])
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
 
 
 def export_kind_ranks(text: str | None = None) -> pa.Table:

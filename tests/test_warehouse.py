@@ -118,3 +118,23 @@ def test_a_newer_database_is_refused(tmp_path):
 def test_missing_database_for_reading_is_a_clear_error(tmp_path):
     with pytest.raises(WarehouseError, match="no such database"):
         warehouse.open_for_read(tmp_path / "absent.duckdb")
+
+
+def test_no_view_names_a_scheduler_or_an_export_kind(tmp_path):
+    """The SQL reads the vocabularies from tables the warehouse fills from the package
+    (allocation_kinds from schemas.ALLOCATION_KINDS, export_kind_ranks from
+    export_kinds.csv): no view of the current schema names 'slurm' or 'cur2'."""
+    from reconcile.schemas import ALLOCATION_KINDS
+
+    con = warehouse.open_for_write(tmp_path / "w.duckdb")
+    try:
+        views = dict(
+            con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+        )
+        kinds = [k for (k,) in con.execute("SELECT source_kind FROM allocation_kinds").fetchall()]
+    finally:
+        con.close()
+    assert {"gpu_usage_status", "billing_lines_counted"} <= set(views)
+    for name, sql in views.items():
+        assert "'slurm'" not in sql and "'cur2'" not in sql, name
+    assert sorted(kinds) == sorted(ALLOCATION_KINDS)
