@@ -25,8 +25,8 @@ from typing import Any
 import polars as pl
 
 from reconcile import pipeline, queries
-from reconcile.errors import ConfigError, ReconcileError
-from reconcile.settings import DEFAULT_REPORT_FORMATS, Settings
+from reconcile.errors import ConfigError, ReconcileError, set_secret_tags
+from reconcile.settings import REPORT_FORMATS, Settings
 
 
 class Warehouse:
@@ -59,6 +59,8 @@ class Warehouse:
         if s3_endpoint_url:
             settings = settings.with_s3_endpoint_url(s3_endpoint_url)
         self.settings = settings
+        # as the command line does: [logging] secret_tags never reach an error message
+        set_secret_tags(settings.secret_tags)
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.db)!r})"
@@ -92,9 +94,7 @@ class Warehouse:
             "models": dict(summary.models),
         }
 
-    def report(
-        self, out: str | Path, formats: Sequence[str] = DEFAULT_REPORT_FORMATS
-    ) -> list[Path]:
+    def report(self, out: str | Path, formats: Sequence[str] = REPORT_FORMATS) -> list[Path]:
         """Write the audit report into the folder ``out``; returns the files written."""
         return [Path(p) for p in pipeline.report(self.settings, str(out), formats)]
 

@@ -23,7 +23,7 @@ from reconcile import estimate as estimate_module
 from reconcile import headroom, notify, pipeline, warehouse
 from reconcile.errors import ConfigError
 from reconcile.lock import writer_lock
-from reconcile.settings import DEFAULT_REPORT_FORMATS, Settings
+from reconcile.settings import REPORT_FORMATS, Settings
 
 if TYPE_CHECKING:
     from reconcile.engines import Engine
@@ -82,7 +82,7 @@ def run_batch(
     *,
     lock_timeout_seconds: float = 0.0,
     report_out: Path | None = None,
-    report_formats: Sequence[str] = DEFAULT_REPORT_FORMATS,
+    report_formats: Sequence[str] = REPORT_FORMATS,
     engine: Engine | None = None,
     retry_quarantined: bool = False,
 ) -> RunSummary:

@@ -86,6 +86,8 @@ class ReconcileGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Global options may follow the command (``reconcile status --db X``)."""
+        # help asked for anywhere: a broken configuration must not hide it
+        ctx.meta["reconcile.help"] = any(a in ("-h", "--help") for a in args)
         return super().parse_args(ctx, _globals_first(list(args)))
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -124,15 +126,16 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
     )
     path = Path(value) if value else settings_module.DEFAULT_CONFIG
     try:
-        # every section validated here, before any command starts
-        loaded = Settings.load(path, required=explicit)
+        data = settings_module.load(path, required=explicit)
+        # every section validated here; a command stops on the error before it starts
+        # (``cli``), while --help and --version still answer
+        ctx.meta["reconcile.settings"] = Settings.from_data(data, path)
     except ReconcileError as exc:
-        click.echo(f"Error: {exc.one_line()}", err=True)
-        ctx.exit(EXIT_CODES["error"])
+        ctx.meta["reconcile.settings"] = exc
+        return str(path)
     # Each file value goes under every option that takes it (settings.SETTINGS), so the
     # commands sharing a setting (the S3 endpoint, say) read it the same way.
-    ctx.default_map = {**(ctx.default_map or {}), **settings_module.default_map(loaded.data)}
-    ctx.meta["reconcile.settings"] = loaded
+    ctx.default_map = {**(ctx.default_map or {}), **settings_module.default_map(data)}
     return str(path)
 
 
@@ -191,7 +194,12 @@ def cli(ctx: click.Context, config_path: str, db: Path, debug: bool, log_format:
     """
     ctx.ensure_object(dict)
     ctx.obj.update({"db": db, "debug": debug, "config": config_path, "log_format": log_format})
-    loaded: Settings = ctx.meta["reconcile.settings"]
+    loaded: Settings | ReconcileError = ctx.meta["reconcile.settings"]
+    if isinstance(loaded, ReconcileError):
+        if ctx.meta.get("reconcile.help"):
+            return  # the command's help needs no configuration
+        click.echo(f"Error: {loaded.one_line()}", err=True)
+        ctx.exit(EXIT_CODES["error"])
     ctx.obj["settings"] = loaded.with_db(db)  # --db (or RECONCILE_DB, or the file's db)
     logs.configure(log_format, list(loaded.secret_tags))
 
@@ -649,7 +657,9 @@ def run(
         settings,
         lock_timeout_seconds=lock_timeout,
         report_out=out,
-        report_formats=report.get("formats") or settings_module.DEFAULT_REPORT_FORMATS,
+        report_formats=settings_module.parse_report_formats(
+            report.get("formats") or settings_module.REPORT_FORMATS
+        ),
         engine=engine,
         retry_quarantined=retry_quarantined,
     )
@@ -700,7 +710,7 @@ def run(
 @click.option(
     "--format",
     "formats",
-    default="html,md,json,csv",
+    default=",".join(settings_module.REPORT_FORMATS),
     show_default=True,
     metavar="LIST",
     help="Comma-separated formats: html, md, json, csv (the appendix: runs.csv, links.csv).",
@@ -719,10 +729,8 @@ def report_command(ctx: click.Context, out_dir: str, formats: str, stamp: bool) 
     usage and billing, evidence files. Over time, methods, evidence digest. The same
     data gives byte-identical files; nothing is written unless every format rendered.
     """
-    from reconcile.report import parse_formats
-
     try:
-        chosen = parse_formats(formats)
+        chosen = settings_module.parse_report_formats(formats)
     except ReconcileError as exc:
         raise click.BadParameter(exc.one_line(), param_hint="'--format'") from exc
     written = pipeline.report(ctx.obj["settings"], out_dir, chosen, stamp=stamp, on_note=_note)

@@ -124,8 +124,7 @@ def run_energy(con: duckdb.DuckDBPyConnection, options: EnergyOptions) -> pa.Tab
         ).fetchall()
     }
     # the time of the timed methods (hardware, billing); the best-ranked one's wins
-    timed = sorted((m for m in methods.REGISTRY if m.timed), key=lambda m: -(m.decides or 0))
-    order = {m.name: index for index, m in enumerate(timed)}
+    order = {m.name: index for index, m in enumerate(reversed(methods.TIMED))}
     seconds_of: dict[str, float] = {}
     found = con.execute(
         "SELECT run_id, method, assumptions FROM run_estimates WHERE list_contains($timed, method)",

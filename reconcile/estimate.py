@@ -259,8 +259,8 @@ def estimate_run(
     flags = ctx.flags
     decided_by = methods.decide(found, run)
     arch = found.get("architecture")
-    # the billed time is the hardware evidence when nothing else measured it
-    hardware = found.get("hardware") or found.get("billing")
+    # the best-ranked time there is (the billed time when nothing else measured it)
+    hardware = next((found[m.name] for m in methods.TIMED if m.name in found), None)
     if arch and hardware:
         limit = hardware.assumptions["physical_limit"]
         comparable = arch.assumptions["hardware_comparable_central"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from reconcile.errors import ConfigError
 from reconcile.hub import HubClient
-from reconcile.params import ConfigCompletions
+from reconcile.params import ConfigCompletions, transformers_version
 
 # Suffixes of post-trained releases, removed (anywhere before a "-" or the end) to find
 # the base: -Instruct, -Chat, -it, -chat-hf's "chat", -SFT, -DPO, -RLHF.
@@ -134,6 +134,21 @@ def _shipped_rows() -> tuple[BaseModel, ...]:
             )
         )
     return tuple(rows)
+
+
+@cache
+def shipped_digest() -> str:
+    """One sha256 over the catalog the package ships (base models, aliases, configs): a
+    tool whose catalog changed resolves again what an older one resolved."""
+    data = resources.files("reconcile.data")
+    digest = hashlib.sha256()
+    for name in ("base_models.csv", "model_aliases.csv"):
+        digest.update((data / name).read_bytes())
+    configs = data / "model_configs"
+    for entry in sorted(configs.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()
 
 
 @cache
@@ -243,15 +258,15 @@ class ModelRegistry:
         self.check_options(options)
         aliases = options.get("aliases", {})
         hub = options.get("hub", False)
-        #: what resolution depends on beyond the evidence (None with the Hub look-up on:
-        #: its answers can change while the configuration does not)
-        self.digest: str | None = (
-            None
-            if hub
-            else hashlib.sha256(
-                json.dumps(options, sort_keys=True, default=str).encode()
-            ).hexdigest()
-        )
+        #: what resolution depends on beyond the evidence: the ``[models]`` table, the
+        #: shipped catalog (rows, aliases, configs) and the transformers version that
+        #: completes configs (``resolve.resolution_digest``); with the Hub look-up on,
+        #: the Hub's answers can change besides (``resolve.ensure_resolved``)
+        self.digest: str = hashlib.sha256(
+            json.dumps(
+                [options, shipped_digest(), transformers_version()], sort_keys=True, default=str
+            ).encode()
+        ).hexdigest()
         self.hub: HubClient | None = (
             HubClient(hub_cache or Path("reconcile-hub-cache"), hub_endpoint) if hub else None
         )

@@ -921,7 +921,7 @@ class ConfigCompletions:
     @staticmethod
     def digest(config: dict[str, Any]) -> str:
         """sha256 of the config's canonical JSON and the installed transformers version."""
-        text = json.dumps(config, sort_keys=True, default=str) + "\x1f" + _transformers_version()
+        text = json.dumps(config, sort_keys=True, default=str) + "\x1f" + transformers_version()
         return hashlib.sha256(text.encode()).hexdigest()
 
     def complete(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -938,7 +938,7 @@ class ConfigCompletions:
 
     def load(self, con: Any) -> None:
         """The completions the warehouse keeps for the installed transformers."""
-        version = _transformers_version()
+        version = transformers_version()
         for key, text in con.execute(
             "SELECT digest, CAST(completed AS VARCHAR) FROM config_completions "
             "WHERE transformers_version = $v",
@@ -948,7 +948,7 @@ class ConfigCompletions:
 
     def save(self, con: Any) -> None:
         """Keep the completions made since the last save (inside the caller's transaction)."""
-        version = _transformers_version()
+        version = transformers_version()
         for key, done in self.new.items():
             con.execute(
                 "INSERT OR REPLACE INTO config_completions VALUES ($k, $v, $c::JSON, now())",
@@ -958,7 +958,7 @@ class ConfigCompletions:
 
 
 @functools.cache
-def _transformers_version() -> str:
+def transformers_version() -> str:
     """The installed transformers' version (read once: 3 ms a call, once per run before)."""
     try:
         return metadata.version("transformers")

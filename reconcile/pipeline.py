@@ -188,7 +188,8 @@ def ingest_into(
 def make_engine(
     settings: Settings, name: str | None = None, s3_endpoint_url: str | None = None
 ) -> Engine:
-    """The engine of ``--engine`` over ``[engine] name`` (DuckDB by default).
+    """The engine ``name`` (``--engine``) names, else the settings' (``RECONCILE_ENGINE``
+    over ``[engine] name``; DuckDB by default).
 
     Raises:
         ConfigError: an unknown engine or invalid ``[engine]`` settings.
@@ -196,7 +197,7 @@ def make_engine(
     from reconcile.engines import make_engine as make
 
     return make(
-        name,
+        name or settings.engine_name,
         settings.data,
         settings.db,
         s3_endpoint_url=s3_endpoint_url or settings.s3_endpoint_url,
@@ -204,7 +205,13 @@ def make_engine(
 
 
 def estimate(settings: Settings, engine: Engine | None = None) -> estimate_module.EstimateSummary:
-    """(Re)compute estimates, lineage and statuses under the writer lock."""
+    """(Re)compute estimates, lineage and statuses under the writer lock, on ``engine``
+    (default: the settings' ``[engine]``, as ``reconcile estimate`` without ``--engine``).
+
+    Raises:
+        ConfigError: the configured engine cannot run (e.g. Spark without Java).
+    """
+    engine = engine or make_engine(settings)
     with writing(settings, "estimate") as con:
         return estimate_into(con, settings, engine)
 

@@ -1002,10 +1002,10 @@ def resolve_runs(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None 
 
 def needs_resolving(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> bool:
     """Whether ``resolved_runs`` does not describe ``training_runs`` as ``registry``
-    resolves it: missing, built by an older resolver, older than the last load of training
-    runs (an ingest that committed its units but failed before resolving, e.g. on a full
-    disk), or built from other evidence rows or another ``[models]`` configuration
-    (:func:`resolution_digest`; always, with the Hub look-up on)."""
+    resolves it: missing (or left over from evidence since removed), built by an older
+    resolver, older than the last load of training runs (an ingest that committed its
+    units but failed before resolving, e.g. on a full disk), or built from other evidence
+    rows, ranks, ``[models]`` or shipped catalog (:func:`resolution_digest`)."""
     rows = con.execute(
         "SELECT (SELECT count(*) FROM training_runs), (SELECT count(*) FROM resolved_runs), "
         "(SELECT coalesce(min(resolver_version), 0) FROM resolved_runs), "
@@ -1014,19 +1014,17 @@ def needs_resolving(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | No
     ).fetchall()
     runs, resolved, version, stale = rows[0]
     if not runs:
-        return False
+        return bool(resolved)  # the evidence is gone: so must its runs be
     if resolved == 0 or version != RESOLVER_VERSION or bool(stale):
         return True
     digest = resolution_digest(con, registry or default_registry())
-    return digest is None or stored_digest(con, RESOLVE_DIGEST) != digest
+    return stored_digest(con, RESOLVE_DIGEST) != digest
 
 
-def resolution_digest(con: duckdb.DuckDBPyConnection, registry: ModelRegistry) -> str | None:
+def resolution_digest(con: duckdb.DuckDBPyConnection, registry: ModelRegistry) -> str:
     """What resolution reads, as one sha256: every ``training_runs`` row (a row changed
-    outside an ingest counts too), the formats' ranks and the registry's configuration;
-    None with the Hub look-up on (its answers can change while nothing here does)."""
-    if registry.digest is None:
-        return None
+    outside an ingest counts too), the formats' ranks, and the registry's configuration
+    and shipped catalog (``ModelRegistry.digest``)."""
     (count, rows) = con.execute(
         "SELECT count(*), CAST(coalesce(sum(hash(t)), 0) AS VARCHAR) FROM training_runs t"
     ).fetchone() or (0, "0")
@@ -1035,14 +1033,16 @@ def resolution_digest(con: duckdb.DuckDBPyConnection, registry: ModelRegistry) -
 
 
 def ensure_resolved(con: duckdb.DuckDBPyConnection, registry: ModelRegistry | None = None) -> int:
-    """Resolve logical runs unless ``resolved_runs`` already holds what
-    :func:`resolve_runs` would write (:func:`needs_resolving`): the one rule the ingest
-    and the estimate share, so evidence is resolved once per change.
+    """Resolve logical runs before an estimate unless ``resolved_runs`` already holds what
+    :func:`resolve_runs` would write (:func:`needs_resolving`), so evidence is resolved
+    once per change; with the Hub look-up on, always (the Hub's answers can change while
+    nothing here does).
 
     Returns:
         The number of logical runs.
     """
-    if needs_resolving(con, registry):
+    registry = registry or default_registry()
+    if registry.hub is not None or needs_resolving(con, registry):
         return resolve_runs(con, registry)
     (count,) = con.execute("SELECT count(*) FROM resolved_runs").fetchone() or (0,)
     return int(count)

@@ -420,7 +420,6 @@ EXPORT_KIND_RANKS = pa.schema(
     ]
 )
 
-#: Tables the warehouse fills from the package's data files, by name.
 #: ``evidence_priority``: each training format's rank per kind of field, as its parser
 #: declares it (written by ``reconcile.ingest.record_formats``, read by resolution).
 EVIDENCE_PRIORITY = pa.schema(

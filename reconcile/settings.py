@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +25,7 @@ from reconcile.energy import EnergyOptions
 from reconcile.errors import ConfigError
 from reconcile.estimate import EstimateOptions
 from reconcile.models import ModelRegistry
-from reconcile.warehouse import DEFAULT_MEMORY_LIMIT
+from reconcile.warehouse import DEFAULT_MEMORY_LIMIT, check_memory_limit
 
 if TYPE_CHECKING:
     from connectors.registry import Source
@@ -35,6 +35,28 @@ DEFAULT_DB = Path("reconcile.duckdb")
 
 #: Marks a table whose keys are checked elsewhere (e.g. by the parser they configure).
 FREE_FORM = object()
+
+#: Every format the report renders, in canonical order; also the default
+#: (``--format``, ``[report] formats``).
+REPORT_FORMATS = ("html", "md", "json", "csv")
+
+
+def parse_report_formats(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``"html,md"`` (or ``["html", "md"]``) → ``("html", "md")``, in canonical order.
+
+    Raises:
+        ConfigError: an unknown or empty format list.
+    """
+    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    wanted = {part.strip().lower() for part in parts if part.strip()}
+    unknown = sorted(wanted - set(REPORT_FORMATS))
+    if unknown or not wanted:
+        raise ConfigError(
+            f"unknown report format {', '.join(unknown) or '(none)'}",
+            hint=f"choose from {', '.join(REPORT_FORMATS)}, comma-separated",
+        )
+    return tuple(f for f in REPORT_FORMATS if f in wanted)
+
 
 #: Known keys and their types: top level, then one table per command.
 SCHEMA: dict[str, Any] = {
@@ -207,7 +229,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "report.formats",
         None,
-        ["html", "md", "json", "csv"],
+        list(REPORT_FORMATS),
         (("report", "formats"),),
         lambda value: ",".join(str(v) for v in value),
     ),
@@ -344,10 +366,6 @@ def parse_sources(value: Any) -> list[SourceSpec]:
     return specs
 
 
-#: The report's formats when neither ``--format`` nor ``[report] formats`` names them.
-DEFAULT_REPORT_FORMATS = ("html", "md", "json", "csv")
-
-
 @dataclass(frozen=True)
 class Settings:
     """Every setting in force, validated: the one object the commands, the batch job and
@@ -372,6 +390,7 @@ class Settings:
         estimate: ``[estimate]`` and ``[lineage]``.
         energy: ``[energy]``.
         secret_tags: ``[logging] secret_tags``.
+        engine_name: where the heavy stages run (``RECONCILE_ENGINE`` or ``[engine] name``).
     """
 
     path: Path
@@ -386,6 +405,7 @@ class Settings:
     estimate: EstimateOptions
     energy: EnergyOptions
     secret_tags: tuple[str, ...] = field(default=())
+    engine_name: str = "duckdb"
 
     @classmethod
     def load(
@@ -431,10 +451,11 @@ class Settings:
             ModelRegistry.check_options(data.get("models"))
             formats = dict(data.get("formats") or {})
             _check_formats(formats)
-            _check_engine(data.get("engine"))
+            _check_engine(data.get("engine"), value.get("engine.name"))
             secret = (data.get("logging") or {}).get("secret_tags")
             if secret is not None and not all(isinstance(k, str) for k in secret):
                 raise ConfigError("'logging.secret_tags' must be a list of tag keys")
+            _check_values(data, value)
         except ConfigError as exc:
             if not data:
                 raise
@@ -452,6 +473,7 @@ class Settings:
             estimate=estimate,
             energy=energy,
             secret_tags=tuple(secret or ()),
+            engine_name=str(value.get("engine.name") or "duckdb").strip().lower(),
         )
 
     def with_db(self, db: Path | str) -> Settings:
@@ -478,6 +500,25 @@ class Settings:
         return value if isinstance(value, Mapping) else {}
 
 
+#: Settings that take one of a few words, and those words.
+_CHOICES = {"log_format": ("human", "json"), "run.fail_on": ("provider", "review")}
+
+
+def _check_values(data: Mapping[str, Any], in_force: Mapping[str, Any]) -> None:
+    """The values the commands would refuse halfway (a report format, a memory size, a
+    choice), refused now: from the file, or from the environment where it gives one."""
+    formats = lookup(data, "report.formats")
+    if formats is not None:
+        parse_report_formats(formats)
+    for key, words in _CHOICES.items():
+        chosen = in_force.get(key)
+        if chosen is not None and chosen not in words:
+            raise ConfigError(f"'{key}' must be one of {', '.join(words)}, got {chosen!r}")
+    limit = in_force.get("warehouse.memory_limit")
+    if limit is not None:
+        check_memory_limit(str(limit))
+
+
 def _check_formats(formats: Mapping[str, Any]) -> None:
     """Each ``[formats.NAME]`` table, checked by the parser it configures."""
     from connectors.registry import all_parsers
@@ -485,12 +526,13 @@ def _check_formats(formats: Mapping[str, Any]) -> None:
     all_parsers(formats)
 
 
-def _check_engine(section: Mapping[str, Any] | None) -> None:
-    """``[engine]``: a known engine name and valid ``[engine.spark]`` settings."""
+def _check_engine(section: Mapping[str, Any] | None, in_force: Any) -> None:
+    """``[engine]``: a known engine (the one in force: ``RECONCILE_ENGINE`` or the file's)
+    and valid ``[engine.spark]`` settings."""
     from reconcile.engines import ENGINES, SparkSettings
 
     section = section or {}
-    name = str(section.get("name") or "duckdb").strip().lower()
+    name = str(in_force or section.get("name") or "duckdb").strip().lower()
     if name not in ENGINES:
         raise ConfigError(f"unknown engine {name!r}", hint="known: " + ", ".join(ENGINES))
     if section.get("spark") is not None:

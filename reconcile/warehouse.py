@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from reconcile.errors import (
+    ConfigError,
     UnsafePathError,
     WarehouseCorruptError,
     WarehouseError,
@@ -81,13 +82,33 @@ def _setup(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     # Timestamps are stored as instants; show and compare them in UTC.
     con.execute("SET TimeZone = 'UTC'")
     try:
+        _set_memory_limit(con, limit)
+    except ConfigError:
+        con.close()
+        raise
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    try:
         con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     except duckdb.Error as exc:
-        con.close()
-        raise WarehouseError(
-            f"memory limit {limit!r} is not a size DuckDB understands",
+        raise ConfigError(
+            f"'warehouse.memory_limit' {limit!r} is not a size DuckDB understands",
             hint="use e.g. 512MB or 2GB (RECONCILE_MEMORY_LIMIT / [warehouse] memory_limit)",
         ) from exc
+
+
+def check_memory_limit(limit: str) -> None:
+    """Refuse a memory limit DuckDB would refuse, before any warehouse is opened.
+
+    Raises:
+        ConfigError: naming the value.
+    """
+    con = duckdb.connect()
+    try:
+        _set_memory_limit(con, limit)
+    finally:
+        con.close()
 
 
 #: How DuckDB reports a database file that is cut short or damaged.

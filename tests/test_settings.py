@@ -141,3 +141,84 @@ def test_config_show_prints_the_settings_in_force(tmp_path):
     assert result.exit_code == 0, result.output
     assert f'estimate = {{"default_precision": "fp16"}}  (file {path})' in result.output
     assert f"sources = s3://acme-billing/cur/  (file {path})" in result.output
+
+
+def test_runs_of_evidence_since_removed_are_resolved_away(tmp_path, sample_data):
+    """A run table re-delivered empty leaves no logical run, model or status behind."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    table = folder / "manual.runs.csv"
+    table.write_text((sample_data / "onprem" / "runs" / "manual.runs.csv").read_text())
+    settings = Settings.from_data({}, db=tmp_path / "w.duckdb")
+    pipeline.ingest(settings, pipeline.open_sources(settings, [str(folder)]))
+    assert pipeline.estimate(settings).runs > 0
+    table.write_text(table.read_text().splitlines()[0] + "\n")  # the header alone
+    pipeline.ingest(settings, pipeline.open_sources(settings, [str(folder)]))
+    summary = pipeline.estimate(settings)
+    assert summary.runs == 0 and summary.models == {}
+    with pipeline.reading(settings) as con:
+        assert con.execute("SELECT count(*) FROM resolved_runs").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM compliance_status").fetchone() == (0,)
+
+
+def test_a_tool_with_another_catalog_resolves_again(tmp_path, sample_data, monkeypatch):
+    """What a run resolves to depends on the catalog the tool ships: a warehouse resolved
+    by a tool with another catalog (or another transformers) is resolved again."""
+    from reconcile import models, resolve
+    from reconcile.models import ModelRegistry
+
+    settings = Settings.from_data({}, db=tmp_path / "w.duckdb")
+    pipeline.ingest(settings, pipeline.open_sources(settings, [str(sample_data / "onprem")]))
+    with pipeline.writing(settings, "test") as con:
+        assert not resolve.needs_resolving(con, ModelRegistry())
+        monkeypatch.setattr(models, "shipped_digest", lambda: "another catalog")
+        assert resolve.needs_resolving(con, ModelRegistry())
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "words"),
+    [
+        ('[report]\nformats = ["html", "pdf"]\n', {}, "unknown report format pdf"),
+        ('[warehouse]\nmemory_limit = "lots"\n', {}, "'warehouse.memory_limit' 'lots' is not"),
+        ("", {"RECONCILE_MEMORY_LIMIT": "lots"}, "'warehouse.memory_limit' 'lots' is not"),
+        ('[run]\nfail_on = "everything"\n', {}, "'run.fail_on' must be one of provider, review"),
+        ('log_format = "xml"\n', {}, "'log_format' must be one of human, json"),
+        ("", {"RECONCILE_ENGINE": "trino"}, "unknown engine 'trino'"),
+    ],
+)
+def test_values_a_command_would_refuse_halfway_are_refused_at_load(tmp_path, text, environ, words):
+    """A run must not ingest and estimate for an hour and then stop at its report."""
+    path = tmp_path / "reconcile.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        Settings.load(path, required=True, environ=environ)
+    assert words in raised.value.one_line()
+
+
+def test_help_and_version_answer_whatever_the_configuration(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[models]\nbogus = 1\n")
+    runner = CliRunner()
+    for args in (["--help"], ["--version"], ["status", "--help"], ["run", "-h"]):
+        result = runner.invoke(cli, ["--config", str(path), *args])
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(cli, ["--config", str(path), "status"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"Error: {path}: unknown key 'models.bogus' (known: aliases, base, hub)\n"
+    )
+
+
+def test_the_library_estimates_on_the_configured_engine_and_masks_secret_tags(
+    tmp_path, sample_data
+):
+    from reconcile.errors import redact_secrets, set_secret_tags
+
+    path = tmp_path / "reconcile.toml"
+    path.write_text('[logging]\nsecret_tags = ["customer"]\n[engine]\nname = "duckdb"\n')
+    try:
+        wh = Warehouse(tmp_path / "w.duckdb", config=path)
+        assert wh.settings.engine_name == "duckdb"
+        assert redact_secrets("customer=Bigbank") == "customer=***"
+    finally:
+        set_secret_tags([])

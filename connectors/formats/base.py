@@ -272,7 +272,8 @@ class Parser:
     sniff_suffixes: ClassVar[tuple[str, ...]] = ()
     #: For training evidence: this format's rank per kind of field (``identity``,
     #: ``hardware``, ``training``, ``model``, ``model_id``), 1 first; when two formats
-    #: describe one run, the better-ranked one's value wins (``registry.evidence_priority``).
+    #: describe one run, the better-ranked one's value wins (ingest writes the ranks to the
+    #: warehouse's ``evidence_priority``, where resolution reads them).
     priority: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

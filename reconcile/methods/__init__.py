@@ -36,11 +36,18 @@ NAMES: tuple[str, ...] = (*(m.name for m in REGISTRY), COMBINED)
 
 BY_NAME: dict[str, Method] = {m.name: m for m in REGISTRY}
 
+#: The methods whose figure is accelerator time x peak, the best-ranked first: the run's
+#: time for the implied utilisation and for its energy comes from the first with a figure.
+TIMED: tuple[Method, ...] = tuple(
+    sorted((m for m in REGISTRY if m.timed), key=lambda m: (m.decides is None, m.decides or 0))
+)
+
 __all__ = [
     "BY_NAME",
     "COMBINED",
     "NAMES",
     "REGISTRY",
+    "TIMED",
     "Method",
     "RunContext",
     "UsageEvidence",

@@ -1,7 +1,8 @@
 -- 0015_evidence_priority: which training format's value wins when two describe one run,
 -- per kind of field, as each parser declares it (connectors: Parser.priority). Written
--- by every ingest and estimate from the parsers in use (reconcile.ingest.record_formats);
--- read by resolution, which so names no format.
+-- from the parsers in use by every ingest and whenever the pipeline opens the warehouse
+-- for writing (reconcile.ingest.record_formats); read by resolution, which so names no
+-- format.
 --   source_format: the parser's name (training_runs.source_format);
 --   field_kind: identity | hardware | training | model | model_id;
 --   rank: 1 first.

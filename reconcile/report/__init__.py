@@ -24,14 +24,14 @@ import duckdb
 
 from reconcile.models import ModelRegistry
 from reconcile.report.build import accelerator_seconds, build_report
-from reconcile.report.render import file_names, parse_formats, write_files
+from reconcile.report.render import file_names, write_files
 from reconcile.report.render import render as render_formats  # `render` stays the module
+from reconcile.settings import REPORT_FORMATS, parse_report_formats
 
 __all__ = [
     "accelerator_seconds",
     "build_report",
     "file_names",
-    "parse_formats",
     "write_files",
     "write_report",
 ]
@@ -41,7 +41,7 @@ def write_report(
     con: duckdb.DuckDBPyConnection,
     out_dir: Path,
     *,
-    formats: Sequence[str] = ("html", "md", "json", "csv"),
+    formats: Sequence[str] = REPORT_FORMATS,
     registry: ModelRegistry | None = None,
     generated_at: datetime | None = None,
 ) -> list[Path]:
@@ -62,6 +62,6 @@ def write_report(
     Raises:
         ReportError: the report cannot be built or written; nothing is left behind.
     """
-    chosen = parse_formats(",".join(formats))
+    chosen = parse_report_formats(formats)
     report = build_report(con, registry=registry, generated_at=generated_at)
     return write_files(out_dir, render_formats(report, chosen))

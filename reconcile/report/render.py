@@ -26,12 +26,12 @@ from markupsafe import Markup, escape
 
 from reconcile import compliance, documentation, energy, headroom
 from reconcile.compliance import sci
-from reconcile.errors import ConfigError, redact_secrets
+from reconcile.errors import redact_secrets
 from reconcile.numbers import percent
 from reconcile.report import charts
 from reconcile.report.model import Report, ReportError
+from reconcile.settings import REPORT_FORMATS
 
-FORMATS = ("html", "md", "json", "csv")
 FILE_NAMES = {"html": "report.html", "md": "report.md", "json": "report.json"}
 #: The ``csv`` format: the appendix, one row per run and one per link.
 CSV_FILES = ("runs.csv", "links.csv")
@@ -49,22 +49,6 @@ NAMED_RUNS = 20
 def file_names(formats: Sequence[str]) -> list[str]:
     """The files the ``formats`` write."""
     return [n for f in formats for n in (CSV_FILES if f == "csv" else (FILE_NAMES[f],))]
-
-
-def parse_formats(text: str) -> tuple[str, ...]:
-    """``"html,md"`` → ``("html", "md")`` in canonical order.
-
-    Raises:
-        ConfigError: an unknown or empty format list.
-    """
-    wanted = {part.strip().lower() for part in text.split(",") if part.strip()}
-    unknown = sorted(wanted - set(FORMATS))
-    if unknown or not wanted:
-        raise ConfigError(
-            f"unknown report format {', '.join(unknown) or '(none)'}",
-            hint=f"choose from {', '.join(FORMATS)}, comma-separated",
-        )
-    return tuple(f for f in FORMATS if f in wanted)
 
 
 # ------------------------------------------------------------------------ filters
@@ -533,7 +517,7 @@ def to_markdown(report: Report) -> str:
 _RENDERERS = {"html": to_html, "md": to_markdown, "json": to_json}
 
 
-def render(report: Report, formats: Sequence[str] = FORMATS) -> dict[str, str]:
+def render(report: Report, formats: Sequence[str] = REPORT_FORMATS) -> dict[str, str]:
     """File name → content for each requested format.
 
     Quarantine errors are masked again (``[logging] secret_tags``): an entry recorded

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from connectors.registry import PARSERS, evidence_priority
 
-#: ``reconcile.resolve._PRIORITY`` as it stands: which evidence wins, per kind of field
-#: (earlier wins). The parsers' ``priority`` ranks must rebuild exactly this.
+#: ``reconcile.resolve._PRIORITY`` as it stood before the parsers declared their ranks
+#: (4a295e0): which evidence wins, per kind of field (earlier wins). The parsers'
+#: ``priority`` ranks must rebuild exactly this.
 RESOLVE_PRIORITY = {
     "identity": ("sagemaker_job", "run_table", "wandb", "mlflow", "flops_meter", "hf_checkpoint"),
     "hardware": ("sagemaker_job", "run_table", "wandb", "flops_meter", "mlflow", "hf_checkpoint"),
