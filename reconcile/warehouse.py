@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -267,7 +268,17 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             rollback(con)
             raise
         applied.append(migration.version)
-    fill_export_kind_ranks(con, export_kind_ranks())
+    rows = _export_kind_rows()
+    stored = con.execute(
+        "SELECT export_kind, rank_billed, rank_effective, note FROM export_kind_ranks "
+        "ORDER BY export_kind NULLS FIRST"
+    ).fetchall()
+    wanted = sorted(
+        ((r["export_kind"], r["rank_billed"], r["rank_effective"], r["note"]) for r in rows),
+        key=lambda r: (r[0] is not None, r[0] or ""),
+    )
+    if stored != wanted:  # compared as rows: building Arrow costs a first use of pyarrow
+        fill_export_kind_ranks(con, pa.Table.from_pylist(rows, schema=EXPORT_KIND_RANKS))
     fill_allocation_kinds(con)
     return applied
 
@@ -299,10 +310,14 @@ def export_kind_ranks(text: str | None = None) -> pa.Table:
         WarehouseError: a rank that is not a whole number, a kind listed twice, no note,
             or not exactly one row for unlisted kinds (empty ``export_kind``).
     """
+    return pa.Table.from_pylist(_export_kind_rows(text), schema=EXPORT_KIND_RANKS)
+
+
+def _export_kind_rows(text: str | None = None) -> list[dict[str, Any]]:
     name = "export_kinds.csv"
     if text is None:
         text = (resources.files("reconcile.data") / name).read_text(encoding="utf-8")
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         try:
             ranks = int(row["rank_billed"]), int(row["rank_effective"])
@@ -323,7 +338,7 @@ def export_kind_ranks(text: str | None = None) -> pa.Table:
         )
     if not any(r["export_kind"] is None for r in rows):
         raise WarehouseError(f"{name}: no row with an empty export_kind (the unlisted kinds)")
-    return pa.Table.from_pylist(rows, schema=EXPORT_KIND_RANKS)
+    return rows
 
 
 def fill_export_kind_ranks(con: duckdb.DuckDBPyConnection, ranks: pa.Table) -> None:
