@@ -38,10 +38,13 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect(*, ordered: bool = True) -> duckdb.DuckDBPyConnection:
+def connect(
+    *, ordered: bool = True, memory_limit: str = PARSE_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB for parsing one unit; close it (or use it in ``with``).
 
-    UTC, no progress bar, ``PARSE_MEMORY_LIMIT``, no cache of file blocks (each file is
+    UTC, no progress bar, ``memory_limit`` (``PARSE_MEMORY_LIMIT`` unless the kit says
+    otherwise), no cache of file blocks (each file is
     read once: a cache would grow with the file), and a spill folder of its own that
     DuckDB creates when it first spills and removes when the connection closes.
 
@@ -54,7 +57,7 @@ def connect(*, ordered: bool = True) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET memory_limit = {sql_string(PARSE_MEMORY_LIMIT)}")
+    con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
     con.execute(f"SET temp_directory = {sql_string(str(spill))}")
     con.execute("SET enable_external_file_cache = false")
     if not ordered:

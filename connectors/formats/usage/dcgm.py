@@ -47,7 +47,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import Parser, Sample, UnitReader
-from connectors.formats.duck import connect, parse_error, sql_ident, sql_string
+from connectors.formats.duck import parse_error, sql_ident, sql_string
 from connectors.formats.text import MAX_LINE_BYTES, check_head_lines
 from connectors.formats.usage.kit import (
     POINT_METRICS,
@@ -60,6 +60,7 @@ from connectors.formats.usage.kit import (
     Windowing,
     check_str,
     check_timezone,
+    connect,
     integrate,
     local_to_epoch_sql,
     series_id_sql,

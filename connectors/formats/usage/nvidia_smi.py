@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors.formats.base import Parser, Sample, UnitReader
-from connectors.formats.duck import connect, parse_error, sql_string
+from connectors.formats.duck import parse_error, sql_string
 from connectors.formats.text import check_head_lines
 from connectors.formats.usage.kit import (
     TIME_CONFIGURED_ZONE,
@@ -43,6 +43,7 @@ from connectors.formats.usage.kit import (
     Windowing,
     check_str,
     check_timezone,
+    connect,
     integrate,
     local_to_epoch_sql,
     option_error,
