@@ -41,7 +41,7 @@ from connectors.stores.base import (
 from reconcile import overlaps
 from reconcile.errors import ParseError, StoreError, redact_secrets
 from reconcile.schemas import FACT_TABLES
-from reconcile.warehouse import rollback, scalar, write_failure
+from reconcile.warehouse import fill_reference, rollback, scalar, write_failure
 
 Outcome = Literal["new", "replaced", "unchanged", "quarantined"]
 #: Why a unit is in quarantine: its bytes ('content', kept until the unit changes) or the
@@ -395,18 +395,7 @@ def record_formats(con: duckdb.DuckDBPyConnection) -> None:
         for name, parser in PARSERS.items()
         for kind, rank in parser.priority.items()
     )
-    stored = con.execute("SELECT * FROM evidence_priority ORDER BY ALL").fetchall()
-    if stored == rows:
-        return  # as declared: nothing to write (an unchanged hourly run writes nothing)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM evidence_priority")
-        if rows:
-            con.executemany("INSERT INTO evidence_priority VALUES (?, ?, ?)", rows)
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
+    fill_reference(con, "evidence_priority", rows)
 
 
 def ingest(

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -268,34 +269,31 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             rollback(con)
             raise
         applied.append(migration.version)
-    rows = _export_kind_rows()
-    stored = con.execute(
-        "SELECT export_kind, rank_billed, rank_effective, note FROM export_kind_ranks "
-        "ORDER BY export_kind NULLS FIRST"
-    ).fetchall()
-    wanted = sorted(
-        ((r["export_kind"], r["rank_billed"], r["rank_effective"], r["note"]) for r in rows),
-        key=lambda r: (r[0] is not None, r[0] or ""),
-    )
-    if stored != wanted:  # compared as rows: building Arrow costs a first use of pyarrow
-        fill_export_kind_ranks(con, pa.Table.from_pylist(rows, schema=EXPORT_KIND_RANKS))
-    fill_allocation_kinds(con)
+    fill_reference(con, "export_kind_ranks", [tuple(r.values()) for r in _export_kind_rows()])
+    fill_reference(con, "allocation_kinds", [(kind,) for kind in ALLOCATION_KINDS])
     return applied
 
 
-def fill_allocation_kinds(con: duckdb.DuckDBPyConnection) -> None:
-    """Make ``allocation_kinds`` hold exactly ``schemas.ALLOCATION_KINDS``; nothing is
-    written when it does."""
-    stored = [
-        k for (k,) in con.execute("SELECT source_kind FROM allocation_kinds ORDER BY 1").fetchall()
-    ]
-    wanted = sorted(ALLOCATION_KINDS)
-    if stored == wanted:
+def fill_reference(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Make the reference table ``table`` hold exactly ``rows`` (tuples in its column
+    order), in one transaction; nothing is written when it does (an unchanged run
+    writes nothing). Compared as Python rows: building Arrow costs a first use of
+    pyarrow on every command."""
+
+    def order(row: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+        return tuple((value is not None, value) for value in row)
+
+    wanted = sorted(rows, key=order)
+    if sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=order) == wanted:
         return
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM allocation_kinds")
-        con.executemany("INSERT INTO allocation_kinds VALUES (?)", [(k,) for k in wanted])
+        con.execute(f"DELETE FROM {table}")
+        if wanted:
+            marks = ", ".join("?" * len(wanted[0]))
+            con.executemany(f"INSERT INTO {table} VALUES ({marks})", wanted)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)
@@ -343,23 +341,7 @@ def _export_kind_rows(text: str | None = None) -> list[dict[str, Any]]:
 
 def fill_export_kind_ranks(con: duckdb.DuckDBPyConnection, ranks: pa.Table) -> None:
     """Make ``export_kind_ranks`` hold exactly ``ranks``; nothing is written when it does."""
-    order = "ORDER BY export_kind NULLS FIRST"
-    stored = con.sql(f"SELECT * FROM export_kind_ranks {order}").to_arrow_table()
-    con.register("_ranks", ranks)
-    try:
-        wanted = con.sql(f"SELECT * FROM _ranks {order}").to_arrow_table()
-        if stored.to_pylist() == wanted.to_pylist():
-            return
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM export_kind_ranks")
-            con.execute("INSERT INTO export_kind_ranks BY NAME SELECT * FROM _ranks")
-            con.execute("COMMIT")
-        except BaseException:
-            rollback(con)
-            raise
-    finally:
-        con.unregister("_ranks")
+    fill_reference(con, "export_kind_ranks", [tuple(r.values()) for r in ranks.to_pylist()])
 
 
 def open_for_write(
