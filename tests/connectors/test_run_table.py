@@ -268,3 +268,24 @@ def test_reingest_is_a_no_op_and_redelivery_replaces(tmp_path, sample_data):
     assert third["objects"]["replaced"] == 1
     assert third["rows_deleted"]["training_runs"] == 3
     assert third["rows"]["training_runs"] == 4
+
+
+def test_a_parquet_string_that_is_not_utf8_is_a_parse_error():
+    """Found by the fuzz suite: Parquet bytes flipped inside a string column."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from connectors.registry import get_parser
+
+    table = pa.table(
+        {
+            "job_name": pa.array([b"\xed\xa0\x80"], pa.binary()).cast(pa.string(), safe=False),
+            "tokens": [1],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    with pytest.raises(ParseError, match="not UTF-8"):
+        get_parser("run_table").parse(buffer.getvalue(), source="mem://bad.runs.parquet")

@@ -247,7 +247,11 @@ def _parquet_records(data: bytes, source: str) -> Iterator[tuple[str, dict[str, 
     except (pa.ArrowException, OSError) as exc:
         raise ParseError(source, f"unreadable Parquet file: {exc}") from exc
     _check_header(table.column_names, source, "schema")
-    for index, record in enumerate(table.to_pylist(), start=1):
+    try:
+        records = table.to_pylist()
+    except UnicodeDecodeError as exc:  # a string column holding bytes that are not UTF-8
+        raise ParseError(source, f"text that is not UTF-8 ({exc.reason})") from None
+    for index, record in enumerate(records, start=1):
         yield f"row {index}", record
 
 
